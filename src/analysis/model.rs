@@ -1,0 +1,125 @@
+//! The checked model: what the plan compiler reads. Names are resolved; the AST is kept for spans.
+
+use crate::schema::{Catalog, Field, Table};
+use crate::source::Span;
+use crate::syntax::ast;
+use indexmap::IndexMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SystemKind {
+    BusinessCentral,
+    Dataverse,
+}
+
+impl SystemKind {
+    pub const ALL: [(&'static str, SystemKind); 2] = [
+        ("business_central", SystemKind::BusinessCentral),
+        ("dataverse", SystemKind::Dataverse),
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SystemKind::BusinessCentral => "business_central",
+            SystemKind::Dataverse => "dataverse",
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct System {
+    pub name: String,
+    pub kind: SystemKind,
+    pub schema_path: PathBuf,
+    /// None when the catalog could not be loaded (already reported).
+    pub catalog: Option<Arc<Catalog>>,
+    pub span: Span,
+}
+
+impl System {
+    pub fn table(&self, name: &str) -> Option<&Table> {
+        self.catalog.as_ref()?.table(name)
+    }
+}
+
+/// One side of a mapping: a table of a system.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Side {
+    pub system: String,
+    pub table: String,
+}
+
+impl std::fmt::Display for Side {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}.{}", self.system, self.table)
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DependencyKind {
+    /// A `via` lookup: the looked-up mapping must run first.
+    Via,
+    /// An explicit `after`.
+    After,
+    /// A `[deferred]` lookup: no ordering, a patch step after both ran.
+    Deferred,
+}
+
+/// `from` depends on `to`.
+#[derive(Debug, Clone)]
+pub struct Dependency {
+    pub from: String,
+    pub to: String,
+    pub kind: DependencyKind,
+    /// What creates the edge: the field line's target field, or `after`.
+    pub reason: String,
+    pub span: Span,
+}
+
+#[derive(Debug, Clone)]
+pub enum MappingKind {
+    Table(ast::MappingDecl),
+    Options(ast::OptionsDecl),
+}
+
+/// A mapping or an option mapping, by name.
+#[derive(Debug, Clone)]
+pub struct Mapping {
+    pub name: String,
+    pub left: Option<Side>,
+    pub right: Option<Side>,
+    pub direction: ast::Direction,
+    pub kind: MappingKind,
+    /// For options: the key field on the left and the option field on the right.
+    pub option_fields: Option<(String, String)>,
+    pub span: Span,
+    pub name_span: Span,
+}
+
+impl Mapping {
+    pub fn is_options(&self) -> bool {
+        matches!(self.kind, MappingKind::Options(_))
+    }
+}
+
+/// Everything the checker proved about a mapping set.
+#[derive(Debug, Default)]
+pub struct Model {
+    pub systems: IndexMap<String, System>,
+    pub mappings: IndexMap<String, Mapping>,
+    pub dependencies: Vec<Dependency>,
+    pub settings: IndexMap<String, ast::Literal>,
+}
+
+impl Model {
+    pub fn field(&self, side: &Side, field: &str) -> Option<&Field> {
+        self.systems
+            .get(&side.system)?
+            .table(&side.table)?
+            .fields
+            .get(field)
+    }
+}

@@ -1,0 +1,12 @@
+//! coupler: Business Central <-> Dynamics 365 Sales integration configuration as checked code.
+//!
+//! The pipeline reads in module order: [`source`] -> [`syntax`] -> [`schema`] -> [`analysis`]
+//! -> (plan, runtime), with [`diagnostic`] shared by all.
+
+pub mod analysis;
+pub mod cli;
+pub mod diagnostic;
+pub mod schema;
+pub mod source;
+pub mod syntax;
+pub mod transform;

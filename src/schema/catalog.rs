@@ -1,0 +1,177 @@
+use crate::transform::Ty;
+use indexmap::IndexMap;
+use serde::Deserialize;
+
+/// One system's schema catalog.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Catalog {
+    pub system: String,
+    pub tables: IndexMap<String, Table>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Table {
+    /// Business Central table number.
+    #[serde(default)]
+    pub id: Option<u32>,
+    /// API entity set name (`customers`, `accounts`).
+    #[serde(default)]
+    pub api: Option<String>,
+    #[serde(deserialize_with = "one_or_many")]
+    pub key: Vec<String>,
+    #[serde(default)]
+    pub modified_on: Option<String>,
+    #[serde(default)]
+    pub modified_by: Option<String>,
+    pub fields: IndexMap<String, Field>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum FieldType {
+    Text,
+    Code,
+    Integer,
+    Bigint,
+    Decimal,
+    Boolean,
+    Date,
+    Datetime,
+    Time,
+    Duration,
+    Dateformula,
+    Guid,
+    Option,
+    Lookup,
+    Entityname,
+    Blob,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Field {
+    #[serde(rename = "type")]
+    pub ty: FieldType,
+    #[serde(default)]
+    pub length: Option<u32>,
+    /// Label -> value, in the product's order.
+    #[serde(default)]
+    pub options: Option<IndexMap<String, i64>>,
+    #[serde(default)]
+    pub option_set: Option<String>,
+    #[serde(default, deserialize_with = "opt_one_or_many")]
+    pub lookup: Vec<String>,
+    #[serde(default)]
+    pub api: Option<String>,
+    #[serde(default)]
+    pub read_only: bool,
+}
+
+impl Field {
+    /// The type the checker sees.
+    pub fn ty(&self) -> Ty {
+        match self.ty {
+            FieldType::Text => Ty::Text { len: self.length },
+            FieldType::Code => Ty::Code { len: self.length },
+            FieldType::Integer | FieldType::Bigint => Ty::Integer,
+            FieldType::Decimal => Ty::Decimal,
+            FieldType::Boolean => Ty::Boolean,
+            FieldType::Date => Ty::Date,
+            FieldType::Datetime => Ty::DateTime,
+            FieldType::Time => Ty::Time,
+            FieldType::Duration | FieldType::Dateformula => Ty::Text { len: None },
+            FieldType::Guid => Ty::Guid,
+            FieldType::Option => Ty::Option,
+            FieldType::Lookup => Ty::Lookup,
+            FieldType::Entityname => Ty::EntityName,
+            FieldType::Blob => Ty::Text { len: None },
+        }
+    }
+
+    /// The option label matching `label`: exactly, or else ignoring case.
+    pub fn option_label(&self, label: &str) -> Option<&str> {
+        let options = self.options.as_ref()?;
+        options
+            .keys()
+            .find(|k| *k == label)
+            .or_else(|| options.keys().find(|k| k.eq_ignore_ascii_case(label)))
+            .map(String::as_str)
+    }
+
+    /// Whether values of this field point at a record of another table (a BC table relation or
+    /// a Dataverse lookup).
+    pub fn is_reference(&self) -> bool {
+        !self.lookup.is_empty() || self.ty == FieldType::Lookup
+    }
+}
+
+impl Catalog {
+    pub fn parse(text: &str) -> Result<Catalog, serde_norway::Error> {
+        serde_norway::from_str(text)
+    }
+
+    pub fn table(&self, name: &str) -> Option<&Table> {
+        self.tables.get(name)
+    }
+
+    /// Problems a loader can see inside the catalog itself (dangling references), as messages.
+    pub fn validate(&self) -> Vec<String> {
+        let mut problems = Vec::new();
+        for (tname, table) in &self.tables {
+            for k in &table.key {
+                if !table.fields.contains_key(k) {
+                    problems.push(format!(
+                        "table `{tname}`: key field `{k}` is not among its fields"
+                    ));
+                }
+            }
+            for (what, f) in [
+                ("modified_on", &table.modified_on),
+                ("modified_by", &table.modified_by),
+            ] {
+                if let Some(f) = f {
+                    if !table.fields.contains_key(f) {
+                        problems.push(format!(
+                            "table `{tname}`: {what} field `{f}` is not among its fields"
+                        ));
+                    }
+                }
+            }
+            for (fname, field) in &table.fields {
+                for target in &field.lookup {
+                    if !self.tables.contains_key(target) {
+                        problems.push(format!(
+                            "field `{tname}.{fname}`: lookup target `{target}` is not a table of this catalog"
+                        ));
+                    }
+                }
+                if field.ty == FieldType::Option && field.options.is_none() {
+                    problems.push(format!(
+                        "field `{tname}.{fname}`: an option field needs `options`"
+                    ));
+                }
+            }
+        }
+        problems
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum OneOrMany {
+    One(String),
+    Many(Vec<String>),
+}
+
+fn one_or_many<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
+    Ok(match OneOrMany::deserialize(d)? {
+        OneOrMany::One(s) => vec![s],
+        OneOrMany::Many(v) => v,
+    })
+}
+
+fn opt_one_or_many<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
+    one_or_many(d)
+}

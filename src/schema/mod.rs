@@ -1,0 +1,6 @@
+//! Schema catalogs: the tables/entities of a system, with fields, types, lengths, option sets
+//! and lookups, loaded from YAML (`schemas/*.yaml`, format in `docs/schema-catalog.md`).
+
+mod catalog;
+
+pub use catalog::{Catalog, Field, FieldType, Table};
