@@ -6,6 +6,7 @@
 pub mod analysis;
 pub mod cli;
 pub mod diagnostic;
+pub mod plan;
 pub mod schema;
 pub mod source;
 pub mod syntax;

@@ -20,6 +20,8 @@ pub enum Command {
     Check(CheckArgs),
     /// Rewrite mapping files in canonical form (comments kept)
     Fmt(FmtArgs),
+    /// Compile and print the execution plan: stages, filters and their queries, field steps
+    Plan(PlanArgs),
     /// Print the long explanation of a diagnostic code (all codes when none is given)
     Explain(ExplainArgs),
 }
@@ -55,4 +57,25 @@ pub struct FmtArgs {
 pub struct ExplainArgs {
     /// A diagnostic code such as E0301
     pub code: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum PlanFormat {
+    Text,
+    Json,
+    Yaml,
+    Dot,
+    Mermaid,
+}
+
+#[derive(Debug, Args)]
+pub struct PlanArgs {
+    /// Mapping files or folders; default `mappings/`
+    pub paths: Vec<PathBuf>,
+    /// `text` for review, `json`/`yaml` for tools, `dot`/`mermaid` for the dependency graph
+    #[arg(long, value_enum, default_value = "text")]
+    pub format: PlanFormat,
+    /// Mappings to include: `CUSTOMER`, `CUSTOMER+` (and what depends on it), `+CUSTOMER` (and what it depends on), comma-separated
+    #[arg(long)]
+    pub select: Option<String>,
 }

@@ -6,6 +6,7 @@ mod explain;
 mod fmt;
 mod load;
 mod output;
+mod plan;
 
 pub use args::{Cli, Command};
 use clap::Parser;
@@ -27,5 +28,6 @@ pub fn run(cli: Cli) -> i32 {
         Command::Check(a) => check::run(a),
         Command::Fmt(a) => fmt::run(a),
         Command::Explain(a) => explain::run(a),
+        Command::Plan(a) => plan::run(a),
     }
 }

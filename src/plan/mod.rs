@@ -1,0 +1,530 @@
+//! The execution plan: mappings in dependency stages, with everything a reviewer needs to know
+//! what will run — filters and their pushed-down queries, field steps, lookups, deferred patches.
+
+pub mod filter;
+pub mod graph;
+mod render;
+pub mod select;
+
+pub use render::{render_dot, render_mermaid, render_text};
+
+use crate::analysis::{DependencyKind, MappingKind, Model, Side, SystemKind};
+use crate::syntax::ast::{
+    self, Clause, ConflictPolicy, DeletePolicy, Direction, MissingPolicy, ModifierKind, Operand,
+    Policy,
+};
+use crate::syntax::printer;
+use filter::Pred;
+use graph::DepGraph;
+use serde::Serialize;
+use std::collections::BTreeSet;
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Plan {
+    /// Mapping names per stage, in execution order; the mappings of one stage are independent.
+    pub stages: Vec<Vec<String>>,
+    /// Every mapping in execution order.
+    pub mappings: Vec<MappingPlan>,
+    /// Deferred lookups, patched once both mappings ran.
+    pub patches: Vec<Patch>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct MappingPlan {
+    pub name: String,
+    /// 1-based stage.
+    pub stage: usize,
+    pub kind: &'static str,
+    pub left: String,
+    pub direction: &'static str,
+    pub right: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub when: Option<String>,
+    pub depends_on: Vec<Edge>,
+    pub filters: Vec<FilterPlan>,
+    pub couple_by: Vec<CoupleGroup>,
+    pub steps: Vec<FieldStep>,
+    pub create_values: Vec<CreateValue>,
+    pub policies: Policies,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub schedule: Option<Schedule>,
+    pub keys: Vec<FieldOverride>,
+    pub watermarks: Vec<FieldOverride>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub options: Option<OptionsPlan>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Edge {
+    pub mapping: String,
+    /// `via`, `after`, or `parent` (a lookup on a key field: lines after their header).
+    pub kind: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub field: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct FilterPlan {
+    pub system: String,
+    /// The filter as written.
+    pub expression: String,
+    /// The OData `$filter` the endpoint evaluates (dataverse, business_central).
+    pub odata: Option<String>,
+    /// What coupler evaluates itself after reading, when the API cannot.
+    pub local: Option<String>,
+    /// The predicate of the embedded store, as SQL.
+    pub store: String,
+    pub predicate: Pred,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct CoupleGroup {
+    pub priority: usize,
+    pub pairs: Vec<(String, String)>,
+    pub ignore_case: bool,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct FieldStep {
+    /// `->` or `<-`: a `<->` line gives one step each way.
+    pub direction: &'static str,
+    pub source: String,
+    pub transforms: Vec<String>,
+    pub target: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub via: Option<String>,
+    pub modifiers: Vec<&'static str>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct CreateValue {
+    pub system: String,
+    pub field: String,
+    pub value: String,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Policies {
+    /// `create` or `skip` (uncoupled source records).
+    pub missing: &'static str,
+    /// `log`, or `SYSTEM wins`; None for one-way mappings.
+    pub conflict: Option<String>,
+    pub delete: &'static str,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Schedule {
+    pub every: String,
+    pub every_seconds: u64,
+    pub idle: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct FieldOverride {
+    pub system: String,
+    pub field: String,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct OptionsPlan {
+    pub key_field: String,
+    pub option_field: String,
+    pub pairs: Vec<(String, String)>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Patch {
+    pub mapping: String,
+    pub field: String,
+    pub via: String,
+    /// The patch runs once this (1-based) stage finished.
+    pub after_stage: usize,
+}
+
+impl Plan {
+    pub fn contains(&self, mapping: &str) -> bool {
+        self.mappings.iter().any(|m| m.name == mapping)
+    }
+}
+
+/// Compiles a checked model (no errors) into a plan, optionally restricted to a selection.
+pub fn compile(model: &Model, selection: Option<&BTreeSet<usize>>) -> Plan {
+    let graph = DepGraph::build(model);
+    let stage_of = graph.stages();
+    let names: Vec<&String> = model.mappings.keys().collect();
+    let included = |i: usize| selection.is_none_or(|s| s.contains(&i));
+    // Renumber stages densely over the selection, keeping their order.
+    let used: BTreeSet<usize> = (0..names.len())
+        .filter(|&i| included(i))
+        .map(|i| stage_of[i])
+        .collect();
+    let dense = |s: usize| used.iter().position(|&u| u == s).unwrap_or(0) + 1;
+    let mut stages: Vec<Vec<String>> = vec![Vec::new(); used.len()];
+    for (i, name) in names.iter().enumerate() {
+        if included(i) {
+            stages[dense(stage_of[i]) - 1].push((*name).clone());
+        }
+    }
+    let mut mappings = Vec::new();
+    let mut patches = Vec::new();
+    for stage in &stages {
+        for name in stage {
+            let i = graph.index[name].index();
+            let m = &model.mappings[name.as_str()];
+            mappings.push(compile_mapping(model, m, dense(stage_of[i])));
+            for d in model
+                .dependencies
+                .iter()
+                .filter(|d| d.from == *name && d.kind == DependencyKind::Deferred)
+            {
+                let target_stage = graph
+                    .index
+                    .get(&d.to)
+                    .map(|n| stage_of[n.index()])
+                    .unwrap_or(0);
+                let after = stage_of[i].max(target_stage);
+                patches.push(Patch {
+                    mapping: name.clone(),
+                    field: d.reason.clone(),
+                    via: d.to.clone(),
+                    after_stage: if used.contains(&after) {
+                        dense(after)
+                    } else {
+                        stages.len()
+                    },
+                });
+            }
+        }
+    }
+    Plan {
+        stages,
+        mappings,
+        patches,
+    }
+}
+
+fn side_text(side: &Option<Side>) -> String {
+    side.as_ref()
+        .map(|s| {
+            let quote = |n: &str| {
+                printer::ident(&ast::Ident {
+                    name: n.into(),
+                    quoted: false,
+                    span: Default::default(),
+                })
+            };
+            format!("{}.{}", quote(&s.system), quote(&s.table))
+        })
+        .unwrap_or_default()
+}
+
+fn compile_mapping(model: &Model, m: &crate::analysis::Mapping, stage: usize) -> MappingPlan {
+    let mut plan = MappingPlan {
+        name: m.name.clone(),
+        stage,
+        kind: if m.is_options() { "options" } else { "table" },
+        left: side_text(&m.left),
+        direction: m.direction.as_str(),
+        right: side_text(&m.right),
+        when: None,
+        depends_on: depends_on(model, m),
+        filters: Vec::new(),
+        couple_by: Vec::new(),
+        steps: Vec::new(),
+        create_values: Vec::new(),
+        policies: Policies {
+            missing: "create",
+            conflict: (m.direction == Direction::Both).then(|| "log".to_string()),
+            delete: "ignore",
+        },
+        schedule: None,
+        keys: Vec::new(),
+        watermarks: Vec::new(),
+        options: None,
+    };
+    match &m.kind {
+        MappingKind::Options(o) => {
+            plan.options = Some(OptionsPlan {
+                key_field: o.left.field.name.clone(),
+                option_field: o.right.field.name.clone(),
+                pairs: o
+                    .pairs
+                    .iter()
+                    .map(|p| (p.code.value.clone(), p.label.value.clone()))
+                    .collect(),
+            });
+            plan.policies.missing = "skip";
+            let arrow = m.direction.as_str();
+            plan.steps.push(FieldStep {
+                direction: arrow,
+                source: if m.direction == Direction::Backward {
+                    printer::field_ref(&o.right)
+                } else {
+                    printer::field_ref(&o.left)
+                },
+                transforms: Vec::new(),
+                target: if m.direction == Direction::Backward {
+                    printer::field_ref(&o.left)
+                } else {
+                    printer::field_ref(&o.right)
+                },
+                via: None,
+                modifiers: Vec::new(),
+            });
+        }
+        MappingKind::Table(decl) => compile_clauses(model, m, decl, &mut plan),
+    }
+    plan
+}
+
+fn depends_on(model: &Model, m: &crate::analysis::Mapping) -> Vec<Edge> {
+    let mut edges: Vec<Edge> = Vec::new();
+    for d in model
+        .dependencies
+        .iter()
+        .filter(|d| d.from == m.name && d.kind != DependencyKind::Deferred)
+    {
+        let kind = match d.kind {
+            DependencyKind::After => "after",
+            _ if is_parent_lookup(model, m, &d.reason) => "parent",
+            _ => "via",
+        };
+        let field = (d.kind != DependencyKind::After).then(|| d.reason.clone());
+        if !edges
+            .iter()
+            .any(|e| e.mapping == d.to && e.kind == kind && e.field == field)
+        {
+            edges.push(Edge {
+                mapping: d.to.clone(),
+                kind,
+                field,
+            });
+        }
+    }
+    edges
+}
+
+/// A lookup whose source is part of the table's primary key makes the record a child (a line
+/// of a header).
+fn is_parent_lookup(model: &Model, m: &crate::analysis::Mapping, target_field: &str) -> bool {
+    let MappingKind::Table(decl) = &m.kind else {
+        return false;
+    };
+    let keys = |side: &Option<Side>| -> Vec<String> {
+        side.as_ref()
+            .and_then(|s| {
+                model
+                    .systems
+                    .get(&s.system)?
+                    .table(&s.table)
+                    .map(|t| t.key.clone())
+            })
+            .unwrap_or_default()
+    };
+    let (lk, rk) = (keys(&m.left), keys(&m.right));
+    decl.clauses.iter().any(|c| match c {
+        Clause::Fields(f) => f.lines.iter().any(|l| match (&l.left, &l.right) {
+            (Operand::Field(a), Operand::Field(b)) if l.via.is_some() => {
+                (b.name == target_field && lk.contains(&a.name))
+                    || (a.name == target_field && rk.contains(&b.name))
+            }
+            _ => false,
+        }),
+        _ => false,
+    })
+}
+
+fn compile_clauses(
+    model: &Model,
+    m: &crate::analysis::Mapping,
+    decl: &ast::MappingDecl,
+    plan: &mut MappingPlan,
+) {
+    let side_for = |system: &str| -> Option<Side> {
+        [&m.left, &m.right]
+            .into_iter()
+            .flatten()
+            .find(|s| s.system == system)
+            .cloned()
+    };
+    let mut priority = 0;
+    for clause in &decl.clauses {
+        match clause {
+            Clause::When(w) => plan.when = Some(w.setting.name.clone()),
+            Clause::Where(w) => {
+                let Some(side) = side_for(&w.system.name) else {
+                    continue;
+                };
+                let kind = model
+                    .systems
+                    .get(&side.system)
+                    .map(|s| s.kind)
+                    .unwrap_or(SystemKind::Dataverse);
+                let pred = filter::resolve(model, &side, &w.expr);
+                let (odata, local) = pred.split_pushdown(kind);
+                plan.filters.push(FilterPlan {
+                    system: w.system.name.clone(),
+                    expression: printer::expr(&w.expr),
+                    odata,
+                    local: local.map(|p| describe_pred(&p)),
+                    store: pred.to_sql(kind),
+                    predicate: pred,
+                });
+            }
+            Clause::Couple(c) => {
+                priority += 1;
+                plan.couple_by.push(CoupleGroup {
+                    priority,
+                    pairs: c
+                        .pairs
+                        .iter()
+                        .map(|p| (p.left.name.clone(), p.right.name.clone()))
+                        .collect(),
+                    ignore_case: c.ignore_case,
+                });
+            }
+            Clause::Policy(p) => match &p.policy {
+                Policy::Missing(MissingPolicy::Create) => plan.policies.missing = "create",
+                Policy::Missing(MissingPolicy::Skip) => plan.policies.missing = "skip",
+                Policy::Conflict(ConflictPolicy::Log) => {
+                    plan.policies.conflict = Some("log".into())
+                }
+                Policy::Conflict(ConflictPolicy::Wins(s)) => {
+                    plan.policies.conflict = Some(format!("{} wins", s.name))
+                }
+                Policy::Delete(DeletePolicy::Restore) => plan.policies.delete = "restore",
+                Policy::Delete(DeletePolicy::Uncouple) => plan.policies.delete = "uncouple",
+                Policy::Delete(DeletePolicy::Ignore) => plan.policies.delete = "ignore",
+            },
+            Clause::Schedule(s) => {
+                plan.schedule = Some(Schedule {
+                    every: s.every.raw.clone(),
+                    every_seconds: s.every.seconds,
+                    idle: s.idle.as_ref().map(|d| d.raw.clone()),
+                })
+            }
+            Clause::Key(k) => plan.keys.push(FieldOverride {
+                system: k.system.name.clone(),
+                field: k.field.name.clone(),
+            }),
+            Clause::Watermark(k) => plan.watermarks.push(FieldOverride {
+                system: k.system.name.clone(),
+                field: k.field.name.clone(),
+            }),
+            Clause::CreateValues(c) => {
+                for v in &c.values {
+                    plan.create_values.push(CreateValue {
+                        system: c.system.name.clone(),
+                        field: v.field.name.clone(),
+                        value: v.value.source_text(),
+                    });
+                }
+            }
+            Clause::Fields(f) => {
+                for line in &f.lines {
+                    plan.steps.extend(field_steps(decl, line));
+                }
+            }
+            Clause::After(_) => {}
+        }
+    }
+}
+
+fn operand_text(system: &str, o: &Operand) -> String {
+    match o {
+        Operand::Field(i) => format!("{system}.{}", printer::ident(i)),
+        Operand::Const(l) => l.source_text(),
+    }
+}
+
+fn field_steps(decl: &ast::MappingDecl, line: &ast::FieldLine) -> Vec<FieldStep> {
+    let left = operand_text(&decl.left.system.name, &line.left);
+    let right = operand_text(&decl.right.system.name, &line.right);
+    let transforms: Vec<String> = line.transforms.iter().map(printer::call).collect();
+    let modifiers: Vec<&'static str> = line
+        .modifiers
+        .iter()
+        .filter_map(|m| m.kind.map(ModifierKind::as_str))
+        .collect();
+    let via = line.via.as_ref().map(|v| v.name.clone());
+    let mut steps = Vec::new();
+    if line.arrow.dir.flows_forward() && matches!(line.right, Operand::Field(_)) {
+        steps.push(FieldStep {
+            direction: "->",
+            source: left.clone(),
+            transforms: transforms.clone(),
+            target: right.clone(),
+            via: via.clone(),
+            modifiers: modifiers.clone(),
+        });
+    }
+    if line.arrow.dir.flows_backward() && matches!(line.left, Operand::Field(_)) {
+        steps.push(FieldStep {
+            direction: "<-",
+            source: right,
+            transforms,
+            target: left,
+            via,
+            modifiers,
+        });
+    }
+    steps
+}
+
+/// A predicate in the language's own syntax, for filters coupler evaluates locally.
+fn describe_pred(p: &Pred) -> String {
+    use filter::{Cmp, FValue};
+    let val = |v: &FValue| match v {
+        FValue::Null => "null".to_string(),
+        FValue::Bool(b) => b.to_string(),
+        FValue::Number(n) => n.normalize().to_string(),
+        FValue::Option { label, .. } => ast::quote_str(label),
+        FValue::Text(s) | FValue::Date(s) | FValue::DateTime(s) | FValue::Guid(s) => {
+            ast::quote_str(s)
+        }
+    };
+    let name = |f: &filter::Target| {
+        printer::ident(&ast::Ident {
+            name: f.field.clone(),
+            quoted: false,
+            span: Default::default(),
+        })
+    };
+    match p {
+        Pred::And { parts } => parts
+            .iter()
+            .map(describe_pred)
+            .collect::<Vec<_>>()
+            .join(" and "),
+        Pred::Or { parts } => format!(
+            "({})",
+            parts
+                .iter()
+                .map(describe_pred)
+                .collect::<Vec<_>>()
+                .join(" or ")
+        ),
+        Pred::Not { inner } => format!("not ({})", describe_pred(inner)),
+        Pred::Compare { field, cmp, value } => {
+            let op = match cmp {
+                Cmp::Eq => "==",
+                Cmp::Ne => "!=",
+                Cmp::Lt => "<",
+                Cmp::Le => "<=",
+                Cmp::Gt => ">",
+                Cmp::Ge => ">=",
+            };
+            format!("{} {op} {}", name(field), val(value))
+        }
+        Pred::In {
+            field,
+            negated,
+            values,
+        } => format!(
+            "{} {}in ({})",
+            name(field),
+            if *negated { "not " } else { "" },
+            values.iter().map(val).collect::<Vec<_>>().join(", ")
+        ),
+    }
+}

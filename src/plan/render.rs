@@ -1,0 +1,296 @@
+//! Plan renderings for people (text) and for diagrams (Graphviz DOT, Mermaid).
+//! All are deterministic: the same files give byte-identical output.
+
+use super::{MappingPlan, Plan};
+use std::fmt::Write;
+
+pub fn render_text(plan: &Plan) -> String {
+    let mut out = String::new();
+    let n = plan.mappings.len();
+    let _ = writeln!(
+        out,
+        "plan: {} in {}",
+        count(n, "mapping", "mappings"),
+        count(plan.stages.len(), "stage", "stages")
+    );
+    for (i, stage) in plan.stages.iter().enumerate() {
+        let together = if stage.len() > 1 {
+            ", may run concurrently"
+        } else {
+            ""
+        };
+        let _ = writeln!(
+            out,
+            "\nstage {} ({}{together})",
+            i + 1,
+            count(stage.len(), "mapping", "mappings")
+        );
+        let width = stage.iter().map(|s| s.chars().count()).max().unwrap_or(0);
+        for name in stage {
+            if let Some(m) = plan.mappings.iter().find(|m| &m.name == name) {
+                let _ = writeln!(
+                    out,
+                    "  {name:<width$}  {} {} {}",
+                    m.left, m.direction, m.right
+                );
+            }
+        }
+        for p in plan.patches.iter().filter(|p| p.after_stage == i + 1) {
+            let _ = writeln!(
+                out,
+                "  then patch {}.{} via {} (deferred lookup)",
+                p.mapping, p.field, p.via
+            );
+        }
+    }
+    for m in &plan.mappings {
+        out.push('\n');
+        mapping_text(&mut out, m, plan);
+    }
+    out
+}
+
+fn count(n: usize, one: &str, many: &str) -> String {
+    format!("{n} {}", if n == 1 { one } else { many })
+}
+
+fn mapping_text(out: &mut String, m: &MappingPlan, plan: &Plan) {
+    let kind = if m.kind == "options" { "options " } else { "" };
+    let _ = writeln!(
+        out,
+        "{kind}{}: {} {} {}  [stage {}]",
+        m.name, m.left, m.direction, m.right, m.stage
+    );
+    if let Some(w) = &m.when {
+        let _ = writeln!(out, "  runs only when setting `{w}` is true");
+    }
+    if !m.depends_on.is_empty() {
+        let deps: Vec<String> = m
+            .depends_on
+            .iter()
+            .map(|e| match &e.field {
+                Some(f) => format!("{} ({} {f})", e.mapping, e.kind),
+                None => format!("{} ({})", e.mapping, e.kind),
+            })
+            .collect();
+        let _ = writeln!(out, "  after: {}", deps.join(", "));
+    }
+    for f in &m.filters {
+        let _ = writeln!(out, "  filter {}: {}", f.system, f.expression);
+        match &f.odata {
+            Some(q) => {
+                let _ = writeln!(out, "    $filter: {q}");
+            }
+            None => {
+                let _ = writeln!(
+                    out,
+                    "    $filter: (none: the API does not expose these fields)"
+                );
+            }
+        }
+        if let Some(l) = &f.local {
+            let _ = writeln!(out, "    checked by coupler after reading: {l}");
+        }
+        let _ = writeln!(out, "    store:   {}", f.store);
+    }
+    for g in &m.couple_by {
+        let pairs: Vec<String> = g.pairs.iter().map(|(a, b)| format!("{a} == {b}")).collect();
+        let case = if g.ignore_case { ", ignoring case" } else { "" };
+        let _ = writeln!(out, "  match {}: {}{case}", g.priority, pairs.join(" and "));
+    }
+    if let Some(o) = &m.options {
+        let _ = writeln!(
+            out,
+            "  codes of `{}` become labels of `{}`",
+            o.key_field, o.option_field
+        );
+        for (code, label) in &o.pairs {
+            let _ = writeln!(out, "    '{code}' = '{label}'");
+        }
+        let _ = writeln!(
+            out,
+            "  a code without a matching label is skipped and the option stays blank"
+        );
+    }
+    for (arrow, towards) in [("->", right_system(m)), ("<-", left_system(m))] {
+        let steps: Vec<_> = m.steps.iter().filter(|s| s.direction == arrow).collect();
+        if steps.is_empty() {
+            continue;
+        }
+        let _ = writeln!(out, "  fields to {towards}:");
+        let width = steps
+            .iter()
+            .map(|s| s.source.chars().count())
+            .max()
+            .unwrap_or(0);
+        for s in steps {
+            let mut line = format!("    {:<width$} -> ", s.source);
+            for t in &s.transforms {
+                let _ = write!(line, "{t} -> ");
+            }
+            line.push_str(&s.target);
+            if let Some(v) = &s.via {
+                let _ = write!(line, "  via {v}");
+            }
+            if !s.modifiers.is_empty() {
+                let _ = write!(line, "  [{}]", s.modifiers.join(", "));
+            }
+            let _ = writeln!(out, "{}", line.trim_end());
+        }
+    }
+    for p in plan.patches.iter().filter(|p| p.mapping == m.name) {
+        let _ = writeln!(
+            out,
+            "  deferred: {} via {}, patched after stage {}",
+            p.field, p.via, p.after_stage
+        );
+    }
+    for c in &m.create_values {
+        let _ = writeln!(
+            out,
+            "  on create in {}: {} = {}",
+            c.system, c.field, c.value
+        );
+    }
+    let mut policies = vec![format!("on missing: {}", m.policies.missing)];
+    if let Some(c) = &m.policies.conflict {
+        policies.push(format!("on conflict: {c}"));
+    }
+    policies.push(format!("on delete: {}", m.policies.delete));
+    let _ = writeln!(out, "  policies: {}", policies.join("; "));
+    if let Some(s) = &m.schedule {
+        let idle = s
+            .idle
+            .as_ref()
+            .map(|i| format!(", idle {i}"))
+            .unwrap_or_default();
+        let _ = writeln!(out, "  schedule: every {}{idle}", s.every);
+    }
+    for k in &m.keys {
+        let _ = writeln!(out, "  key {}: {}", k.system, k.field);
+    }
+    for k in &m.watermarks {
+        let _ = writeln!(out, "  watermark {}: {}", k.system, k.field);
+    }
+}
+
+fn left_system(m: &MappingPlan) -> &str {
+    m.left.split('.').next().unwrap_or("")
+}
+
+fn right_system(m: &MappingPlan) -> &str {
+    m.right.split('.').next().unwrap_or("")
+}
+
+fn dot_escape(s: &str) -> String {
+    s.replace('\\', "\\\\").replace('"', "\\\"")
+}
+
+/// Graphviz: nodes grouped by stage, edges from a mapping to those that need it, labelled with
+/// the field that creates them; deferred lookups dashed.
+pub fn render_dot(plan: &Plan) -> String {
+    let mut out = String::from("digraph plan {\n  rankdir=LR;\n  node [shape=box, fontname=\"Helvetica\"];\n  edge [fontname=\"Helvetica\", fontsize=10];\n");
+    for (i, stage) in plan.stages.iter().enumerate() {
+        let _ = writeln!(
+            out,
+            "  subgraph cluster_stage_{} {{\n    label=\"stage {}\";\n    style=dashed;",
+            i + 1,
+            i + 1
+        );
+        for name in stage {
+            if let Some(m) = plan.mappings.iter().find(|m| &m.name == name) {
+                let _ = writeln!(
+                    out,
+                    "    \"{}\" [label=\"{}\\n{} {} {}\"];",
+                    dot_escape(name),
+                    dot_escape(name),
+                    dot_escape(&m.left),
+                    m.direction,
+                    dot_escape(&m.right)
+                );
+            }
+        }
+        out.push_str("  }\n");
+    }
+    for m in &plan.mappings {
+        for e in m.depends_on.iter().filter(|e| plan.contains(&e.mapping)) {
+            let label = e.field.clone().unwrap_or_else(|| e.kind.to_string());
+            let _ = writeln!(
+                out,
+                "  \"{}\" -> \"{}\" [label=\"{}\"];",
+                dot_escape(&e.mapping),
+                dot_escape(&m.name),
+                dot_escape(&label)
+            );
+        }
+    }
+    for p in plan.patches.iter().filter(|p| plan.contains(&p.via)) {
+        let _ = writeln!(
+            out,
+            "  \"{}\" -> \"{}\" [label=\"{} (deferred)\", style=dashed];",
+            dot_escape(&p.via),
+            dot_escape(&p.mapping),
+            dot_escape(&p.field)
+        );
+    }
+    out.push_str("}\n");
+    out
+}
+
+fn mermaid_text(s: &str) -> String {
+    s.replace('"', "#quot;")
+        .replace('|', "#124;")
+        .replace('<', "#lt;")
+        .replace('>', "#gt;")
+}
+
+/// Mermaid (renders in GitHub Markdown): same graph as DOT.
+pub fn render_mermaid(plan: &Plan) -> String {
+    let id = |name: &str| {
+        plan.mappings
+            .iter()
+            .position(|m| m.name == name)
+            .map(|i| format!("m{i}"))
+            .unwrap_or_default()
+    };
+    let mut out = String::from("flowchart LR\n");
+    for (i, stage) in plan.stages.iter().enumerate() {
+        let _ = writeln!(out, "  subgraph stage{}[\"stage {}\"]", i + 1, i + 1);
+        for name in stage {
+            if let Some(m) = plan.mappings.iter().find(|m| &m.name == name) {
+                let _ = writeln!(
+                    out,
+                    "    {}[\"{}<br/>{} {} {}\"]",
+                    id(name),
+                    mermaid_text(name),
+                    mermaid_text(&m.left),
+                    mermaid_text(m.direction),
+                    mermaid_text(&m.right)
+                );
+            }
+        }
+        out.push_str("  end\n");
+    }
+    for m in &plan.mappings {
+        for e in m.depends_on.iter().filter(|e| plan.contains(&e.mapping)) {
+            let label = e.field.clone().unwrap_or_else(|| e.kind.to_string());
+            let _ = writeln!(
+                out,
+                "  {} -->|\"{}\"| {}",
+                id(&e.mapping),
+                mermaid_text(&label),
+                id(&m.name)
+            );
+        }
+    }
+    for p in plan.patches.iter().filter(|p| plan.contains(&p.via)) {
+        let _ = writeln!(
+            out,
+            "  {} -.->|\"{} (deferred)\"| {}",
+            id(&p.via),
+            mermaid_text(&p.field),
+            id(&p.mapping)
+        );
+    }
+    out
+}
