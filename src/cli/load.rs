@@ -109,7 +109,26 @@ pub fn load(paths: &[PathBuf]) -> Result<Loaded, LoadError> {
 
 /// Loads and checks a mapping set.
 pub fn check(paths: &[PathBuf]) -> Result<(Loaded, Model), LoadError> {
-    let mut loaded = load(paths)?;
+    Ok(analyze(load(paths)?))
+}
+
+/// Checks one mapping file given as text; `path` places it (schema paths are relative to it).
+pub fn check_text(path: &Path, text: &str) -> (Loaded, Model) {
+    let mut sources = SourceMap::new();
+    let id = sources.add(path, text);
+    let (ast, diags) = syntax::parse_file(id, text);
+    let mut diagnostics = Diagnostics::default();
+    diagnostics.extend(diags);
+    let loaded = Loaded {
+        sources,
+        asts: ast.map(|a| vec![(id, a)]).unwrap_or_default(),
+        diagnostics,
+        file_count: 1,
+    };
+    analyze(loaded)
+}
+
+fn analyze(mut loaded: Loaded) -> (Loaded, Model) {
     let parsed: Vec<ParsedFile<'_>> = loaded
         .asts
         .iter()
@@ -129,5 +148,5 @@ pub fn check(paths: &[PathBuf]) -> Result<(Loaded, Model), LoadError> {
         });
     }
     loaded.diagnostics.extend(diags);
-    Ok((loaded, model))
+    (loaded, model)
 }

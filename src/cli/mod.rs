@@ -4,7 +4,7 @@ mod args;
 mod check;
 mod explain;
 mod fmt;
-mod load;
+pub mod load;
 mod output;
 mod plan;
 
