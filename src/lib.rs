@@ -5,9 +5,16 @@
 
 pub mod analysis;
 pub mod cli;
+pub mod config;
 pub mod diagnostic;
 pub mod plan;
+pub mod runtime;
 pub mod schema;
 pub mod source;
 pub mod syntax;
 pub mod transform;
+
+/// Whether text is a GUID (with or without braces).
+pub fn analysis_guid(s: &str) -> bool {
+    analysis::is_guid(s)
+}

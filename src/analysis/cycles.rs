@@ -100,8 +100,8 @@ fn report_cycle(cx: &mut Cx<'_>, deps: &[Dependency]) {
     let lookup = deps.iter().find(|d| d.kind == DependencyKind::Via);
     d = d.help(match lookup {
         Some(l) => format!(
-            "mark a lookup `[deferred]` so it is patched after both mappings ran, e.g. `{}` via {} in mapping `{}`: `... via {} [deferred]`",
-            l.reason, l.to, l.from, l.to
+            "defer one lookup so it is patched after both mappings ran: in mapping `{}`, end the `{}` line with `via {} [deferred]`",
+            l.from, l.reason, l.to
         ),
         None => "remove one of the `after` dependencies: mappings must run in some order".into(),
     });

@@ -96,8 +96,7 @@ fn declare_mapping(
 
 fn declare_settings(cx: &mut Cx<'_>, s: &ast::SettingsDecl) {
     for a in &s.settings {
-        if let Some(first) = cx.model.settings.get(&a.field.name) {
-            let first_span = first.span;
+        if let Some(&first_span) = cx.setting_names.get(&a.field.name) {
             cx.report(
                 Diagnostic::new(
                     codes::DUPLICATE_SETTING,
@@ -113,6 +112,7 @@ fn declare_settings(cx: &mut Cx<'_>, s: &ast::SettingsDecl) {
         cx.model
             .settings
             .insert(a.field.name.clone(), a.value.clone());
+        cx.setting_names.insert(a.field.name.clone(), a.field.span);
     }
 }
 
@@ -133,6 +133,8 @@ fn declare_system(cx: &mut Cx<'_>, s: &ast::SystemDecl, dir: &Path) {
             .label("not a system kind")
             .help(help),
         );
+        // Known by name, so its uses are not reported as unknown systems too.
+        cx.broken_systems.insert(s.name.name.clone());
         return;
     };
     let path = normalize(&dir.join(&s.schema.value));
@@ -290,5 +292,39 @@ pub(crate) fn set_sides(cx: &mut Cx<'_>, name: &str, left: Option<Side>, right: 
     if let Some(m) = cx.model.mappings.get_mut(name) {
         m.left = left;
         m.right = right;
+    }
+}
+
+/// Resolves every mapping's sides before any is checked, so a `via` can name a mapping
+/// declared later. Problems are reported when each mapping is checked.
+pub(crate) fn presolve_sides(cx: &mut Cx<'_>) {
+    let side = |cx: &Cx<'_>, system: &ast::Ident, table: &ast::Ident| -> Option<Side> {
+        let sys = cx.model.systems.get(&system.name)?;
+        sys.table(&table.name)?;
+        Some(Side {
+            system: system.name.clone(),
+            table: table.name.clone(),
+        })
+    };
+    let names: Vec<String> = cx.model.mappings.keys().cloned().collect();
+    for name in names {
+        let m = &cx.model.mappings[&name];
+        let (left, right, option_fields) = match &m.kind {
+            MappingKind::Table(d) => (
+                side(cx, &d.left.system, &d.left.table),
+                side(cx, &d.right.system, &d.right.table),
+                None,
+            ),
+            MappingKind::Options(o) => (
+                side(cx, &o.left.system, &o.left.table),
+                side(cx, &o.right.system, &o.right.table),
+                Some((o.left.field.name.clone(), o.right.field.name.clone())),
+            ),
+        };
+        if let Some(m) = cx.model.mappings.get_mut(&name) {
+            m.left = left;
+            m.right = right;
+            m.option_fields = option_fields;
+        }
     }
 }

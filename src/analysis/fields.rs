@@ -399,7 +399,7 @@ fn check_flow(
                 ),
             )
             .label(format!("expects {}", target_ty.describe()))
-            .with_label(source_span, format!("{}", ty.describe()))
+            .with_label(source_span, ty.describe())
             .help(mismatch_help(&ty, &target_ty)),
         );
         return;
@@ -545,7 +545,7 @@ fn check_via(cx: &mut Cx<'_>, via: &ast::Ident, left: &Resolved, right: &Resolve
                             && target_field.as_ref().and_then(|f| f.option_set.clone())
                                 == field.option_set))
             }
-            None => references(field).iter().any(|t| *t == expected.table),
+            None => references(field).contains(&expected.table),
         };
         if fits {
             continue;
@@ -591,7 +591,7 @@ fn check_via(cx: &mut Cx<'_>, via: &ast::Ident, left: &Resolved, right: &Resolve
                 ),
             )
             .label(format!("expects a reference to `{}`", expected))
-            .with_label(name.span, format!("{refers}"))
+            .with_label(name.span, refers.clone())
             .help(match better {
                 Some(m) => format!("did you mean `via {m}`?"),
                 None => "name the mapping that pairs the tables both fields refer to".into(),
@@ -653,8 +653,7 @@ fn suggest_via(
                 .option_fields
                 .as_ref()
                 .is_some_and(|(_, o)| o == target_field || o == source_field);
-            (has(&source.system, &s.lookup) || option_hit)
-                && (has(&target.system, &t.lookup) || option_hit)
+            option_hit || (has(&source.system, &s.lookup) && has(&target.system, &t.lookup))
         })
         .map(|m| m.name.clone())
 }

@@ -145,11 +145,11 @@ fn check_duplicate_clauses(cx: &mut Cx<'_>, m: &ast::MappingDecl) {
             cx.report(
                 Diagnostic::new(
                     codes::DUPLICATE_CLAUSE,
-                    head_span(span),
+                    head_span(cx, span),
                     format!("`{key}` is given twice in mapping `{}`", m.name.name),
                 )
                 .label("given again here")
-                .with_label(head_span(*first), "first given here")
+                .with_label(head_span(cx, *first), "first given here")
                 .help(help),
             );
         } else {
@@ -159,9 +159,11 @@ fn check_duplicate_clauses(cx: &mut Cx<'_>, m: &ast::MappingDecl) {
 }
 
 /// The first line of a clause: multi-line spans make poor labels.
-fn head_span(span: Span) -> Span {
+fn head_span(cx: &Cx<'_>, span: Span) -> Span {
+    let text = cx.sources.slice(span);
+    let first = text.find('\n').unwrap_or(text.len());
     Span {
-        end: span.end.min(span.start + 12),
+        end: span.start + text[..first].trim_end().len() as u32,
         ..span
     }
 }

@@ -11,6 +11,7 @@ mod mappings;
 pub mod model;
 mod options;
 mod types;
+pub use types::is_guid;
 
 pub use model::*;
 
@@ -33,10 +34,13 @@ pub fn analyze(files: &[ParsedFile<'_>], sources: &SourceMap) -> (Model, Diagnos
         diags: Diagnostics::default(),
         model: Model::default(),
         schema_cache: HashMap::new(),
+        broken_systems: Default::default(),
+        setting_names: HashMap::new(),
     };
     for f in files {
         declarations::declare_file(&mut cx, f);
     }
+    declarations::presolve_sides(&mut cx);
     for f in files {
         for item in &f.ast.items {
             match item {
@@ -55,6 +59,10 @@ pub(crate) struct Cx<'a> {
     pub diags: Diagnostics,
     pub model: Model,
     pub schema_cache: HashMap<std::path::PathBuf, declarations::CachedSchema>,
+    /// Systems declared with an unknown kind: already reported, silent from then on.
+    pub broken_systems: std::collections::HashSet<String>,
+    /// Where each setting was named, for duplicate reports.
+    pub setting_names: HashMap<String, Span>,
 }
 
 impl Cx<'_> {
@@ -64,6 +72,9 @@ impl Cx<'_> {
 
     /// Resolves `system` among the declared systems, reporting an unknown one.
     pub fn resolve_system(&mut self, system: &ast::Ident) -> Option<&System> {
+        if self.broken_systems.contains(&system.name) {
+            return None;
+        }
         if !self.model.systems.contains_key(&system.name) {
             let names: Vec<String> = self.model.systems.keys().cloned().collect();
             let help = suggest::help_for(&system.name, &names).unwrap_or_else(|| {
@@ -99,10 +110,10 @@ impl Cx<'_> {
                     sys.name
                 )
             });
-            let what = if sys.kind == SystemKind::Dataverse {
-                "entity"
+            let (what, a) = if sys.kind == SystemKind::Dataverse {
+                ("entity", "an")
             } else {
-                "table"
+                ("table", "a")
             };
             self.report(
                 Diagnostic::new(
@@ -113,7 +124,7 @@ impl Cx<'_> {
                         table.name, system.name
                     ),
                 )
-                .label(format!("not a {what} of `{}`", system.name))
+                .label(format!("not {a} {what} of `{}`", system.name))
                 .help(help),
             );
             return None;
@@ -167,6 +178,9 @@ impl Cx<'_> {
         }
         if system.name == right_name {
             return Some(SideOf::Right(right.as_ref()?));
+        }
+        if self.broken_systems.contains(&system.name) {
+            return None;
         }
         if self.model.systems.contains_key(&system.name) {
             self.report(

@@ -53,7 +53,14 @@ pub struct Side {
 
 impl std::fmt::Display for Side {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{}.{}", self.system, self.table)
+        let q = |n: &str| {
+            if n.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
+                n.to_string()
+            } else {
+                format!("\"{n}\"")
+            }
+        };
+        write!(f, "{}.{}", q(&self.system), q(&self.table))
     }
 }
 

@@ -34,7 +34,7 @@ pub(crate) fn check_options(cx: &mut Cx<'_>, o: &ast::OptionsDecl) {
         if !f.ty().is_textual() {
             cx.report(
                 Diagnostic::new(codes::TYPE_MISMATCH, o.left.field.span, format!("`{}` is not a code field", o.left.field.name))
-                    .label(format!("{}", f.ty().describe()))
+                    .label(f.ty().describe())
                     .help("the left side of an option mapping is the code of each record, matched to an option label"),
             );
         }

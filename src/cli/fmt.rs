@@ -41,7 +41,11 @@ pub fn run(args: FmtArgs) -> i32 {
         }
         unformatted += 1;
         if args.check {
-            print!("{}", unified_diff(&file.name, &file.text, &formatted));
+            let diff = unified_diff(&file.name, &file.text, &formatted);
+            print!("{diff}");
+            if !diff.ends_with('\n') {
+                println!();
+            }
         } else if let Err(e) = std::fs::write(&file.path, &formatted) {
             eprintln!("error: cannot write `{}`: {e}", file.name);
             return 2;

@@ -94,7 +94,7 @@ pub fn load(paths: &[PathBuf]) -> Result<Loaded, LoadError> {
                 let id = sources.add(path, prefix);
                 diagnostics.push(Diagnostic {
                     span: Span { file: id, ..d.span },
-                    ..d
+                    ..*d
                 });
             }
         }

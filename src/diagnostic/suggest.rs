@@ -12,6 +12,9 @@ where
         // A difference in case alone is the closest possible match.
         let distance = if cand_lower == lowered {
             0
+        } else if lowered.len() >= 3 && cand_lower.starts_with(&lowered) {
+            // An abbreviation (`trunc` for `truncate`).
+            1
         } else {
             strsim::damerau_levenshtein(&lowered, &cand_lower) + 1
         };

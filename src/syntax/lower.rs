@@ -9,8 +9,11 @@ use pest::iterators::Pair;
 use rust_decimal::Decimal;
 use std::str::FromStr;
 
-pub struct Lowerer {
+pub struct Lowerer<'t> {
     file: FileId,
+    text: &'t str,
+    /// Comment ranges, sorted: trivia that node spans must not end in.
+    comments: Vec<(usize, usize)>,
     pub diagnostics: Vec<Diagnostic>,
 }
 
@@ -21,20 +24,44 @@ fn kids(pair: P<'_>) -> impl Iterator<Item = P<'_>> {
     pair.into_inner().filter(|p| p.as_rule() != Rule::COMMENT)
 }
 
-impl Lowerer {
-    pub fn new(file: FileId) -> Lowerer {
+impl<'t> Lowerer<'t> {
+    pub fn new(file: FileId, text: &'t str) -> Lowerer<'t> {
         Lowerer {
             file,
+            text,
+            comments: Vec::new(),
             diagnostics: Vec::new(),
         }
     }
 
+    /// A pair's span without the whitespace and comments pest lets trailing optional parts
+    /// swallow: a node ends at its last token.
     fn span(&self, pair: &P<'_>) -> Span {
         let s = pair.as_span();
-        Span::new(self.file, s.start(), s.end())
+        let (start, mut end) = (s.start(), s.end());
+        let bytes = self.text.as_bytes();
+        loop {
+            while end > start && bytes[end - 1].is_ascii_whitespace() {
+                end -= 1;
+            }
+            let inside = self.comments.partition_point(|c| c.0 < end);
+            match inside.checked_sub(1).map(|i| self.comments[i]) {
+                Some((cs, ce)) if end <= ce && cs >= start => end = cs,
+                _ => break,
+            }
+        }
+        Span::new(self.file, start, end)
     }
 
     pub fn lower_file(&mut self, pair: P<'_>) -> File {
+        self.comments = pair
+            .clone()
+            .into_inner()
+            .flatten()
+            .filter(|p| p.as_rule() == Rule::COMMENT)
+            .map(|p| (p.as_span().start(), p.as_span().end()))
+            .collect();
+        self.comments.sort();
         let span = self.span(&pair);
         let comments = pair
             .clone()
@@ -367,8 +394,9 @@ impl Lowerer {
                     span: self.span(&words[0]),
                 }))),
                 _ => {
-                    self.unknown_policy(value_span, "conflict", &first, &["log", "SYSTEM wins"]);
-                    None
+                    self.unknown_policy(value_span, "conflict", &first, &["log", "<system> wins"]);
+                    // Keep a policy in the tree so no "missing conflict policy" follows.
+                    Some(Policy::Conflict(ConflictPolicy::Log))
                 }
             },
             "delete" => match (first.as_str(), wins) {

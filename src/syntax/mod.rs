@@ -14,11 +14,11 @@ use pest::Parser;
 /// Parses one file. Returns the AST when the text parsed, and every diagnostic found on the way.
 pub fn parse_file(file: FileId, text: &str) -> (Option<ast::File>, Vec<Diagnostic>) {
     if let Err(d) = guard::check_depth(file, text) {
-        return (None, vec![d]);
+        return (None, vec![*d]);
     }
     match parser::CouplerParser::parse(parser::Rule::file, text) {
         Ok(mut pairs) => {
-            let mut lowerer = lower::Lowerer::new(file);
+            let mut lowerer = lower::Lowerer::new(file, text);
             let pair = pairs.next().expect("grammar: file rule");
             let ast = lowerer.lower_file(pair);
             (Some(ast), lowerer.diagnostics)

@@ -1,0 +1,159 @@
+//! The connector trait: what the engine needs from an endpoint, whatever it is (embedded SQLite,
+//! Dataverse Web API, Business Central API). Reads stream in pages, so memory is bounded by the
+//! page size, not the table size.
+
+use crate::plan::filter::Pred;
+use async_trait::async_trait;
+use serde_json::{Map, Value};
+
+/// One record as the engine sees it: field values by catalog name, in canonical form
+/// (option fields by label, booleans as booleans, GUIDs lower-case).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Record {
+    pub id: String,
+    pub modified_on: String,
+    pub modified_by: Option<String>,
+    pub fields: Map<String, Value>,
+}
+
+impl Record {
+    pub fn cursor(&self) -> Cursor {
+        Cursor {
+            modified_on: self.modified_on.clone(),
+            id: self.id.clone(),
+        }
+    }
+
+    pub fn get(&self, field: &str) -> &Value {
+        self.fields.get(field).unwrap_or(&Value::Null)
+    }
+}
+
+/// A position in the change stream: records are ordered by (modified_on, id), so records that
+/// share a modified-on value are never skipped.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, serde::Serialize, serde::Deserialize)]
+pub struct Cursor {
+    pub modified_on: String,
+    pub id: String,
+}
+
+/// Which changes to read.
+#[derive(Debug, Clone)]
+pub struct ChangeQuery<'a> {
+    pub table: &'a str,
+    /// Pushed down to the endpoint.
+    pub filter: Option<&'a Pred>,
+    /// Read strictly after this position; None reads everything.
+    pub since: Option<&'a Cursor>,
+    /// Loop prevention: leave out records last changed by this user.
+    pub exclude_modified_by: Option<&'a str>,
+    pub page_size: usize,
+}
+
+#[derive(Debug, Clone)]
+pub struct Page {
+    pub records: Vec<Record>,
+    /// Where the next page starts; None when this was the last.
+    pub next: Option<Cursor>,
+}
+
+/// A record deleted on the endpoint.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Tombstone {
+    pub id: String,
+    pub deleted_on: String,
+    pub deleted_by: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum WriteOp {
+    /// Create with a key chosen by coupler, so a create that is retried after a crash is found
+    /// again instead of duplicated.
+    Create {
+        id: String,
+        fields: Map<String, Value>,
+    },
+    Update {
+        id: String,
+        fields: Map<String, Value>,
+    },
+    Delete {
+        id: String,
+    },
+}
+
+impl WriteOp {
+    pub fn id(&self) -> &str {
+        match self {
+            WriteOp::Create { id, .. } | WriteOp::Update { id, .. } | WriteOp::Delete { id } => id,
+        }
+    }
+}
+
+/// An endpoint failure. Transient ones (throttling, timeouts) may be retried.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ConnectorError {
+    pub message: String,
+    pub transient: bool,
+}
+
+impl ConnectorError {
+    pub fn new(message: impl Into<String>) -> ConnectorError {
+        ConnectorError {
+            message: message.into(),
+            transient: false,
+        }
+    }
+}
+
+impl std::fmt::Display for ConnectorError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+/// One result per write operation, in order: the record as written, or why it failed.
+pub type WriteResult = Result<Record, String>;
+
+#[async_trait]
+pub trait Connector: Send + Sync {
+    /// The user the integration writes as (for loop prevention).
+    fn integration_user(&self) -> &str;
+
+    /// One page of records changed since a position, filtered, in (modified_on, id) order.
+    async fn read_changes(
+        &self,
+        query: &ChangeQuery<'_>,
+        after: Option<&Cursor>,
+    ) -> Result<Page, ConnectorError>;
+
+    /// Records by id; missing ids are simply absent from the result.
+    async fn read_by_ids(&self, table: &str, ids: &[String])
+        -> Result<Vec<Record>, ConnectorError>;
+
+    /// Records whose fields equal the given values (match-based coupling).
+    async fn find(
+        &self,
+        table: &str,
+        equals: &[(String, Value)],
+        ignore_case: bool,
+        filter: Option<&Pred>,
+    ) -> Result<Vec<Record>, ConnectorError>;
+
+    /// Records deleted since a point in time.
+    async fn read_deleted(
+        &self,
+        table: &str,
+        since: Option<&str>,
+    ) -> Result<Vec<Tombstone>, ConnectorError>;
+
+    /// How many records pass a filter (for the initial-sync recommendation).
+    async fn count(&self, table: &str, filter: Option<&Pred>) -> Result<u64, ConnectorError>;
+
+    /// Writes a batch; one result per operation, in order. A failed record does not fail the batch.
+    async fn write(
+        &self,
+        table: &str,
+        ops: Vec<WriteOp>,
+    ) -> Result<Vec<WriteResult>, ConnectorError>;
+}

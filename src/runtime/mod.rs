@@ -1,0 +1,6 @@
+//! The synchronization runtime: connectors, the state store, and the engine that executes a plan.
+
+pub mod connector;
+pub mod embedded;
+pub mod state;
+pub mod values;

@@ -1,0 +1,68 @@
+//! Versioned schema of the state store. Append new steps; never edit a released one.
+
+pub const MIGRATIONS: &[&str] = &[
+    // 1: couplings, watermarks, runs, failures.
+    "CREATE TABLE couplings (
+        mapping TEXT NOT NULL,
+        left_id TEXT NOT NULL,
+        right_id TEXT NOT NULL,
+        left_ref TEXT,
+        right_ref TEXT,
+        left_stamp TEXT,
+        right_stamp TEXT,
+        skipped INTEGER NOT NULL DEFAULT 0,
+        pending INTEGER NOT NULL DEFAULT 0,
+        PRIMARY KEY (mapping, left_id),
+        UNIQUE (mapping, right_id)
+     );
+     CREATE INDEX couplings_left_ref ON couplings(mapping, left_ref);
+     CREATE INDEX couplings_right_ref ON couplings(mapping, right_ref);
+     CREATE TABLE watermarks (
+        mapping TEXT NOT NULL,
+        side TEXT NOT NULL,
+        modified_on TEXT NOT NULL,
+        id TEXT NOT NULL,
+        deleted_since TEXT,
+        PRIMARY KEY (mapping, side)
+     );
+     CREATE TABLE runs (
+        id INTEGER PRIMARY KEY,
+        started TEXT NOT NULL,
+        finished TEXT,
+        status TEXT NOT NULL,
+        full INTEGER NOT NULL,
+        dry_run INTEGER NOT NULL
+     );
+     CREATE TABLE run_counts (
+        run_id INTEGER NOT NULL,
+        mapping TEXT NOT NULL,
+        direction TEXT NOT NULL,
+        inserted INTEGER NOT NULL DEFAULT 0,
+        modified INTEGER NOT NULL DEFAULT 0,
+        deleted INTEGER NOT NULL DEFAULT 0,
+        unchanged INTEGER NOT NULL DEFAULT 0,
+        skipped INTEGER NOT NULL DEFAULT 0,
+        failed INTEGER NOT NULL DEFAULT 0,
+        coupled INTEGER NOT NULL DEFAULT 0,
+        conflicts INTEGER NOT NULL DEFAULT 0,
+        PRIMARY KEY (run_id, mapping, direction)
+     );
+     CREATE TABLE failures (
+        mapping TEXT NOT NULL,
+        direction TEXT NOT NULL,
+        source_id TEXT NOT NULL,
+        target_id TEXT,
+        message TEXT NOT NULL,
+        first_seen TEXT NOT NULL,
+        last_seen TEXT NOT NULL,
+        attempts INTEGER NOT NULL DEFAULT 1,
+        run_id INTEGER,
+        PRIMARY KEY (mapping, direction, source_id)
+     );
+     CREATE TABLE patches (
+        mapping TEXT NOT NULL,
+        direction TEXT NOT NULL,
+        source_id TEXT NOT NULL,
+        PRIMARY KEY (mapping, direction, source_id)
+     );",
+];

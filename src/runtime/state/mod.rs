@@ -1,0 +1,582 @@
+//! The state store (SQLite): couplings, watermarks per mapping and side, runs with their
+//! counters, failed records, and pending deferred patches. It is what makes a second run
+//! incremental and a crashed run resumable without duplicates.
+
+mod migrations;
+
+use crate::runtime::connector::Cursor;
+use rusqlite::{params, Connection, OptionalExtension};
+use std::fs::File;
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+
+/// Which side of a mapping (the left system of the header, or the right).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SideName {
+    Left,
+    Right,
+}
+
+impl SideName {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SideName::Left => "left",
+            SideName::Right => "right",
+        }
+    }
+
+    pub fn other(self) -> SideName {
+        match self {
+            SideName::Left => SideName::Right,
+            SideName::Right => SideName::Left,
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Coupling {
+    pub mapping: String,
+    pub left_id: String,
+    pub right_id: String,
+    pub left_ref: Option<String>,
+    pub right_ref: Option<String>,
+    pub left_stamp: Option<String>,
+    pub right_stamp: Option<String>,
+    pub skipped: bool,
+    pub pending: bool,
+}
+
+impl Coupling {
+    pub fn id(&self, side: SideName) -> &str {
+        match side {
+            SideName::Left => &self.left_id,
+            SideName::Right => &self.right_id,
+        }
+    }
+
+    pub fn stamp(&self, side: SideName) -> Option<&str> {
+        match side {
+            SideName::Left => self.left_stamp.as_deref(),
+            SideName::Right => self.right_stamp.as_deref(),
+        }
+    }
+
+    pub fn reference(&self, side: SideName) -> Option<&str> {
+        match side {
+            SideName::Left => self.left_ref.as_deref(),
+            SideName::Right => self.right_ref.as_deref(),
+        }
+    }
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize)]
+pub struct Counts {
+    pub inserted: u64,
+    pub modified: u64,
+    pub deleted: u64,
+    pub unchanged: u64,
+    pub skipped: u64,
+    pub failed: u64,
+    pub coupled: u64,
+    pub conflicts: u64,
+}
+
+impl Counts {
+    pub fn add(&mut self, o: &Counts) {
+        self.inserted += o.inserted;
+        self.modified += o.modified;
+        self.deleted += o.deleted;
+        self.unchanged += o.unchanged;
+        self.skipped += o.skipped;
+        self.failed += o.failed;
+        self.coupled += o.coupled;
+        self.conflicts += o.conflicts;
+    }
+}
+
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct Failure {
+    pub mapping: String,
+    pub direction: String,
+    pub source_id: String,
+    pub target_id: Option<String>,
+    pub message: String,
+    pub first_seen: String,
+    pub last_seen: String,
+    pub attempts: i64,
+}
+
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct RunInfo {
+    pub id: i64,
+    pub started: String,
+    pub finished: Option<String>,
+    pub status: String,
+    pub full: bool,
+}
+
+pub struct StateStore {
+    conn: Mutex<Connection>,
+    pub path: PathBuf,
+    /// Held for the life of a run: a second run on the same state refuses to start.
+    _lock: Option<File>,
+}
+
+type Res<T> = Result<T, String>;
+
+fn err(e: rusqlite::Error) -> String {
+    format!("state store: {e}")
+}
+
+impl StateStore {
+    /// Opens the state store, applying migrations. With `exclusive`, takes the run lock.
+    pub fn open(path: &Path, exclusive: bool) -> Res<StateStore> {
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir)
+                .map_err(|e| format!("cannot create `{}`: {e}", dir.display()))?;
+        }
+        let lock = if exclusive {
+            let lock_path = path.with_extension("lock");
+            let file = File::options()
+                .create(true)
+                .truncate(false)
+                .write(true)
+                .open(&lock_path)
+                .map_err(|e| format!("cannot open lock `{}`: {e}", lock_path.display()))?;
+            file.try_lock().map_err(|_| {
+                format!(
+                    "another coupler run is using the state `{}`; wait for it to finish (only one run at a time may change a profile's state)",
+                    path.display()
+                )
+            })?;
+            Some(file)
+        } else {
+            None
+        };
+        let conn = Connection::open(path)
+            .map_err(|e| format!("cannot open state `{}`: {e}", path.display()))?;
+        conn.execute_batch("PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA busy_timeout=10000; PRAGMA foreign_keys=ON;")
+            .map_err(err)?;
+        let version: i64 = conn
+            .query_row("PRAGMA user_version", [], |r| r.get(0))
+            .map_err(err)?;
+        let known = migrations::MIGRATIONS.len() as i64;
+        if version > known {
+            return Err(format!(
+                "state `{}` was written by a newer coupler (schema {version}, this one knows {known}); upgrade coupler",
+                path.display()
+            ));
+        }
+        for (i, step) in migrations::MIGRATIONS
+            .iter()
+            .enumerate()
+            .skip(version as usize)
+        {
+            let tx = conn.unchecked_transaction().map_err(err)?;
+            tx.execute_batch(step)
+                .map_err(|e| format!("state migration {}: {e}", i + 1))?;
+            tx.execute_batch(&format!("PRAGMA user_version = {}", i + 1))
+                .map_err(err)?;
+            tx.commit().map_err(err)?;
+        }
+        Ok(StateStore {
+            conn: Mutex::new(conn),
+            path: path.to_path_buf(),
+            _lock: lock,
+        })
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Connection> {
+        self.conn.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Runs `f` in one transaction.
+    pub fn transaction<T>(&self, f: impl FnOnce(&Connection) -> Res<T>) -> Res<T> {
+        let mut conn = self.lock();
+        let tx = conn.transaction().map_err(err)?;
+        let out = f(&tx)?;
+        tx.commit().map_err(err)?;
+        Ok(out)
+    }
+
+    pub fn coupling_by(&self, mapping: &str, side: SideName, id: &str) -> Res<Option<Coupling>> {
+        let col = match side {
+            SideName::Left => "left_id",
+            SideName::Right => "right_id",
+        };
+        let conn = self.lock();
+        query_coupling(
+            &conn,
+            &format!("mapping = ?1 AND {col} = ?2"),
+            params![mapping, id],
+        )
+    }
+
+    /// The coupling whose record is referenced as `reference` on `side` (a code, or a GUID).
+    pub fn coupling_by_ref(
+        &self,
+        mapping: &str,
+        side: SideName,
+        reference: &str,
+    ) -> Res<Option<Coupling>> {
+        let col = match side {
+            SideName::Left => "left_ref",
+            SideName::Right => "right_ref",
+        };
+        let conn = self.lock();
+        query_coupling(
+            &conn,
+            &format!("mapping = ?1 AND {col} = ?2 AND pending = 0"),
+            params![mapping, reference],
+        )
+    }
+
+    pub fn couplings(&self, mapping: &str) -> Res<Vec<Coupling>> {
+        let conn = self.lock();
+        let mut stmt = conn
+            .prepare_cached(&format!(
+                "SELECT {COUPLING_COLS} FROM couplings WHERE mapping = ?1 ORDER BY left_id"
+            ))
+            .map_err(err)?;
+        let rows = stmt.query_map([mapping], row_coupling).map_err(err)?;
+        rows.collect::<Result<_, _>>().map_err(err)
+    }
+
+    pub fn pending_couplings(&self, mapping: &str) -> Res<Vec<Coupling>> {
+        Ok(self
+            .couplings(mapping)?
+            .into_iter()
+            .filter(|c| c.pending)
+            .collect())
+    }
+
+    pub fn count_couplings(&self, mapping: &str) -> Res<(u64, u64)> {
+        let conn = self.lock();
+        conn.query_row(
+            "SELECT COUNT(*), COALESCE(SUM(skipped), 0) FROM couplings WHERE mapping = ?1 AND pending = 0",
+            [mapping],
+            |r| Ok((r.get::<_, i64>(0)? as u64, r.get::<_, i64>(1)? as u64)),
+        )
+        .map_err(err)
+    }
+
+    pub fn watermark(&self, mapping: &str, side: SideName) -> Res<Option<Cursor>> {
+        let conn = self.lock();
+        conn.query_row(
+            "SELECT modified_on, id FROM watermarks WHERE mapping = ?1 AND side = ?2",
+            [mapping, side.as_str()],
+            |r| {
+                Ok(Cursor {
+                    modified_on: r.get(0)?,
+                    id: r.get(1)?,
+                })
+            },
+        )
+        .optional()
+        .map_err(err)
+    }
+
+    pub fn deleted_since(&self, mapping: &str, side: SideName) -> Res<Option<String>> {
+        let conn = self.lock();
+        conn.query_row(
+            "SELECT deleted_since FROM watermarks WHERE mapping = ?1 AND side = ?2",
+            [mapping, side.as_str()],
+            |r| r.get::<_, Option<String>>(0),
+        )
+        .optional()
+        .map(Option::flatten)
+        .map_err(err)
+    }
+
+    pub fn start_run(&self, full: bool, dry_run: bool) -> Res<i64> {
+        let conn = self.lock();
+        conn.execute(
+            "INSERT INTO runs (started, status, full, dry_run) VALUES (?1, 'running', ?2, ?3)",
+            params![crate::runtime::values::now_stamp(), full, dry_run],
+        )
+        .map_err(err)?;
+        Ok(conn.last_insert_rowid())
+    }
+
+    pub fn finish_run(&self, run: i64, status: &str) -> Res<()> {
+        let conn = self.lock();
+        conn.execute(
+            "UPDATE runs SET finished = ?1, status = ?2 WHERE id = ?3",
+            params![crate::runtime::values::now_stamp(), status, run],
+        )
+        .map_err(err)?;
+        Ok(())
+    }
+
+    pub fn save_counts(&self, run: i64, mapping: &str, direction: &str, c: &Counts) -> Res<()> {
+        let conn = self.lock();
+        conn.execute(
+            "INSERT OR REPLACE INTO run_counts (run_id, mapping, direction, inserted, modified, deleted, unchanged, skipped, failed, coupled, conflicts)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+            params![run, mapping, direction, c.inserted, c.modified, c.deleted, c.unchanged, c.skipped, c.failed, c.coupled, c.conflicts],
+        )
+        .map_err(err)?;
+        Ok(())
+    }
+
+    pub fn last_run(&self) -> Res<Option<RunInfo>> {
+        let conn = self.lock();
+        conn.query_row(
+            "SELECT id, started, finished, status, full FROM runs WHERE dry_run = 0 ORDER BY id DESC LIMIT 1",
+            [],
+            |r| {
+                Ok(RunInfo {
+                    id: r.get(0)?,
+                    started: r.get(1)?,
+                    finished: r.get(2)?,
+                    status: r.get(3)?,
+                    full: r.get(4)?,
+                })
+            },
+        )
+        .optional()
+        .map_err(err)
+    }
+
+    pub fn run_counts(&self, run: i64) -> Res<Vec<(String, String, Counts)>> {
+        let conn = self.lock();
+        let mut stmt = conn
+            .prepare("SELECT mapping, direction, inserted, modified, deleted, unchanged, skipped, failed, coupled, conflicts FROM run_counts WHERE run_id = ?1")
+            .map_err(err)?;
+        let rows = stmt
+            .query_map([run], |r| {
+                Ok((
+                    r.get(0)?,
+                    r.get(1)?,
+                    Counts {
+                        inserted: r.get::<_, i64>(2)? as u64,
+                        modified: r.get::<_, i64>(3)? as u64,
+                        deleted: r.get::<_, i64>(4)? as u64,
+                        unchanged: r.get::<_, i64>(5)? as u64,
+                        skipped: r.get::<_, i64>(6)? as u64,
+                        failed: r.get::<_, i64>(7)? as u64,
+                        coupled: r.get::<_, i64>(8)? as u64,
+                        conflicts: r.get::<_, i64>(9)? as u64,
+                    },
+                ))
+            })
+            .map_err(err)?;
+        rows.collect::<Result<_, _>>().map_err(err)
+    }
+
+    pub fn failures(&self, mapping: Option<&str>) -> Res<Vec<Failure>> {
+        let conn = self.lock();
+        let mut stmt = conn
+            .prepare(
+                "SELECT mapping, direction, source_id, target_id, message, first_seen, last_seen, attempts FROM failures
+                 WHERE ?1 IS NULL OR mapping = ?1 ORDER BY mapping, direction, last_seen, source_id",
+            )
+            .map_err(err)?;
+        let rows = stmt
+            .query_map([mapping], |r| {
+                Ok(Failure {
+                    mapping: r.get(0)?,
+                    direction: r.get(1)?,
+                    source_id: r.get(2)?,
+                    target_id: r.get(3)?,
+                    message: r.get(4)?,
+                    first_seen: r.get(5)?,
+                    last_seen: r.get(6)?,
+                    attempts: r.get(7)?,
+                })
+            })
+            .map_err(err)?;
+        rows.collect::<Result<_, _>>().map_err(err)
+    }
+
+    pub fn failed_ids(&self, mapping: &str, direction: &str) -> Res<Vec<String>> {
+        let conn = self.lock();
+        let mut stmt = conn
+            .prepare_cached("SELECT source_id FROM failures WHERE mapping = ?1 AND direction = ?2 ORDER BY source_id")
+            .map_err(err)?;
+        let rows = stmt
+            .query_map([mapping, direction], |r| r.get(0))
+            .map_err(err)?;
+        rows.collect::<Result<_, _>>().map_err(err)
+    }
+
+    pub fn patch_ids(&self, mapping: &str, direction: &str) -> Res<Vec<String>> {
+        let conn = self.lock();
+        let mut stmt = conn
+            .prepare_cached("SELECT source_id FROM patches WHERE mapping = ?1 AND direction = ?2 ORDER BY source_id")
+            .map_err(err)?;
+        let rows = stmt
+            .query_map([mapping, direction], |r| r.get(0))
+            .map_err(err)?;
+        rows.collect::<Result<_, _>>().map_err(err)
+    }
+
+    /// Removes a coupling by hand (`coupler uncouple`).
+    pub fn uncouple(&self, mapping: &str, side: SideName, id: &str) -> Res<bool> {
+        let col = match side {
+            SideName::Left => "left_id",
+            SideName::Right => "right_id",
+        };
+        let conn = self.lock();
+        let n = conn
+            .execute(
+                &format!("DELETE FROM couplings WHERE mapping = ?1 AND {col} = ?2"),
+                params![mapping, id],
+            )
+            .map_err(err)?;
+        Ok(n > 0)
+    }
+}
+
+pub const COUPLING_COLS: &str =
+    "mapping, left_id, right_id, left_ref, right_ref, left_stamp, right_stamp, skipped, pending";
+
+fn row_coupling(r: &rusqlite::Row<'_>) -> rusqlite::Result<Coupling> {
+    Ok(Coupling {
+        mapping: r.get(0)?,
+        left_id: r.get(1)?,
+        right_id: r.get(2)?,
+        left_ref: r.get(3)?,
+        right_ref: r.get(4)?,
+        left_stamp: r.get(5)?,
+        right_stamp: r.get(6)?,
+        skipped: r.get(7)?,
+        pending: r.get(8)?,
+    })
+}
+
+fn query_coupling(
+    conn: &Connection,
+    cond: &str,
+    p: impl rusqlite::Params,
+) -> Res<Option<Coupling>> {
+    conn.query_row(
+        &format!("SELECT {COUPLING_COLS} FROM couplings WHERE {cond}"),
+        p,
+        row_coupling,
+    )
+    .optional()
+    .map_err(err)
+}
+
+/// Writes used inside [`StateStore::transaction`].
+pub mod tx {
+    use super::*;
+
+    pub fn put_coupling(conn: &Connection, c: &Coupling) -> Res<()> {
+        // A record coupled anew replaces any older coupling of either of its records.
+        conn.execute(
+            "DELETE FROM couplings WHERE mapping = ?1 AND (left_id = ?2 OR right_id = ?3) AND NOT (left_id = ?2 AND right_id = ?3)",
+            params![c.mapping, c.left_id, c.right_id],
+        )
+        .map_err(err)?;
+        conn.execute(
+            &format!(
+                "INSERT INTO couplings ({COUPLING_COLS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)
+                 ON CONFLICT (mapping, left_id) DO UPDATE SET right_id = ?3, left_ref = ?4, right_ref = ?5,
+                 left_stamp = ?6, right_stamp = ?7, skipped = ?8, pending = ?9"
+            ),
+            params![c.mapping, c.left_id, c.right_id, c.left_ref, c.right_ref, c.left_stamp, c.right_stamp, c.skipped, c.pending],
+        )
+        .map_err(err)?;
+        Ok(())
+    }
+
+    pub fn delete_coupling(conn: &Connection, mapping: &str, left_id: &str) -> Res<()> {
+        conn.execute(
+            "DELETE FROM couplings WHERE mapping = ?1 AND left_id = ?2",
+            params![mapping, left_id],
+        )
+        .map_err(err)?;
+        Ok(())
+    }
+
+    pub fn set_watermark(conn: &Connection, mapping: &str, side: SideName, c: &Cursor) -> Res<()> {
+        conn.execute(
+            "INSERT INTO watermarks (mapping, side, modified_on, id) VALUES (?1, ?2, ?3, ?4)
+             ON CONFLICT (mapping, side) DO UPDATE SET modified_on = ?3, id = ?4
+             WHERE (?3, ?4) > (watermarks.modified_on, watermarks.id)",
+            params![mapping, side.as_str(), c.modified_on, c.id],
+        )
+        .map_err(err)?;
+        Ok(())
+    }
+
+    pub fn set_deleted_since(
+        conn: &Connection,
+        mapping: &str,
+        side: SideName,
+        stamp: &str,
+    ) -> Res<()> {
+        conn.execute(
+            "INSERT INTO watermarks (mapping, side, modified_on, id, deleted_since) VALUES (?1, ?2, '', '', ?3)
+             ON CONFLICT (mapping, side) DO UPDATE SET deleted_since = ?3",
+            params![mapping, side.as_str(), stamp],
+        )
+        .map_err(err)?;
+        Ok(())
+    }
+
+    pub fn clear_watermarks(conn: &Connection, mapping: &str) -> Res<()> {
+        conn.execute(
+            "UPDATE watermarks SET modified_on = '', id = '' WHERE mapping = ?1",
+            [mapping],
+        )
+        .map_err(err)?;
+        Ok(())
+    }
+
+    pub fn record_failure(
+        conn: &Connection,
+        mapping: &str,
+        direction: &str,
+        source: &str,
+        target: Option<&str>,
+        message: &str,
+        run: i64,
+    ) -> Res<()> {
+        let now = crate::runtime::values::now_stamp();
+        conn.execute(
+            "INSERT INTO failures (mapping, direction, source_id, target_id, message, first_seen, last_seen, attempts, run_id)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6, 1, ?7)
+             ON CONFLICT (mapping, direction, source_id) DO UPDATE SET target_id = COALESCE(?4, target_id),
+             message = ?5, last_seen = ?6, attempts = attempts + 1, run_id = ?7",
+            params![mapping, direction, source, target, message, now, run],
+        )
+        .map_err(err)?;
+        Ok(())
+    }
+
+    pub fn clear_failure(
+        conn: &Connection,
+        mapping: &str,
+        direction: &str,
+        source: &str,
+    ) -> Res<()> {
+        conn.execute(
+            "DELETE FROM failures WHERE mapping = ?1 AND direction = ?2 AND source_id = ?3",
+            params![mapping, direction, source],
+        )
+        .map_err(err)?;
+        Ok(())
+    }
+
+    pub fn add_patch(conn: &Connection, mapping: &str, direction: &str, source: &str) -> Res<()> {
+        conn.execute(
+            "INSERT OR IGNORE INTO patches (mapping, direction, source_id) VALUES (?1, ?2, ?3)",
+            params![mapping, direction, source],
+        )
+        .map_err(err)?;
+        Ok(())
+    }
+
+    pub fn clear_patch(conn: &Connection, mapping: &str, direction: &str, source: &str) -> Res<()> {
+        conn.execute(
+            "DELETE FROM patches WHERE mapping = ?1 AND direction = ?2 AND source_id = ?3",
+            params![mapping, direction, source],
+        )
+        .map_err(err)?;
+        Ok(())
+    }
+}

@@ -1,0 +1,189 @@
+//! Canonical field values: what the engine compares and writes, whatever the endpoint.
+//! Option fields travel by label; endpoints encode them (Dataverse by value, Business Central by name).
+
+use crate::schema::{Field, FieldType};
+use serde_json::Value;
+
+/// The current time as the systems stamp it: UTC, milliseconds, sortable as text.
+pub fn now_stamp() -> String {
+    chrono::Utc::now()
+        .format("%Y-%m-%dT%H:%M:%S%.3fZ")
+        .to_string()
+}
+
+/// A new record key.
+pub fn new_guid() -> String {
+    uuid::Uuid::new_v4().to_string()
+}
+
+/// Checks and normalizes a value for a field, as a real system would on write.
+pub fn normalize(name: &str, field: &Field, value: &Value) -> Result<Value, String> {
+    if value.is_null() {
+        return Ok(Value::Null);
+    }
+    let type_error = |what: &str| {
+        Err(format!(
+            "field `{name}` expects {what}, got {}",
+            short(value)
+        ))
+    };
+    match field.ty {
+        FieldType::Text
+        | FieldType::Code
+        | FieldType::Entityname
+        | FieldType::Blob
+        | FieldType::Duration
+        | FieldType::Dateformula => {
+            let text = match value {
+                Value::String(s) => s.clone(),
+                Value::Number(n) => n.to_string(),
+                Value::Bool(b) => b.to_string(),
+                _ => return type_error("text"),
+            };
+            let text = if field.ty == FieldType::Code {
+                text.to_uppercase()
+            } else {
+                text
+            };
+            if let Some(max) = field.length {
+                let n = text.chars().count();
+                if n > max as usize {
+                    return Err(format!(
+                        "value of `{name}` has {n} characters, more than the {max} the field holds"
+                    ));
+                }
+            }
+            Ok(Value::String(text))
+        }
+        FieldType::Integer | FieldType::Bigint => match value {
+            Value::Number(n) if n.is_i64() => Ok(value.clone()),
+            Value::Number(n) => match n.as_f64() {
+                Some(f) if f.fract() == 0.0 => Ok(Value::from(f as i64)),
+                _ => type_error("a whole number"),
+            },
+            Value::String(s) => s
+                .trim()
+                .parse::<i64>()
+                .map(Value::from)
+                .or_else(|_| type_error("a whole number")),
+            _ => type_error("a whole number"),
+        },
+        FieldType::Decimal => match value {
+            Value::Number(_) => Ok(value.clone()),
+            Value::String(s) => s
+                .trim()
+                .parse::<f64>()
+                .ok()
+                .and_then(serde_json::Number::from_f64)
+                .map(Value::Number)
+                .map_or_else(|| type_error("a number"), Ok),
+            _ => type_error("a number"),
+        },
+        FieldType::Boolean => match value {
+            Value::Bool(_) => Ok(value.clone()),
+            Value::Number(n) => Ok(Value::Bool(n.as_f64() != Some(0.0))),
+            Value::String(s) if s.eq_ignore_ascii_case("true") || s == "1" => Ok(Value::Bool(true)),
+            Value::String(s) if s.eq_ignore_ascii_case("false") || s == "0" => {
+                Ok(Value::Bool(false))
+            }
+            _ => type_error("true or false"),
+        },
+        FieldType::Option => {
+            let options = field.options.clone().unwrap_or_default();
+            match value {
+                Value::String(s) => field
+                    .option_label(s)
+                    .map(|l| Value::String(l.to_string()))
+                    .ok_or_else(|| {
+                        format!("`{s}` is not an option of `{name}` ({})", labels(field))
+                    }),
+                Value::Number(n) => options
+                    .iter()
+                    .find(|(_, v)| Some(**v) == n.as_i64())
+                    .map(|(l, _)| Value::String(l.clone()))
+                    .ok_or_else(|| format!("{n} is not a value of option field `{name}`")),
+                _ => type_error("an option label"),
+            }
+        }
+        FieldType::Guid | FieldType::Lookup => match value {
+            Value::String(s) => {
+                let g = s.trim_matches(|c| c == '{' || c == '}').to_lowercase();
+                if crate::analysis_guid(&g) {
+                    Ok(Value::String(g))
+                } else {
+                    type_error("a GUID")
+                }
+            }
+            _ => type_error("a GUID"),
+        },
+        FieldType::Date => match value {
+            Value::String(s) => {
+                let d = s.get(..10).unwrap_or(s);
+                chrono::NaiveDate::parse_from_str(d, "%Y-%m-%d")
+                    .map(|d| Value::String(d.format("%Y-%m-%d").to_string()))
+                    .or_else(|_| type_error("a date (YYYY-MM-DD)"))
+            }
+            _ => type_error("a date"),
+        },
+        FieldType::Datetime => match value {
+            Value::String(s) => chrono::DateTime::parse_from_rfc3339(s)
+                .map(|d| {
+                    Value::String(
+                        d.with_timezone(&chrono::Utc)
+                            .format("%Y-%m-%dT%H:%M:%S%.3fZ")
+                            .to_string(),
+                    )
+                })
+                .or_else(|_| {
+                    chrono::NaiveDate::parse_from_str(s, "%Y-%m-%d")
+                        .map(|d| Value::String(format!("{}T00:00:00.000Z", d.format("%Y-%m-%d"))))
+                })
+                .or_else(|_| type_error("a date-time")),
+            _ => type_error("a date-time"),
+        },
+        FieldType::Time => match value {
+            Value::String(_) => Ok(value.clone()),
+            _ => type_error("a time"),
+        },
+    }
+}
+
+fn labels(field: &Field) -> String {
+    field
+        .options
+        .as_ref()
+        .map(|o| {
+            o.keys()
+                .map(|k| format!("'{k}'"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        })
+        .unwrap_or_default()
+}
+
+fn short(v: &Value) -> String {
+    let s = v.to_string();
+    if s.chars().count() > 40 {
+        format!("{}…", s.chars().take(40).collect::<String>())
+    } else {
+        s
+    }
+}
+
+/// Option label -> the value Dataverse stores.
+pub fn option_value(field: &Field, label: &str) -> Option<i64> {
+    let label = field.option_label(label)?;
+    field.options.as_ref()?.get(label).copied()
+}
+
+/// Whether two canonical values are the same for synchronization purposes.
+pub fn same(a: &Value, b: &Value) -> bool {
+    match (a, b) {
+        (Value::Number(x), Value::Number(y)) => match (x.as_f64(), y.as_f64()) {
+            (Some(x), Some(y)) => (x - y).abs() < 1e-9,
+            _ => x == y,
+        },
+        (Value::String(x), Value::Null) | (Value::Null, Value::String(x)) => x.is_empty(),
+        _ => a == b,
+    }
+}
