@@ -21,7 +21,9 @@ fn source(n: usize, deps: &[Vec<usize>], order: &[usize]) -> String {
          system sales = dataverse        \"schemas/dynamics-365-sales.yaml\"\n",
     );
     for &i in order.iter().take(n) {
-        text.push_str(&format!("\nmapping M{i}: bc.Customer -> sales.account {{\n"));
+        text.push_str(&format!(
+            "\nmapping M{i}: bc.Customer -> sales.account {{\n"
+        ));
         if !deps[i].is_empty() {
             let names: Vec<String> = deps[i].iter().map(|d| format!("M{d}")).collect();
             text.push_str(&format!("    after {}\n", names.join(", ")));
@@ -43,27 +45,28 @@ fn plan_of(text: &str) -> (Vec<String>, coupler::plan::Plan) {
 }
 
 fn dag() -> impl Strategy<Value = (usize, Vec<Vec<usize>>, Vec<usize>)> {
-    (1usize..40).prop_flat_map(|n| {
-        let deps = (0..n)
-            .map(|i| proptest::collection::vec(0..i.max(1), 0..3.min(i + 1)))
-            .collect::<Vec<_>>();
-        let order = Just((0..n).collect::<Vec<_>>()).prop_shuffle();
-        (Just(n), deps, order)
-    })
-    .prop_map(|(n, deps, order)| {
-        // Only earlier mappings: acyclic by construction (a mapping never depends on itself).
-        let deps = deps
-            .into_iter()
-            .enumerate()
-            .map(|(i, d)| {
-                let mut d: Vec<usize> = d.into_iter().filter(|&x| x < i).collect();
-                d.sort();
-                d.dedup();
-                d
-            })
-            .collect();
-        (n, deps, order)
-    })
+    (1usize..40)
+        .prop_flat_map(|n| {
+            let deps = (0..n)
+                .map(|i| proptest::collection::vec(0..i.max(1), 0..3.min(i + 1)))
+                .collect::<Vec<_>>();
+            let order = Just((0..n).collect::<Vec<_>>()).prop_shuffle();
+            (Just(n), deps, order)
+        })
+        .prop_map(|(n, deps, order)| {
+            // Only earlier mappings: acyclic by construction (a mapping never depends on itself).
+            let deps = deps
+                .into_iter()
+                .enumerate()
+                .map(|(i, d)| {
+                    let mut d: Vec<usize> = d.into_iter().filter(|&x| x < i).collect();
+                    d.sort();
+                    d.dedup();
+                    d
+                })
+                .collect();
+            (n, deps, order)
+        })
 }
 
 proptest! {
