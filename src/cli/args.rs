@@ -22,6 +22,20 @@ pub enum Command {
     Fmt(FmtArgs),
     /// Compile and print the execution plan: stages, filters and their queries, field steps
     Plan(PlanArgs),
+    /// Synchronize: execute the plan against the profile's endpoints
+    Run(RunArgs),
+    /// Watermarks, couplings, last run, failures and the initial-sync recommendation per mapping
+    Status(ProfileArgs),
+    /// Failed records of the last runs; `--retry` runs them again
+    Errors(ErrorsArgs),
+    /// Couple two records by hand (mapping, key on each side)
+    Couple(CoupleArgs),
+    /// Remove a coupling by hand
+    Uncouple(UncoupleArgs),
+    /// List the records of a table of an embedded system
+    Show(ShowArgs),
+    /// Create or update one record of an embedded system, as an ordinary user would
+    Put(PutArgs),
     /// Print the long explanation of a diagnostic code (all codes when none is given)
     Explain(ExplainArgs),
 }
@@ -78,4 +92,122 @@ pub struct PlanArgs {
     /// Mappings to include: `CUSTOMER`, `CUSTOMER+` (and what depends on it), `+CUSTOMER` (and what it depends on), comma-separated
     #[arg(long)]
     pub select: Option<String>,
+}
+
+/// Where the mapping files and the profile are.
+#[derive(Debug, Args, Clone)]
+pub struct ProfileArgs {
+    /// Mapping files or folders; default `mappings/`
+    pub paths: Vec<PathBuf>,
+    /// The profile of `coupler.yaml` to use
+    #[arg(long)]
+    pub profile: String,
+    /// The configuration file; default: `coupler.yaml` in this folder or above
+    #[arg(long)]
+    pub config: Option<PathBuf>,
+    /// `json` for tools
+    #[arg(long, value_enum, default_value = "text")]
+    pub format: OutputFormat,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum OutputFormat {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    #[command(flatten)]
+    pub profile: ProfileArgs,
+    /// Ignore watermarks and create what is missing (a full synchronization)
+    #[arg(long)]
+    pub full: bool,
+    /// Show per record what would be created, updated, coupled or skipped; write nothing
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Mappings to run: `CUSTOMER`, `CUSTOMER+`, `+CUSTOMER`, comma-separated
+    #[arg(long)]
+    pub select: Option<String>,
+    /// Records per page read from an endpoint
+    #[arg(long, default_value_t = 500)]
+    pub page_size: usize,
+}
+
+#[derive(Debug, Args)]
+pub struct ErrorsArgs {
+    #[command(flatten)]
+    pub profile: ProfileArgs,
+    /// Only this mapping's failures
+    #[arg(long)]
+    pub mapping: Option<String>,
+    /// Synchronize the failed records again
+    #[arg(long)]
+    pub retry: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct CoupleArgs {
+    #[command(flatten)]
+    pub profile: ProfileArgs,
+    /// The mapping whose couplings to change
+    #[arg(long)]
+    pub mapping: String,
+    /// Id of the record on the left side of the mapping (Business Central: SystemId)
+    #[arg(long)]
+    pub left: String,
+    /// Id of the record on the right side (Dataverse: its GUID)
+    #[arg(long)]
+    pub right: String,
+}
+
+#[derive(Debug, Args)]
+pub struct UncoupleArgs {
+    #[command(flatten)]
+    pub profile: ProfileArgs,
+    #[arg(long)]
+    pub mapping: String,
+    /// Id of the record on the left side
+    #[arg(long, conflicts_with = "right", required_unless_present = "right")]
+    pub left: Option<String>,
+    /// Id of the record on the right side
+    #[arg(long)]
+    pub right: Option<String>,
+}
+
+/// Options of the commands that work on one table of an embedded system.
+#[derive(Debug, Args)]
+pub struct TableArgs {
+    /// SYSTEM.TABLE, e.g. `bc.Customer`, `sales.account` or `bc."Payment Terms"`
+    #[arg(value_name = "SYSTEM.TABLE")]
+    pub table: String,
+    /// The profile of `coupler.yaml` to use
+    #[arg(long)]
+    pub profile: String,
+    /// The configuration file; default: `coupler.yaml` in this folder or above
+    #[arg(long)]
+    pub config: Option<PathBuf>,
+    /// Mapping files or folders that declare the system; default `mappings/`
+    #[arg(long = "mappings")]
+    pub paths: Vec<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct ShowArgs {
+    #[command(flatten)]
+    pub target: TableArgs,
+    #[arg(long, value_enum, default_value = "text")]
+    pub format: OutputFormat,
+}
+
+#[derive(Debug, Args)]
+pub struct PutArgs {
+    #[command(flatten)]
+    pub target: TableArgs,
+    /// The record as a JSON object (field name -> value); found by its id or primary key
+    #[arg(long)]
+    pub json: String,
+    /// Who makes the change
+    #[arg(long, default_value = "user")]
+    pub user: String,
 }

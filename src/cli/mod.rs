@@ -2,11 +2,18 @@
 
 mod args;
 mod check;
+mod couple;
+mod errors;
 mod explain;
 mod fmt;
 pub mod load;
 mod output;
 mod plan;
+mod progress;
+mod run;
+mod setup;
+mod show;
+mod status;
 
 pub use args::{Cli, Command};
 use clap::Parser;
@@ -29,5 +36,12 @@ pub fn run(cli: Cli) -> i32 {
         Command::Fmt(a) => fmt::run(a),
         Command::Explain(a) => explain::run(a),
         Command::Plan(a) => plan::run(a),
+        Command::Run(a) => run::run(a),
+        Command::Status(a) => status::run(a),
+        Command::Errors(a) => errors::run(a),
+        Command::Couple(a) => couple::couple(a),
+        Command::Uncouple(a) => couple::uncouple(a),
+        Command::Show(a) => show::show(a),
+        Command::Put(a) => show::put(a),
     }
 }

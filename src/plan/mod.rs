@@ -40,6 +40,8 @@ pub struct MappingPlan {
     pub right: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub when: Option<String>,
+    /// False when its `when` setting is off: the mapping does not run.
+    pub enabled: bool,
     pub depends_on: Vec<Edge>,
     pub filters: Vec<FilterPlan>,
     pub couple_by: Vec<CoupleGroup>,
@@ -227,6 +229,7 @@ fn compile_mapping(model: &Model, m: &crate::analysis::Mapping, stage: usize) ->
         direction: m.direction.as_str(),
         right: side_text(&m.right),
         when: None,
+        enabled: true,
         depends_on: depends_on(model, m),
         filters: Vec::new(),
         couple_by: Vec::new(),
@@ -350,7 +353,13 @@ fn compile_clauses(
     let mut priority = 0;
     for clause in &decl.clauses {
         match clause {
-            Clause::When(w) => plan.when = Some(w.setting.name.clone()),
+            Clause::When(w) => {
+                plan.when = Some(w.setting.name.clone());
+                plan.enabled = matches!(
+                    model.settings.get(&w.setting.name).map(|l| &l.kind),
+                    Some(ast::LitKind::Bool(true))
+                );
+            }
             Clause::Where(w) => {
                 let Some(side) = side_for(&w.system.name) else {
                     continue;

@@ -28,9 +28,13 @@ pub fn render_text(plan: &Plan) -> String {
         let width = stage.iter().map(|s| s.chars().count()).max().unwrap_or(0);
         for name in stage {
             if let Some(m) = plan.mappings.iter().find(|m| &m.name == name) {
+                let off = match (&m.when, m.enabled) {
+                    (Some(w), false) => format!("  (off: setting `{w}` is false)"),
+                    _ => String::new(),
+                };
                 let _ = writeln!(
                     out,
-                    "  {name:<width$}  {} {} {}",
+                    "  {name:<width$}  {} {} {}{off}",
                     m.left, m.direction, m.right
                 );
             }
@@ -62,7 +66,8 @@ fn mapping_text(out: &mut String, m: &MappingPlan, plan: &Plan) {
         m.name, m.left, m.direction, m.right, m.stage
     );
     if let Some(w) = &m.when {
-        let _ = writeln!(out, "  runs only when setting `{w}` is true");
+        let state = if m.enabled { "on" } else { "off" };
+        let _ = writeln!(out, "  runs only when setting `{w}` is true (now {state})");
     }
     if !m.depends_on.is_empty() {
         let deps: Vec<String> = m

@@ -2,5 +2,6 @@
 
 pub mod connector;
 pub mod embedded;
+pub mod engine;
 pub mod state;
 pub mod values;

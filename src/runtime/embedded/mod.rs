@@ -207,6 +207,17 @@ impl EmbeddedSystem {
     /// Creates or updates one record as `user` (not the integration user, unless said so).
     /// A record is found by its id field, else by its primary key.
     pub fn put(&self, table_name: &str, fields: Map<String, Value>, user: &str) -> Res<Record> {
+        self.put_as(table_name, fields, user, false)
+    }
+
+    /// As [`put`](Self::put); `trusted` writes read-only fields too (seeds are the system's own data).
+    pub fn put_as(
+        &self,
+        table_name: &str,
+        fields: Map<String, Value>,
+        user: &str,
+        trusted: bool,
+    ) -> Res<Record> {
         let table = self.table(table_name)?;
         let id_name = id_field(self.kind, table);
         let mut existing: Option<String> = fields
@@ -239,7 +250,9 @@ impl EmbeddedSystem {
                     id: id.clone(),
                     fields,
                 };
-                return self.apply(table_name, vec![op], user)?.remove(0);
+                return self
+                    .apply_as(table_name, vec![op], user, trusted)?
+                    .remove(0);
             }
         }
         let op = match existing {
@@ -249,7 +262,8 @@ impl EmbeddedSystem {
                 fields,
             },
         };
-        self.apply(table_name, vec![op], user)?.remove(0)
+        self.apply_as(table_name, vec![op], user, trusted)?
+            .remove(0)
     }
 
     fn read_ids(&self, table: &str, ids: &[String]) -> Res<Vec<Record>> {
@@ -278,6 +292,7 @@ impl EmbeddedSystem {
         table: &Table,
         fields: &Map<String, Value>,
         id_name: &str,
+        trusted: bool,
     ) -> Res<Map<String, Value>> {
         let mut out = Map::new();
         for (name, value) in fields {
@@ -288,7 +303,7 @@ impl EmbeddedSystem {
             if name == id_name {
                 continue;
             }
-            if field.read_only && Some(name) != table.modified_on.as_ref() {
+            if field.read_only && !trusted && Some(name) != table.modified_on.as_ref() {
                 return Err(format!("field `{name}` is read-only"));
             }
             out.insert(name.clone(), normalize(name, field, value)?);
@@ -342,6 +357,16 @@ impl EmbeddedSystem {
 
     /// Applies write operations in one transaction; each operation succeeds or fails on its own.
     pub fn apply(&self, table_name: &str, ops: Vec<WriteOp>, user: &str) -> Res<Vec<WriteResult>> {
+        self.apply_as(table_name, ops, user, false)
+    }
+
+    fn apply_as(
+        &self,
+        table_name: &str,
+        ops: Vec<WriteOp>,
+        user: &str,
+        trusted: bool,
+    ) -> Res<Vec<WriteResult>> {
         let table = self.table(table_name)?.clone();
         let id_name = id_field(self.kind, &table);
         let stamp = now_stamp();
@@ -353,7 +378,9 @@ impl EmbeddedSystem {
         for op in ops {
             // A savepoint per record: a failed record leaves no trace and the batch goes on.
             let sp = tx.savepoint().map_err(sql_err)?;
-            match self.apply_one(&sp, &table, table_name, &id_name, &op, &stamp, user) {
+            match self.apply_one(
+                &sp, &table, table_name, &id_name, &op, &stamp, user, trusted,
+            ) {
                 Ok(id) => {
                     sp.commit().map_err(sql_err)?;
                     written.push(id);
@@ -402,6 +429,27 @@ impl EmbeddedSystem {
             .collect())
     }
 
+    /// What the real system fills in on create: Business Central options start at their first
+    /// value (ordinal 0), Dataverse records are created active.
+    fn defaults(&self, table: &Table, values: &mut Map<String, Value>) {
+        for (name, field) in &table.fields {
+            if field.ty != FieldType::Option || values.get(name).is_some_and(|v| !v.is_null()) {
+                continue;
+            }
+            let applies = match self.kind {
+                SystemKind::BusinessCentral => true,
+                SystemKind::Dataverse => name == "statecode",
+            };
+            let zero = field
+                .options
+                .as_ref()
+                .and_then(|o| o.iter().find(|(_, v)| **v == 0).map(|(l, _)| l.clone()));
+            if let (true, Some(label)) = (applies, zero) {
+                values.insert(name.clone(), Value::String(label));
+            }
+        }
+    }
+
     #[allow(clippy::too_many_arguments)]
     fn apply_one(
         &self,
@@ -412,6 +460,7 @@ impl EmbeddedSystem {
         op: &WriteOp,
         stamp: &str,
         user: &str,
+        trusted: bool,
     ) -> Res<Option<String>> {
         let t = quote_ident(table_name);
         let id = op.id().to_lowercase();
@@ -435,7 +484,7 @@ impl EmbeddedSystem {
             }
             WriteOp::Create { fields, .. } | WriteOp::Update { fields, .. } => {
                 let create = matches!(op, WriteOp::Create { .. });
-                let mut values = self.validate(table, fields, id_name)?;
+                let mut values = self.validate(table, fields, id_name, trusted)?;
                 if let Some(m) = &table.modified_on {
                     values.insert(m.clone(), Value::String(stamp.to_string()));
                 }
@@ -449,6 +498,7 @@ impl EmbeddedSystem {
                     }
                 }
                 if create {
+                    self.defaults(table, &mut values);
                     for k in &table.key {
                         if k == id_name {
                             continue;

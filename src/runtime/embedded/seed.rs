@@ -51,7 +51,7 @@ fn put_seed(
     table: &str,
     fields: Map<String, Value>,
 ) -> Result<(), String> {
-    system.put(table, fields, "seed").map(|_| ())
+    system.put_as(table, fields, "seed", true).map(|_| ())
 }
 
 fn seed_files(seed: &Path) -> Result<Vec<PathBuf>, String> {

@@ -274,6 +274,7 @@ impl StateStore {
             },
         )
         .optional()
+        .map(|c| c.filter(|c| !c.modified_on.is_empty()))
         .map_err(err)
     }
 

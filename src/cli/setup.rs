@@ -1,0 +1,142 @@
+//! What the runtime commands share: a checked mapping set, a profile, its endpoints and state.
+
+use super::args::ProfileArgs;
+use super::{load, output};
+use crate::analysis::Model;
+use crate::config::{self, Endpoint, ResolvedProfile};
+use crate::diagnostic::Severity;
+use crate::runtime::connector::Connector;
+use crate::runtime::embedded::EmbeddedSystem;
+use crate::runtime::state::StateStore;
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+/// Why a command stopped: the exit code and what was already printed.
+pub struct Stop(pub i32);
+
+pub fn fail(message: impl std::fmt::Display) -> Stop {
+    eprintln!("error: {message}");
+    Stop(2)
+}
+
+/// Loads and checks the mapping set; errors in it stop the command (exit 1).
+pub fn checked_model(paths: &[PathBuf]) -> Result<Model, Stop> {
+    let (loaded, model) = load::check(paths).map_err(|e| fail(e.0))?;
+    let errors: Vec<_> = loaded
+        .diagnostics
+        .iter()
+        .filter(|d| d.severity() == Severity::Error)
+        .cloned()
+        .collect();
+    if !errors.is_empty() {
+        output::print_human(&errors, &loaded.sources);
+        eprintln!(
+            "error: the mapping set has errors: {}",
+            output::summary(&errors, loaded.file_count)
+        );
+        return Err(Stop(1));
+    }
+    Ok(model)
+}
+
+pub fn profile(name: &str, config: Option<&Path>) -> Result<ResolvedProfile, Stop> {
+    config::load_profile(config, name).map_err(fail)
+}
+
+pub struct Session {
+    pub model: Model,
+    pub profile: ResolvedProfile,
+    pub systems: HashMap<String, Arc<dyn Connector>>,
+    pub embedded: HashMap<String, Arc<EmbeddedSystem>>,
+}
+
+/// Opens every system the mapping set declares with the endpoint the profile binds to it.
+pub fn open(args: &ProfileArgs) -> Result<Session, Stop> {
+    open_with(&args.paths, &args.profile, args.config.as_deref())
+}
+
+pub fn open_with(
+    paths: &[PathBuf],
+    profile_name: &str,
+    config: Option<&Path>,
+) -> Result<Session, Stop> {
+    let model = checked_model(paths)?;
+    let profile = profile(profile_name, config)?;
+    let mut systems: HashMap<String, Arc<dyn Connector>> = HashMap::new();
+    let mut embedded = HashMap::new();
+    for (name, system) in &model.systems {
+        let Some(endpoint) = profile.systems.get(name) else {
+            return Err(fail(format!(
+                "profile `{}` binds no endpoint to system `{name}`; add it under `profiles.{}.systems`",
+                profile.name, profile.name
+            )));
+        };
+        let catalog = system
+            .catalog
+            .clone()
+            .ok_or_else(|| fail(format!("system `{name}` has no schema catalog")))?;
+        match endpoint {
+            Endpoint::Embedded {
+                seed,
+                integration_user,
+            } => {
+                let db = profile.state_dir().join(format!("{name}.db"));
+                let sys = EmbeddedSystem::open(
+                    &db,
+                    name,
+                    system.kind,
+                    catalog,
+                    seed.as_deref(),
+                    integration_user,
+                )
+                .map_err(|e| fail(format!("system `{name}`: {e}")))?;
+                let sys = Arc::new(sys);
+                embedded.insert(name.clone(), sys.clone());
+                systems.insert(name.clone(), sys);
+            }
+            Endpoint::BusinessCentral { .. } | Endpoint::Dataverse { .. } => {
+                return Err(fail(format!(
+                    "system `{name}`: the `{}` endpoint kind is not available in this version; use `kind: embedded`",
+                    match endpoint {
+                        Endpoint::BusinessCentral { .. } => "business_central",
+                        _ => "dataverse",
+                    }
+                )));
+            }
+        }
+    }
+    Ok(Session {
+        model,
+        profile,
+        systems,
+        embedded,
+    })
+}
+
+pub fn state(profile: &ResolvedProfile, exclusive: bool) -> Result<StateStore, Stop> {
+    StateStore::open(&profile.state, exclusive).map_err(fail)
+}
+
+/// A current-thread runtime is enough: endpoints are I/O bound.
+pub fn block_on<F: std::future::Future>(f: F) -> Result<F::Output, Stop> {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .map_err(|e| fail(format!("cannot start the async runtime: {e}")))?;
+    Ok(rt.block_on(f))
+}
+
+/// `bc.Customer` / `bc."Payment Terms"` -> (system, table).
+pub fn split_target(target: &str) -> Result<(String, String), Stop> {
+    let Some((system, table)) = target.split_once('.') else {
+        return Err(fail(format!(
+            "`{target}` is not SYSTEM.TABLE (e.g. `bc.Customer`)"
+        )));
+    };
+    Ok((
+        system.trim().to_string(),
+        table.trim().trim_matches('"').to_string(),
+    ))
+}

@@ -1,0 +1,155 @@
+//! `coupler status`
+
+use super::args::{OutputFormat, ProfileArgs};
+use super::setup::{self, Stop};
+use crate::plan;
+use crate::runtime::engine::compile;
+use crate::runtime::state::SideName;
+use serde::Serialize;
+use std::fmt::Write;
+
+#[derive(Serialize)]
+struct MappingStatus {
+    mapping: String,
+    direction: String,
+    enabled: bool,
+    watermark_left: Option<String>,
+    watermark_right: Option<String>,
+    couplings: u64,
+    skipped: u64,
+    failures: usize,
+    left_records: Option<u64>,
+    right_records: Option<u64>,
+    recommendation: String,
+}
+
+pub fn run(args: ProfileArgs) -> i32 {
+    match execute(args) {
+        Ok(code) | Err(Stop(code)) => code,
+    }
+}
+
+fn execute(args: ProfileArgs) -> Result<i32, Stop> {
+    let session = setup::open(&args)?;
+    let state = setup::state(&session.profile, false)?;
+    let plan = plan::compile(&session.model, None);
+    let failures = state.failures(None).map_err(setup::fail)?;
+    let mut rows = Vec::new();
+    for m in &plan.mappings {
+        let mapping = &session.model.mappings[&m.name];
+        let (couplings, skipped) = state.count_couplings(&m.name).map_err(setup::fail)?;
+        let wm = |side| {
+            state
+                .watermark(&m.name, side)
+                .ok()
+                .flatten()
+                .map(|c| c.modified_on)
+        };
+        // Count what each side's filter lets through, to recommend how to start.
+        let dirs = compile::directions(&session.model, mapping);
+        let mut counts = (None, None);
+        for d in &dirs {
+            let sys = &session.systems[&d.source_side.system];
+            let n =
+                setup::block_on(sys.count(&d.source_side.table, d.source_filter.as_ref()))?.ok();
+            match d.source {
+                SideName::Left => counts.0 = n,
+                SideName::Right => counts.1 = n,
+            }
+            if dirs.len() == 1 {
+                let tsys = &session.systems[&d.target_side.system];
+                let t =
+                    setup::block_on(tsys.count(&d.target_side.table, d.target_filter.as_ref()))?
+                        .ok();
+                match d.source {
+                    SideName::Left => counts.1 = t,
+                    SideName::Right => counts.0 = t,
+                }
+            }
+        }
+        let recommendation = if !m.enabled {
+            format!(
+                "off (setting `{}` is false)",
+                m.when.clone().unwrap_or_default()
+            )
+        } else if couplings > 0 {
+            "incremental: couplings exist".to_string()
+        } else {
+            match counts {
+                (Some(0), Some(0)) => "nothing to do: both sides are empty".into(),
+                (Some(a), Some(b)) if a > 0 && b > 0 => {
+                    "couple records: both sides have records (match them with `couple by`, or `coupler couple`)".into()
+                }
+                (Some(_), Some(_)) => "full synchronization: one side is empty (`coupler run --full`)".into(),
+                _ => "full synchronization".into(),
+            }
+        };
+        rows.push(MappingStatus {
+            mapping: m.name.clone(),
+            direction: m.direction.to_string(),
+            enabled: m.enabled,
+            watermark_left: wm(SideName::Left),
+            watermark_right: wm(SideName::Right),
+            couplings,
+            skipped,
+            failures: failures.iter().filter(|f| f.mapping == m.name).count(),
+            left_records: counts.0,
+            right_records: counts.1,
+            recommendation,
+        });
+    }
+    let last = state.last_run().map_err(setup::fail)?;
+    if args.format == OutputFormat::Json {
+        let doc = serde_json::json!({ "last_run": last, "mappings": rows });
+        println!("{}", serde_json::to_string_pretty(&doc).unwrap_or_default());
+        return Ok(0);
+    }
+    let mut out = String::new();
+    match &last {
+        Some(r) => {
+            let _ = writeln!(
+                out,
+                "last run #{}: {} (started {}, finished {}){}",
+                r.id,
+                r.status,
+                r.started,
+                r.finished.as_deref().unwrap_or("never: interrupted"),
+                if r.full { ", full" } else { "" }
+            );
+        }
+        None => out.push_str("no run yet\n"),
+    }
+    let width = rows
+        .iter()
+        .map(|r| r.mapping.chars().count())
+        .max()
+        .unwrap_or(7);
+    let _ = writeln!(
+        out,
+        "\n{:<width$}  {:<3}  {:>9} {:>8}  {:<24} {:<24}  recommendation",
+        "mapping", "dir", "couplings", "failures", "watermark left", "watermark right"
+    );
+    for r in &rows {
+        let _ = writeln!(
+            out,
+            "{:<width$}  {:<3}  {:>9} {:>8}  {:<24} {:<24}  {}",
+            r.mapping,
+            r.direction,
+            r.couplings,
+            r.failures,
+            r.watermark_left.as_deref().unwrap_or("-"),
+            r.watermark_right.as_deref().unwrap_or("-"),
+            r.recommendation
+        );
+    }
+    if !failures.is_empty() {
+        let _ = writeln!(
+            out,
+            "\n{} failed records: `coupler errors --profile {}` lists them",
+            failures.len(),
+            session.profile.name
+        );
+    }
+    print!("{out}");
+    Ok(0)
+}

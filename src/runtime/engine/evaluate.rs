@@ -1,0 +1,166 @@
+//! Computing the target values of one source record: constants, `via` lookups through
+//! couplings, transforms, modifiers, and the target field's own type and length rules.
+
+use super::compile::{Direction, StepSource};
+use crate::analysis::{MappingKind, Model, SystemKind};
+use crate::runtime::connector::Record;
+use crate::runtime::state::{SideName, StateStore};
+use crate::runtime::values::normalize;
+use crate::schema::Table;
+use crate::transform::Value as TValue;
+use serde_json::{Map, Value};
+use std::collections::HashMap;
+use std::sync::Mutex;
+
+/// Resolves references through the couplings of other mappings, with a cache per run.
+pub struct Lookups<'a> {
+    pub state: &'a StateStore,
+    pub model: &'a Model,
+    cache: Mutex<HashMap<(String, String, String), Option<String>>>,
+}
+
+impl<'a> Lookups<'a> {
+    pub fn new(state: &'a StateStore, model: &'a Model) -> Lookups<'a> {
+        Lookups {
+            state,
+            model,
+            cache: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// Forgets cached lookups of a mapping whose couplings changed.
+    pub fn invalidate(&self, mapping: &str) {
+        self.cache
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .retain(|k, _| k.0 != mapping);
+    }
+
+    /// The reference on the other side of `via` for `reference` on `from_system`.
+    pub fn resolve(
+        &self,
+        via: &str,
+        from_system: &str,
+        reference: &str,
+    ) -> Result<Option<String>, String> {
+        let key = (
+            via.to_string(),
+            from_system.to_string(),
+            reference.to_string(),
+        );
+        if let Some(hit) = self
+            .cache
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(&key)
+        {
+            return Ok(hit.clone());
+        }
+        let m = self
+            .model
+            .mappings
+            .get(via)
+            .ok_or_else(|| format!("no mapping `{via}`"))?;
+        let side = if m.left.as_ref().is_some_and(|s| s.system == from_system) {
+            SideName::Left
+        } else {
+            SideName::Right
+        };
+        // Business Central codes are upper-case; option labels match ignoring case.
+        let mut found = self.state.coupling_by_ref(via, side, reference)?;
+        if found.is_none() && matches!(m.kind, MappingKind::Options(_)) {
+            found = self.state.couplings(via)?.into_iter().find(|c| {
+                !c.pending
+                    && c.reference(side)
+                        .is_some_and(|r| r.eq_ignore_ascii_case(reference))
+            });
+        }
+        let out = found.and_then(|c| c.reference(side.other()).map(str::to_string));
+        self.cache
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(key, out.clone());
+        Ok(out)
+    }
+}
+
+/// How a record is referenced by others: Business Central by its (single-field) primary key,
+/// Dataverse by its id.
+pub fn reference(kind: SystemKind, table: &Table, record: &Record) -> Option<String> {
+    match kind {
+        SystemKind::Dataverse => Some(record.id.clone()),
+        SystemKind::BusinessCentral => match table.key.as_slice() {
+            [one] => ref_text(record.get(one)),
+            _ => None,
+        },
+    }
+}
+
+fn ref_text(v: &Value) -> Option<String> {
+    match v {
+        Value::Null => None,
+        Value::String(s) if s.is_empty() => None,
+        Value::String(s) => Some(s.clone()),
+        other => Some(other.to_string()),
+    }
+}
+
+/// Target values for one record: the steps that are (or are not) deferred.
+pub fn evaluate(
+    dir: &Direction,
+    record: &Record,
+    lookups: &Lookups<'_>,
+    target: &Table,
+    deferred: bool,
+) -> Result<Map<String, Value>, String> {
+    let mut out = Map::new();
+    for step in dir.steps.iter().filter(|s| s.deferred == deferred) {
+        let (mut value, source_name) = match &step.source {
+            StepSource::Field(f) => (record.get(f).clone(), f.as_str()),
+            StepSource::Const(v) => (v.clone(), "constant"),
+        };
+        if let Some(via) = &step.via {
+            if let Some(reference) = ref_text(&value) {
+                match lookups.resolve(via, &dir.source_side.system, &reference)? {
+                    Some(r) => value = Value::String(r),
+                    None if step.clear_on_fail => value = Value::Null,
+                    None => {
+                        return Err(format!(
+                            "`{source_name}` = `{reference}` has no coupled record in `{via}`; synchronize or couple it in `{via}` first, or mark the line `[clear on fail]`"
+                        ))
+                    }
+                }
+            } else {
+                value = Value::Null;
+            }
+        }
+        for f in &step.transforms {
+            value = f
+                .apply(TValue::from_json(&value))
+                .map_err(|e| format!("`{}` on `{source_name}`: {e}", f.name()))?
+                .to_json();
+        }
+        if value.is_null() && step.not_null {
+            continue;
+        }
+        let field = target.fields.get(&step.target).ok_or_else(|| {
+            format!(
+                "`{}` is not a field of `{}`",
+                step.target, dir.target_side.table
+            )
+        })?;
+        let value = normalize(&step.target, field, &value)
+            .map_err(|e| format!("{} -> {}: {e}", source_name, step.target))?;
+        out.insert(step.target.clone(), value);
+    }
+    Ok(out)
+}
+
+/// Fields of `wanted` whose value differs from the record's current one.
+pub fn changed_fields(wanted: &Map<String, Value>, current: &Record) -> Map<String, Value> {
+    wanted
+        .iter()
+        .filter(|(k, v)| !crate::runtime::values::same(v, current.get(k)))
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect()
+}

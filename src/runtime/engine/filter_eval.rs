@@ -1,0 +1,59 @@
+//! Evaluating a filter on a record in memory: for retried records, and for the parts of a filter
+//! an endpoint cannot evaluate itself.
+
+use crate::plan::filter::{Cmp, FValue, Pred};
+use crate::runtime::connector::Record;
+use serde_json::Value;
+use std::cmp::Ordering;
+
+pub fn matches(pred: &Pred, record: &Record) -> bool {
+    match pred {
+        Pred::And { parts } => parts.iter().all(|p| matches(p, record)),
+        Pred::Or { parts } => parts.iter().any(|p| matches(p, record)),
+        Pred::Not { inner } => !matches(inner, record),
+        Pred::Compare { field, cmp, value } => compare(record.get(&field.field), *cmp, value),
+        Pred::In {
+            field,
+            negated,
+            values,
+        } => {
+            let v = record.get(&field.field);
+            values.iter().any(|x| compare(v, Cmp::Eq, x)) != *negated
+        }
+    }
+}
+
+fn is_blank(v: &Value) -> bool {
+    v.is_null() || v.as_str() == Some("")
+}
+
+fn compare(actual: &Value, cmp: Cmp, expected: &FValue) -> bool {
+    let ord: Option<Ordering> = match expected {
+        FValue::Null => return matches!(cmp, Cmp::Eq) == actual.is_null(),
+        FValue::Text(s) if s.is_empty() && matches!(cmp, Cmp::Eq | Cmp::Ne) => {
+            return is_blank(actual) == matches!(cmp, Cmp::Eq)
+        }
+        FValue::Bool(b) => actual.as_bool().map(|a| a.cmp(b)),
+        FValue::Number(n) => {
+            let a = actual.as_f64();
+            let b: Option<f64> = n.to_string().parse().ok();
+            a.zip(b).and_then(|(a, b)| a.partial_cmp(&b))
+        }
+        FValue::Option { label, .. } => actual
+            .as_str()
+            .map(|a| a.to_lowercase().cmp(&label.to_lowercase())),
+        FValue::Text(s) | FValue::Date(s) | FValue::DateTime(s) | FValue::Guid(s) => {
+            actual.as_str().map(|a| a.cmp(s.as_str()))
+        }
+    };
+    match (ord, cmp) {
+        (Some(o), Cmp::Eq) => o == Ordering::Equal,
+        (Some(o), Cmp::Ne) => o != Ordering::Equal,
+        (None, Cmp::Ne) => true,
+        (Some(o), Cmp::Lt) => o == Ordering::Less,
+        (Some(o), Cmp::Le) => o != Ordering::Greater,
+        (Some(o), Cmp::Gt) => o == Ordering::Greater,
+        (Some(o), Cmp::Ge) => o != Ordering::Less,
+        (None, _) => false,
+    }
+}

@@ -1,0 +1,427 @@
+//! The engine: executes a plan stage by stage (the mappings of a stage concurrently), each table
+//! mapping as one pass per direction (left to right first), option mappings by label, and
+//! deferred lookups as patches once their stage finished.
+
+pub mod compile;
+mod evaluate;
+mod filter_eval;
+mod options;
+mod pass;
+pub mod report;
+
+pub use evaluate::reference;
+pub use report::{Action, Change, MappingReport, Observer, Quiet, RunReport};
+
+use crate::analysis::{MappingKind, Model, Side};
+use crate::plan::Plan;
+use crate::runtime::connector::Connector;
+use crate::runtime::state::{tx, Counts, SideName, StateStore};
+use crate::schema::Table;
+use compile::Direction;
+use evaluate::{changed_fields, evaluate, Lookups};
+use std::collections::HashMap;
+use std::sync::Arc;
+
+#[derive(Debug, Clone)]
+pub struct RunOptions {
+    /// Ignore watermarks and the loop-prevention filter; create what is missing.
+    pub full: bool,
+    /// Compute every action, write nothing.
+    pub dry_run: bool,
+    /// Only retry the records that failed before.
+    pub retry_only: bool,
+    pub page_size: usize,
+}
+
+impl Default for RunOptions {
+    fn default() -> Self {
+        RunOptions {
+            full: false,
+            dry_run: false,
+            retry_only: false,
+            page_size: 500,
+        }
+    }
+}
+
+/// What every pass shares.
+pub(crate) struct Ctx<'a> {
+    pub model: &'a Model,
+    pub state: &'a StateStore,
+    pub systems: &'a HashMap<String, Arc<dyn Connector>>,
+    pub lookups: Lookups<'a>,
+    pub opts: &'a RunOptions,
+    pub run_id: i64,
+    pub observer: &'a dyn Observer,
+}
+
+impl Ctx<'_> {
+    pub fn system(&self, name: &str) -> Result<Arc<dyn Connector>, String> {
+        self.systems
+            .get(name)
+            .cloned()
+            .ok_or_else(|| format!("the profile binds no endpoint to system `{name}`"))
+    }
+
+    pub fn table(&self, side: &Side) -> Result<Table, String> {
+        self.model
+            .systems
+            .get(&side.system)
+            .and_then(|s| s.table(&side.table))
+            .cloned()
+            .ok_or_else(|| format!("no table `{side}` in the schema catalog"))
+    }
+}
+
+/// Runs a plan against the endpoints. Record failures do not stop the run; they are counted,
+/// recorded and retried next time. An endpoint failure stops that mapping only.
+pub async fn run(
+    model: &Model,
+    plan: &Plan,
+    systems: &HashMap<String, Arc<dyn Connector>>,
+    state: &StateStore,
+    opts: &RunOptions,
+    observer: &dyn Observer,
+) -> Result<RunReport, String> {
+    let run_id = state.start_run(opts.full, opts.dry_run)?;
+    let ctx = Ctx {
+        model,
+        state,
+        systems,
+        lookups: Lookups::new(state, model),
+        opts,
+        run_id,
+        observer,
+    };
+    let mut reports = Vec::new();
+    let directions: HashMap<String, Vec<Arc<Direction>>> = plan
+        .mappings
+        .iter()
+        .filter_map(|m| {
+            model
+                .mappings
+                .get(&m.name)
+                .map(|mm| (m.name.clone(), compile::directions(model, mm)))
+        })
+        .collect();
+    for (i, stage) in plan.stages.iter().enumerate() {
+        let runnable: Vec<&String> = stage
+            .iter()
+            .filter(|name| plan.mappings.iter().any(|m| &m.name == *name && m.enabled))
+            .collect();
+        let futures = runnable
+            .iter()
+            .map(|name| execute_mapping(&ctx, name, &directions[*name]));
+        for r in futures::future::join_all(futures).await {
+            reports.extend(r);
+        }
+        for patch in plan.patches.iter().filter(|p| p.after_stage == i + 1) {
+            let enabled = plan
+                .mappings
+                .iter()
+                .any(|m| m.name == patch.mapping && m.enabled);
+            if !enabled {
+                continue;
+            }
+            for dir in directions[&patch.mapping]
+                .iter()
+                .filter(|d| d.has_deferred())
+            {
+                let mut report = MappingReport {
+                    mapping: dir.mapping.clone(),
+                    direction: format!("{} (deferred)", dir.arrow),
+                    counts: Counts::default(),
+                    error: None,
+                    note: None,
+                };
+                match execute_patches(&ctx, dir, &mut report.counts).await {
+                    Ok(()) => {}
+                    Err(e) => report.error = Some(e),
+                }
+                if report.counts != Counts::default() || report.error.is_some() {
+                    if !opts.dry_run {
+                        state.save_counts(
+                            run_id,
+                            &report.mapping,
+                            &report.direction,
+                            &report.counts,
+                        )?;
+                    }
+                    observer.finished(&report);
+                    reports.push(report);
+                }
+            }
+        }
+    }
+    let report = RunReport {
+        run_id,
+        dry_run: opts.dry_run,
+        mappings: reports,
+    };
+    let status = if report.mappings.iter().any(|m| m.error.is_some()) {
+        "error"
+    } else if report.failed() {
+        "failures"
+    } else {
+        "ok"
+    };
+    state.finish_run(run_id, if opts.dry_run { "dry-run" } else { status })?;
+    Ok(report)
+}
+
+async fn execute_mapping(ctx: &Ctx<'_>, name: &str, dirs: &[Arc<Direction>]) -> Vec<MappingReport> {
+    let mapping = &ctx.model.mappings[name];
+    if let MappingKind::Options(_) = &mapping.kind {
+        let arrow = mapping.direction.as_str();
+        ctx.observer.started(name, arrow);
+        let mut report = MappingReport {
+            mapping: name.to_string(),
+            direction: arrow.to_string(),
+            counts: Counts::default(),
+            error: None,
+            note: None,
+        };
+        if let Err(e) = options::execute(ctx, mapping, &mut report.counts).await {
+            report.error = Some(e);
+        }
+        finish(ctx, &report);
+        return vec![report];
+    }
+    if !ctx.opts.dry_run {
+        if let Err(e) = resolve_pending(ctx, name, dirs).await {
+            let report = MappingReport {
+                mapping: name.to_string(),
+                direction: mapping.direction.as_str().to_string(),
+                counts: Counts::default(),
+                error: Some(e),
+                note: None,
+            };
+            finish(ctx, &report);
+            return vec![report];
+        }
+    }
+    let mut out = Vec::new();
+    for (i, dir) in dirs.iter().enumerate() {
+        let reverse = dirs
+            .get(1 - i.min(1))
+            .filter(|_| dirs.len() == 2)
+            .map(Arc::as_ref);
+        ctx.observer.started(name, dir.arrow);
+        let mut report = MappingReport {
+            mapping: name.to_string(),
+            direction: dir.arrow.to_string(),
+            counts: Counts::default(),
+            error: None,
+            note: None,
+        };
+        match pass::Pass::new(ctx, dir, reverse) {
+            Ok(mut p) => {
+                if ctx.opts.full
+                    || ctx
+                        .state
+                        .watermark(name, dir.source)
+                        .ok()
+                        .flatten()
+                        .is_none()
+                {
+                    report.note = Some("full synchronization".into());
+                }
+                let r = p.execute().await;
+                report.counts = p.counts.clone();
+                if let Err(e) = r {
+                    report.error = Some(e);
+                }
+            }
+            Err(e) => report.error = Some(e),
+        }
+        finish(ctx, &report);
+        out.push(report);
+    }
+    out
+}
+
+fn finish(ctx: &Ctx<'_>, report: &MappingReport) {
+    if !ctx.opts.dry_run {
+        let _ = ctx.state.save_counts(
+            ctx.run_id,
+            &report.mapping,
+            &report.direction,
+            &report.counts,
+        );
+    }
+    ctx.observer.finished(report);
+}
+
+/// Creates interrupted by a crash: confirm those whose record exists on both sides, drop the rest
+/// (their source records were not passed by the watermark, so they are processed again).
+async fn resolve_pending(
+    ctx: &Ctx<'_>,
+    mapping: &str,
+    dirs: &[Arc<Direction>],
+) -> Result<(), String> {
+    let pending = ctx.state.pending_couplings(mapping)?;
+    if pending.is_empty() {
+        return Ok(());
+    }
+    let Some(dir) = dirs.first() else {
+        return Ok(());
+    };
+    let (left_side, right_side) = match dir.source {
+        SideName::Left => (&dir.source_side, &dir.target_side),
+        SideName::Right => (&dir.target_side, &dir.source_side),
+    };
+    let left = ctx.system(&left_side.system)?;
+    let right = ctx.system(&right_side.system)?;
+    let left_table = ctx.table(left_side)?;
+    let right_table = ctx.table(right_side)?;
+    for c in pending {
+        let l = left
+            .read_by_ids(&left_side.table, std::slice::from_ref(&c.left_id))
+            .await
+            .map_err(|e| e.message)?;
+        let r = right
+            .read_by_ids(&right_side.table, std::slice::from_ref(&c.right_id))
+            .await
+            .map_err(|e| e.message)?;
+        ctx.state.transaction(|conn| match (l.first(), r.first()) {
+            (Some(lr), Some(rr)) => {
+                let mut nc = c.clone();
+                nc.pending = false;
+                nc.left_ref = reference(left_kind(ctx, left_side), &left_table, lr);
+                nc.right_ref = reference(left_kind(ctx, right_side), &right_table, rr);
+                nc.left_stamp = Some(lr.modified_on.clone());
+                nc.right_stamp = Some(rr.modified_on.clone());
+                tx::put_coupling(conn, &nc)
+            }
+            _ => tx::delete_coupling(conn, mapping, &c.left_id),
+        })?;
+    }
+    Ok(())
+}
+
+fn left_kind(ctx: &Ctx<'_>, side: &Side) -> crate::analysis::SystemKind {
+    ctx.model
+        .systems
+        .get(&side.system)
+        .map(|s| s.kind)
+        .unwrap_or(crate::analysis::SystemKind::Dataverse)
+}
+
+/// Deferred lookups: for the records this mapping handled since, patch the deferred fields.
+async fn execute_patches(
+    ctx: &Ctx<'_>,
+    dir: &Direction,
+    counts: &mut Counts,
+) -> Result<(), String> {
+    let ids = ctx.state.patch_ids(&dir.mapping, dir.arrow)?;
+    if ids.is_empty() {
+        return Ok(());
+    }
+    let source = ctx.system(&dir.source_side.system)?;
+    let target = ctx.system(&dir.target_side.system)?;
+    let target_table = ctx.table(&dir.target_side)?;
+    for chunk in ids.chunks(ctx.opts.page_size.max(1)) {
+        let records = source
+            .read_by_ids(&dir.source_side.table, chunk)
+            .await
+            .map_err(|e| e.message)?;
+        let mut ops = Vec::new();
+        let mut done: Vec<String> = chunk
+            .iter()
+            .filter(|id| !records.iter().any(|r| &r.id == *id))
+            .cloned()
+            .collect();
+        let mut failures: Vec<(String, String)> = Vec::new();
+        let mut owners: Vec<String> = Vec::new();
+        for record in &records {
+            let Some(c) = ctx
+                .state
+                .coupling_by(&dir.mapping, dir.source, &record.id)?
+            else {
+                done.push(record.id.clone());
+                continue;
+            };
+            let current = target
+                .read_by_ids(&dir.target_side.table, &[c.id(dir.target()).to_string()])
+                .await
+                .map_err(|e| e.message)?;
+            let Some(current) = current.into_iter().next() else {
+                done.push(record.id.clone());
+                continue;
+            };
+            match evaluate(dir, record, &ctx.lookups, &target_table, true) {
+                Ok(wanted) => {
+                    let changes = changed_fields(&wanted, &current);
+                    if changes.is_empty() {
+                        done.push(record.id.clone());
+                        counts.unchanged += 1;
+                    } else {
+                        ctx.observer.action(&Action {
+                            mapping: dir.mapping.clone(),
+                            direction: format!("{} (deferred)", dir.arrow),
+                            kind: "update",
+                            source_id: record.id.clone(),
+                            target_id: Some(current.id.clone()),
+                            changes: changes
+                                .iter()
+                                .map(|(k, v)| Change {
+                                    field: k.clone(),
+                                    old: current.get(k).clone(),
+                                    new: v.clone(),
+                                })
+                                .collect(),
+                            reason: None,
+                        });
+                        ops.push(crate::runtime::connector::WriteOp::Update {
+                            id: current.id.clone(),
+                            fields: changes,
+                        });
+                        owners.push(record.id.clone());
+                    }
+                }
+                Err(message) => failures.push((record.id.clone(), message)),
+            }
+        }
+        if ctx.opts.dry_run {
+            counts.modified += ops.len() as u64;
+            counts.failed += failures.len() as u64;
+            continue;
+        }
+        let results = if ops.is_empty() {
+            Vec::new()
+        } else {
+            target
+                .write(&dir.target_side.table, ops)
+                .await
+                .map_err(|e| e.message)?
+        };
+        for (owner, r) in owners.iter().zip(results) {
+            match r {
+                Ok(_) => {
+                    counts.modified += 1;
+                    done.push(owner.clone());
+                }
+                Err(m) => failures.push((owner.clone(), m)),
+            }
+        }
+        counts.failed += failures.len() as u64;
+        ctx.state.transaction(|conn| {
+            for id in &done {
+                tx::clear_patch(conn, &dir.mapping, dir.arrow, id)?;
+            }
+            for (id, m) in &failures {
+                tx::record_failure(
+                    conn,
+                    &dir.mapping,
+                    dir.arrow,
+                    id,
+                    None,
+                    &format!("deferred lookup: {m}"),
+                    ctx.run_id,
+                )?;
+            }
+            Ok(())
+        })?;
+    }
+    Ok(())
+}

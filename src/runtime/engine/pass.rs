@@ -1,0 +1,912 @@
+//! One pass of a table mapping: source side -> target side. Reads changes in pages, decides per
+//! record (create, update, couple, unchanged, skip, fail, conflict), writes in batches, and
+//! records couplings, failures and the watermark in the state store.
+//!
+//! Crash safety: a create first stores a *pending* coupling with the key coupler chose for the
+//! new record, then writes the record, then confirms the coupling. A run that died in between
+//! finds the pending coupling and checks whether the record exists, so nothing is duplicated.
+//! The watermark moves only past records that were handled (written, or recorded as failed).
+
+use super::compile::{ConflictWinner, Direction};
+use super::evaluate::{changed_fields, evaluate, reference};
+use super::filter_eval;
+use super::report::{Action, Change};
+use super::Ctx;
+use crate::runtime::connector::{ChangeQuery, Connector, Cursor, Record, WriteOp};
+use crate::runtime::state::{tx, Counts, Coupling, SideName};
+use crate::runtime::values::{new_guid, normalize};
+use crate::schema::Table;
+use crate::syntax::ast::{DeletePolicy, MissingPolicy};
+use serde_json::{Map, Value};
+use std::collections::HashMap;
+use std::sync::Arc;
+
+enum Decision {
+    Create {
+        fields: Map<String, Value>,
+        replaces: Option<Coupling>,
+    },
+    Update {
+        coupling: Coupling,
+        target: Record,
+        changes: Map<String, Value>,
+    },
+    Couple {
+        target: Record,
+        changes: Map<String, Value>,
+    },
+    Unchanged {
+        coupling: Coupling,
+        target: Record,
+    },
+    Skip(String),
+    Uncouple {
+        coupling: Coupling,
+        reason: String,
+    },
+    Fail {
+        message: String,
+        target: Option<String>,
+    },
+    Conflict {
+        message: String,
+        target: String,
+    },
+}
+
+pub(crate) struct Pass<'c, 'a> {
+    pub ctx: &'c Ctx<'a>,
+    pub dir: &'c Direction,
+    pub reverse: Option<&'c Direction>,
+    source: Arc<dyn Connector>,
+    target: Arc<dyn Connector>,
+    source_table: Table,
+    target_table: Table,
+    /// Creating uncoupled records is allowed (policy, --full, or the first run).
+    create: bool,
+    full: bool,
+    pub counts: Counts,
+}
+
+fn side_ids(dir: &Direction, source_id: &str, target_id: &str) -> (String, String) {
+    match dir.source {
+        SideName::Left => (source_id.to_string(), target_id.to_string()),
+        SideName::Right => (target_id.to_string(), source_id.to_string()),
+    }
+}
+
+impl<'c, 'a> Pass<'c, 'a> {
+    pub fn new(
+        ctx: &'c Ctx<'a>,
+        dir: &'c Direction,
+        reverse: Option<&'c Direction>,
+    ) -> Result<Pass<'c, 'a>, String> {
+        let source = ctx.system(&dir.source_side.system)?;
+        let target = ctx.system(&dir.target_side.system)?;
+        let source_table = ctx.table(&dir.source_side)?;
+        let target_table = ctx.table(&dir.target_side)?;
+        let first_run = ctx.state.watermark(&dir.mapping, dir.source)?.is_none();
+        let full = ctx.opts.full || first_run;
+        Ok(Pass {
+            ctx,
+            dir,
+            reverse,
+            source,
+            target,
+            source_table,
+            target_table,
+            create: dir.missing == MissingPolicy::Create || full,
+            full,
+            counts: Counts::default(),
+        })
+    }
+
+    fn coupling(
+        &self,
+        left: String,
+        right: String,
+        source: &Record,
+        target: &Record,
+        pending: bool,
+    ) -> Coupling {
+        let (s_ref, t_ref) = (
+            reference(self.dir.source_kind, &self.source_table, source),
+            reference(self.dir.target_kind, &self.target_table, target),
+        );
+        let (left_ref, right_ref, left_stamp, right_stamp) = match self.dir.source {
+            SideName::Left => (
+                s_ref,
+                t_ref,
+                Some(source.modified_on.clone()),
+                Some(target.modified_on.clone()),
+            ),
+            SideName::Right => (
+                t_ref,
+                s_ref,
+                Some(target.modified_on.clone()),
+                Some(source.modified_on.clone()),
+            ),
+        };
+        Coupling {
+            mapping: self.dir.mapping.clone(),
+            left_id: left,
+            right_id: right,
+            left_ref,
+            right_ref,
+            left_stamp,
+            right_stamp,
+            skipped: false,
+            pending,
+        }
+    }
+
+    /// Runs the pass: retries of failed records, then the change stream, then deletions.
+    pub async fn execute(&mut self) -> Result<(), String> {
+        let ctx = self.ctx;
+        let dir = self.dir;
+        // Records that failed last time come first, whether or not they changed since.
+        let failed = ctx.state.failed_ids(&dir.mapping, dir.arrow)?;
+        for chunk in failed.chunks(ctx.opts.page_size.max(1)) {
+            let records = self
+                .source
+                .read_by_ids(&dir.source_side.table, chunk)
+                .await
+                .map_err(|e| e.message)?;
+            let (keep, gone): (Vec<Record>, Vec<Record>) = records.into_iter().partition(|r| {
+                dir.source_filter
+                    .as_ref()
+                    .is_none_or(|f| filter_eval::matches(f, r))
+            });
+            if !ctx.opts.dry_run {
+                // Deleted or filtered out since: nothing left to retry.
+                let present: Vec<&str> = keep
+                    .iter()
+                    .chain(gone.iter())
+                    .map(|r| r.id.as_str())
+                    .collect();
+                ctx.state.transaction(|conn| {
+                    for id in chunk.iter().filter(|id| {
+                        !present.contains(&id.as_str()) || gone.iter().any(|g| &g.id == *id)
+                    }) {
+                        tx::clear_failure(conn, &dir.mapping, dir.arrow, id)?;
+                    }
+                    Ok(())
+                })?;
+            }
+            self.process(&keep, None).await?;
+        }
+        if ctx.opts.retry_only {
+            return Ok(());
+        }
+        let since = if self.full {
+            None
+        } else {
+            ctx.state.watermark(&dir.mapping, dir.source)?
+        };
+        let exclude = if self.full {
+            None
+        } else {
+            Some(self.source.integration_user().to_string())
+        };
+        let query = ChangeQuery {
+            table: &dir.source_side.table,
+            filter: dir.source_filter.as_ref(),
+            since: since.as_ref(),
+            exclude_modified_by: exclude.as_deref(),
+            page_size: ctx.opts.page_size,
+        };
+        let mut after: Option<Cursor> = None;
+        let mut seen = 0u64;
+        loop {
+            let page = self
+                .source
+                .read_changes(&query, after.as_ref())
+                .await
+                .map_err(|e| e.message)?;
+            let last = page.records.last().map(Record::cursor);
+            // Records of this run's own writes in the other direction are not changes.
+            self.process(&page.records, last.as_ref()).await?;
+            seen += page.records.len() as u64;
+            ctx.observer.progress(&dir.mapping, dir.arrow, seen);
+            match page.next {
+                Some(c) => after = Some(c),
+                None => break,
+            }
+        }
+        self.deletions().await
+    }
+
+    /// Decides and applies one batch. `watermark`: where the change stream stands after it.
+    async fn process(
+        &mut self,
+        records: &[Record],
+        watermark: Option<&Cursor>,
+    ) -> Result<(), String> {
+        let ctx = self.ctx;
+        let dir = self.dir;
+        let mut couplings: Vec<Option<Coupling>> = Vec::with_capacity(records.len());
+        for r in records {
+            couplings.push(ctx.state.coupling_by(&dir.mapping, dir.source, &r.id)?);
+        }
+        let target_ids: Vec<String> = couplings
+            .iter()
+            .flatten()
+            .map(|c| c.id(dir.target()).to_string())
+            .collect();
+        let targets: HashMap<String, Record> = if target_ids.is_empty() {
+            HashMap::new()
+        } else {
+            self.target
+                .read_by_ids(&dir.target_side.table, &target_ids)
+                .await
+                .map_err(|e| e.message)?
+                .into_iter()
+                .map(|r| (r.id.clone(), r))
+                .collect()
+        };
+        let mut decisions = Vec::with_capacity(records.len());
+        // Targets matched in this batch cannot be matched twice.
+        let mut claimed: Vec<String> = Vec::new();
+        for (record, coupling) in records.iter().zip(couplings) {
+            let d = self
+                .decide(record, coupling, &targets, &mut claimed)
+                .await?;
+            decisions.push(d);
+        }
+        self.apply(records, decisions, watermark).await
+    }
+
+    async fn decide(
+        &self,
+        record: &Record,
+        coupling: Option<Coupling>,
+        targets: &HashMap<String, Record>,
+        claimed: &mut Vec<String>,
+    ) -> Result<Decision, String> {
+        let dir = self.dir;
+        if let Some(c) = &coupling {
+            if c.skipped {
+                return Ok(Decision::Skip("the coupling is marked skipped".into()));
+            }
+        }
+        let wanted = match evaluate(dir, record, &self.ctx.lookups, &self.target_table, false) {
+            Ok(w) => w,
+            Err(message) => {
+                return Ok(Decision::Fail {
+                    message,
+                    target: coupling.map(|c| c.id(dir.target()).to_string()),
+                })
+            }
+        };
+        match coupling {
+            Some(c) => match targets.get(c.id(dir.target())) {
+                Some(target) => {
+                    if dir.bidirectional {
+                        let source_changed =
+                            c.stamp(dir.source) != Some(record.modified_on.as_str());
+                        let target_changed = c.stamp(dir.target())
+                            != Some(target.modified_on.as_str())
+                            && target.modified_by.as_deref()
+                                != Some(self.target.integration_user());
+                        if source_changed && target_changed {
+                            match dir.conflict.unwrap_or(ConflictWinner::Nobody) {
+                                ConflictWinner::Source => {}
+                                ConflictWinner::Target => {
+                                    return Ok(Decision::Skip(format!(
+                                        "update conflict: both sides changed; `{}` wins",
+                                        dir.target_side.system
+                                    )))
+                                }
+                                ConflictWinner::Nobody => {
+                                    return Ok(Decision::Conflict {
+                                        message: "update conflict: both sides changed since the last synchronization; `on conflict: log` changes neither (edit one side, or say who wins)".into(),
+                                        target: target.id.clone(),
+                                    })
+                                }
+                            }
+                        }
+                    }
+                    let changes = changed_fields(&wanted, target);
+                    if changes.is_empty() {
+                        Ok(Decision::Unchanged {
+                            coupling: c,
+                            target: target.clone(),
+                        })
+                    } else {
+                        Ok(Decision::Update {
+                            coupling: c,
+                            target: target.clone(),
+                            changes,
+                        })
+                    }
+                }
+                // The coupled target is gone: the deletion policy says what to do.
+                None => match dir.delete {
+                    DeletePolicy::Restore => Ok(Decision::Create {
+                        fields: self.with_create_values(wanted),
+                        replaces: Some(c),
+                    }),
+                    DeletePolicy::Uncouple => Ok(Decision::Uncouple {
+                        coupling: c,
+                        reason: "the coupled record was deleted; coupling removed".into(),
+                    }),
+                    DeletePolicy::Ignore => Ok(Decision::Skip(format!(
+                        "the coupled record `{}` was deleted in `{}` (`on delete: ignore`)",
+                        c.id(dir.target()),
+                        dir.target_side.system
+                    ))),
+                },
+            },
+            None => {
+                for (pairs, ignore_case) in &dir.couple_by {
+                    let mut equals = Vec::new();
+                    for (s, t) in pairs {
+                        let field = &self.target_table.fields[t];
+                        match normalize(t, field, record.get(s)) {
+                            Ok(v) if !v.is_null() => equals.push((t.clone(), v)),
+                            _ => break,
+                        }
+                    }
+                    if equals.len() != pairs.len() {
+                        continue;
+                    }
+                    let found = self
+                        .target
+                        .find(
+                            &dir.target_side.table,
+                            &equals,
+                            *ignore_case,
+                            dir.target_filter.as_ref(),
+                        )
+                        .await
+                        .map_err(|e| e.message)?;
+                    let mut free = Vec::new();
+                    for f in found {
+                        let taken = claimed.contains(&f.id)
+                            || self
+                                .ctx
+                                .state
+                                .coupling_by(&dir.mapping, dir.target(), &f.id)?
+                                .is_some();
+                        if !taken {
+                            free.push(f);
+                        }
+                    }
+                    match free.len() {
+                        0 => continue,
+                        1 => {
+                            let target = free.remove(0);
+                            claimed.push(target.id.clone());
+                            let changes = changed_fields(&wanted, &target);
+                            return Ok(Decision::Couple { target, changes });
+                        }
+                        n => {
+                            return Ok(Decision::Fail {
+                                message: format!(
+                                    "{n} records of `{}` match by {}; couple it by hand with `coupler couple`",
+                                    dir.target_side.table,
+                                    pairs.iter().map(|(s, t)| format!("{s} == {t}")).collect::<Vec<_>>().join(" and ")
+                                ),
+                                target: None,
+                            })
+                        }
+                    }
+                }
+                if self.create {
+                    Ok(Decision::Create {
+                        fields: self.with_create_values(wanted),
+                        replaces: None,
+                    })
+                } else {
+                    Ok(Decision::Skip(
+                        "not coupled, and `on missing: skip`: couple it (`coupler couple`) or run with --full to create it".into(),
+                    ))
+                }
+            }
+        }
+    }
+
+    fn with_create_values(&self, mut fields: Map<String, Value>) -> Map<String, Value> {
+        for (name, value) in &self.dir.create_values {
+            let current = fields.get(name);
+            if current.is_none_or(Value::is_null) {
+                let normalized = self
+                    .target_table
+                    .fields
+                    .get(name)
+                    .and_then(|f| normalize(name, f, value).ok())
+                    .unwrap_or_else(|| value.clone());
+                fields.insert(name.clone(), normalized);
+            }
+        }
+        fields
+    }
+
+    fn action(
+        &self,
+        kind: &'static str,
+        source: &Record,
+        target: Option<String>,
+        changes: Vec<Change>,
+        reason: Option<String>,
+    ) -> Action {
+        Action {
+            mapping: self.dir.mapping.clone(),
+            direction: self.dir.arrow.to_string(),
+            kind,
+            source_id: source.id.clone(),
+            target_id: target,
+            changes,
+            reason,
+        }
+    }
+
+    fn changes_of(changes: &Map<String, Value>, old: Option<&Record>) -> Vec<Change> {
+        changes
+            .iter()
+            .map(|(k, v)| Change {
+                field: k.clone(),
+                old: old.map(|r| r.get(k).clone()).unwrap_or(Value::Null),
+                new: v.clone(),
+            })
+            .collect()
+    }
+
+    async fn apply(
+        &mut self,
+        records: &[Record],
+        decisions: Vec<Decision>,
+        watermark: Option<&Cursor>,
+    ) -> Result<(), String> {
+        let ctx = self.ctx;
+        let dir = self.dir;
+        let dry = ctx.opts.dry_run;
+        // 1. Report every decision; collect writes.
+        let mut ops: Vec<WriteOp> = Vec::new();
+        let mut op_index: Vec<usize> = Vec::new();
+        let mut new_ids: HashMap<usize, String> = HashMap::new();
+        for (i, (record, d)) in records.iter().zip(&decisions).enumerate() {
+            let action = match d {
+                Decision::Create { fields, replaces } => {
+                    let id = new_guid();
+                    new_ids.insert(i, id.clone());
+                    ops.push(WriteOp::Create {
+                        id: id.clone(),
+                        fields: fields.clone(),
+                    });
+                    op_index.push(i);
+                    let kind = if replaces.is_some() {
+                        "restore"
+                    } else {
+                        "create"
+                    };
+                    self.action(kind, record, Some(id), Self::changes_of(fields, None), None)
+                }
+                Decision::Update {
+                    target, changes, ..
+                } => {
+                    ops.push(WriteOp::Update {
+                        id: target.id.clone(),
+                        fields: changes.clone(),
+                    });
+                    op_index.push(i);
+                    self.action(
+                        "update",
+                        record,
+                        Some(target.id.clone()),
+                        Self::changes_of(changes, Some(target)),
+                        None,
+                    )
+                }
+                Decision::Couple { target, changes } => {
+                    if !changes.is_empty() {
+                        ops.push(WriteOp::Update {
+                            id: target.id.clone(),
+                            fields: changes.clone(),
+                        });
+                        op_index.push(i);
+                    }
+                    let reason = Some(format!(
+                        "matched an existing record of `{}`",
+                        dir.target_side.table
+                    ));
+                    self.action(
+                        "couple",
+                        record,
+                        Some(target.id.clone()),
+                        Self::changes_of(changes, Some(target)),
+                        reason,
+                    )
+                }
+                Decision::Unchanged { target, .. } => self.action(
+                    "unchanged",
+                    record,
+                    Some(target.id.clone()),
+                    Vec::new(),
+                    None,
+                ),
+                Decision::Skip(reason) => {
+                    self.action("skip", record, None, Vec::new(), Some(reason.clone()))
+                }
+                Decision::Uncouple { coupling, reason } => self.action(
+                    "uncouple",
+                    record,
+                    Some(coupling.id(dir.target()).to_string()),
+                    Vec::new(),
+                    Some(reason.clone()),
+                ),
+                Decision::Fail { message, target } => self.action(
+                    "fail",
+                    record,
+                    target.clone(),
+                    Vec::new(),
+                    Some(message.clone()),
+                ),
+                Decision::Conflict { message, target } => self.action(
+                    "conflict",
+                    record,
+                    Some(target.clone()),
+                    Vec::new(),
+                    Some(message.clone()),
+                ),
+            };
+            ctx.observer.action(&action);
+        }
+        if dry {
+            for d in &decisions {
+                self.count(d, true);
+            }
+            return Ok(());
+        }
+        // 2. Pending couplings for creates, committed before the records exist.
+        ctx.state.transaction(|conn| {
+            for (i, d) in decisions.iter().enumerate() {
+                if let Decision::Create { replaces, .. } = d {
+                    if let Some(old) = replaces {
+                        tx::delete_coupling(conn, &dir.mapping, &old.left_id)?;
+                    }
+                    let (l, r) = side_ids(dir, &records[i].id, &new_ids[&i]);
+                    let mut c = self.coupling(l, r, &records[i], &records[i], true);
+                    c.left_stamp = None;
+                    c.right_stamp = None;
+                    tx::put_coupling(conn, &c)?;
+                }
+            }
+            Ok(())
+        })?;
+        // 3. The writes, one result per record.
+        let results = if ops.is_empty() {
+            Vec::new()
+        } else {
+            self.target
+                .write(&dir.target_side.table, ops)
+                .await
+                .map_err(|e| e.message)?
+        };
+        let mut result_of: HashMap<usize, Result<Record, String>> = HashMap::new();
+        for (i, r) in op_index.into_iter().zip(results) {
+            result_of.insert(i, r);
+        }
+        // 4. Couplings, failures, patches and the watermark, in one transaction.
+        let has_deferred = dir.has_deferred();
+        let mut outcome: Vec<bool> = Vec::with_capacity(decisions.len());
+        ctx.state.transaction(|conn| {
+            for (i, (record, d)) in records.iter().zip(&decisions).enumerate() {
+                let source = &record.id;
+                let ok = match d {
+                    Decision::Create { .. } => match result_of.remove(&i) {
+                        Some(Ok(written)) => {
+                            let (l, r) = side_ids(dir, source, &written.id);
+                            tx::put_coupling(conn, &self.coupling(l, r, record, &written, false))?;
+                            true
+                        }
+                        other => {
+                            let (left, _) = side_ids(dir, source, &new_ids[&i]);
+                            tx::delete_coupling(conn, &dir.mapping, &left)?;
+                            let msg = other
+                                .and_then(Result::err)
+                                .unwrap_or_else(|| "no result for the write".into());
+                            tx::record_failure(
+                                conn,
+                                &dir.mapping,
+                                dir.arrow,
+                                source,
+                                None,
+                                &msg,
+                                ctx.run_id,
+                            )?;
+                            false
+                        }
+                    },
+                    Decision::Update {
+                        coupling, target, ..
+                    }
+                    | Decision::Unchanged { coupling, target } => {
+                        let written = match result_of.remove(&i) {
+                            Some(Ok(w)) => Some(w),
+                            Some(Err(msg)) => {
+                                tx::record_failure(
+                                    conn,
+                                    &dir.mapping,
+                                    dir.arrow,
+                                    source,
+                                    Some(&target.id),
+                                    &msg,
+                                    ctx.run_id,
+                                )?;
+                                None
+                            }
+                            None => Some(target.clone()),
+                        };
+                        match written {
+                            Some(w) => {
+                                let mut c = self.coupling(
+                                    coupling.left_id.clone(),
+                                    coupling.right_id.clone(),
+                                    record,
+                                    &w,
+                                    false,
+                                );
+                                c.skipped = coupling.skipped;
+                                tx::put_coupling(conn, &c)?;
+                                true
+                            }
+                            None => false,
+                        }
+                    }
+                    Decision::Couple { target, .. } => {
+                        let written = match result_of.remove(&i) {
+                            Some(Ok(w)) => Some(w),
+                            Some(Err(msg)) => {
+                                tx::record_failure(
+                                    conn,
+                                    &dir.mapping,
+                                    dir.arrow,
+                                    source,
+                                    Some(&target.id),
+                                    &msg,
+                                    ctx.run_id,
+                                )?;
+                                None
+                            }
+                            None => Some(target.clone()),
+                        };
+                        // Coupled even if the follow-up update failed: the match itself held.
+                        let w = written.as_ref().unwrap_or(target);
+                        let (l, r) = side_ids(dir, source, &target.id);
+                        tx::put_coupling(conn, &self.coupling(l, r, record, w, false))?;
+                        written.is_some()
+                    }
+                    Decision::Uncouple { coupling, .. } => {
+                        tx::delete_coupling(conn, &dir.mapping, &coupling.left_id)?;
+                        true
+                    }
+                    Decision::Skip(_) => {
+                        tx::clear_failure(conn, &dir.mapping, dir.arrow, source)?;
+                        true
+                    }
+                    Decision::Fail { message, target } => {
+                        tx::record_failure(
+                            conn,
+                            &dir.mapping,
+                            dir.arrow,
+                            source,
+                            target.as_deref(),
+                            message,
+                            ctx.run_id,
+                        )?;
+                        false
+                    }
+                    Decision::Conflict { message, target } => {
+                        tx::record_failure(
+                            conn,
+                            &dir.mapping,
+                            dir.arrow,
+                            source,
+                            Some(target),
+                            message,
+                            ctx.run_id,
+                        )?;
+                        false
+                    }
+                };
+                if ok && !matches!(d, Decision::Skip(_)) {
+                    tx::clear_failure(conn, &dir.mapping, dir.arrow, source)?;
+                    if has_deferred {
+                        tx::add_patch(conn, &dir.mapping, dir.arrow, source)?;
+                    }
+                }
+                outcome.push(ok);
+            }
+            if let Some(w) = watermark {
+                tx::set_watermark(conn, &dir.mapping, dir.source, w)?;
+            }
+            Ok(())
+        })?;
+        ctx.lookups.invalidate(&dir.mapping);
+        for (d, ok) in decisions.iter().zip(outcome) {
+            self.count(d, ok);
+        }
+        Ok(())
+    }
+
+    fn count(&mut self, d: &Decision, ok: bool) {
+        let c = &mut self.counts;
+        match d {
+            _ if !ok => match d {
+                Decision::Conflict { .. } => {
+                    c.conflicts += 1;
+                    c.failed += 1;
+                }
+                _ => c.failed += 1,
+            },
+            Decision::Create { .. } => c.inserted += 1,
+            Decision::Update { .. } => c.modified += 1,
+            Decision::Couple { .. } => c.coupled += 1,
+            Decision::Unchanged { .. } => c.unchanged += 1,
+            Decision::Skip(reason) => {
+                c.skipped += 1;
+                if reason.starts_with("update conflict") {
+                    c.conflicts += 1;
+                }
+            }
+            Decision::Uncouple { .. } => c.deleted += 1,
+            Decision::Fail { .. } => c.failed += 1,
+            Decision::Conflict { .. } => {
+                c.conflicts += 1;
+                c.failed += 1;
+            }
+        }
+    }
+
+    /// Records deleted on the source side: the deletion policy applies to their couplings.
+    async fn deletions(&mut self) -> Result<(), String> {
+        let ctx = self.ctx;
+        let dir = self.dir;
+        let since = ctx.state.deleted_since(&dir.mapping, dir.source)?;
+        let tombstones = self
+            .source
+            .read_deleted(&dir.source_side.table, since.as_deref())
+            .await
+            .map_err(|e| e.message)?;
+        let mut latest = since.unwrap_or_default();
+        for t in tombstones {
+            latest = latest.max(t.deleted_on.clone());
+            let Some(c) = ctx.state.coupling_by(&dir.mapping, dir.source, &t.id)? else {
+                continue;
+            };
+            let record = Record {
+                id: t.id.clone(),
+                modified_on: t.deleted_on.clone(),
+                modified_by: t.deleted_by.clone(),
+                fields: Map::new(),
+            };
+            match dir.delete {
+                DeletePolicy::Ignore => {}
+                DeletePolicy::Uncouple => {
+                    let action = self.action(
+                        "uncouple",
+                        &record,
+                        Some(c.id(dir.target()).to_string()),
+                        Vec::new(),
+                        Some(format!(
+                            "deleted in `{}`; coupling removed",
+                            dir.source_side.system
+                        )),
+                    );
+                    ctx.observer.action(&action);
+                    if !ctx.opts.dry_run {
+                        ctx.state.transaction(|conn| {
+                            tx::delete_coupling(conn, &dir.mapping, &c.left_id)
+                        })?;
+                    }
+                    self.counts.deleted += 1;
+                }
+                DeletePolicy::Restore => self.restore(&c, &record).await?,
+            }
+        }
+        if !ctx.opts.dry_run && !latest.is_empty() {
+            ctx.state.transaction(|conn| {
+                tx::set_deleted_since(conn, &dir.mapping, dir.source, &latest)
+            })?;
+        }
+        Ok(())
+    }
+
+    /// Re-creates a deleted source record from its coupled target, through the reverse direction.
+    async fn restore(&mut self, c: &Coupling, deleted: &Record) -> Result<(), String> {
+        let ctx = self.ctx;
+        let dir = self.dir;
+        let Some(reverse) = self.reverse else {
+            let action = self.action(
+                "skip",
+                deleted,
+                None,
+                Vec::new(),
+                Some("cannot restore: the mapping does not flow back".into()),
+            );
+            ctx.observer.action(&action);
+            self.counts.skipped += 1;
+            return Ok(());
+        };
+        let targets = self
+            .target
+            .read_by_ids(&dir.target_side.table, &[c.id(dir.target()).to_string()])
+            .await
+            .map_err(|e| e.message)?;
+        let Some(target) = targets.into_iter().next() else {
+            return Ok(());
+        };
+        let fields = match evaluate(reverse, &target, &ctx.lookups, &self.source_table, false) {
+            Ok(f) => f,
+            Err(message) => {
+                self.counts.failed += 1;
+                if !ctx.opts.dry_run {
+                    ctx.state.transaction(|conn| {
+                        tx::record_failure(
+                            conn,
+                            &dir.mapping,
+                            dir.arrow,
+                            &deleted.id,
+                            Some(&target.id),
+                            &message,
+                            ctx.run_id,
+                        )
+                    })?;
+                }
+                return Ok(());
+            }
+        };
+        let action = self.action(
+            "restore",
+            deleted,
+            Some(target.id.clone()),
+            Self::changes_of(&fields, None),
+            None,
+        );
+        ctx.observer.action(&action);
+        if ctx.opts.dry_run {
+            self.counts.inserted += 1;
+            return Ok(());
+        }
+        let id = deleted.id.clone();
+        let results = self
+            .source
+            .write(
+                &dir.source_side.table,
+                vec![WriteOp::Create {
+                    id: id.clone(),
+                    fields,
+                }],
+            )
+            .await
+            .map_err(|e| e.message)?;
+        match results.into_iter().next() {
+            Some(Ok(written)) => {
+                let mut nc = c.clone();
+                match dir.source {
+                    SideName::Left => nc.left_stamp = Some(written.modified_on),
+                    SideName::Right => nc.right_stamp = Some(written.modified_on),
+                }
+                ctx.state.transaction(|conn| tx::put_coupling(conn, &nc))?;
+                self.counts.inserted += 1;
+            }
+            Some(Err(message)) => {
+                self.counts.failed += 1;
+                ctx.state.transaction(|conn| {
+                    tx::record_failure(
+                        conn,
+                        &dir.mapping,
+                        dir.arrow,
+                        &id,
+                        Some(&target.id),
+                        &message,
+                        ctx.run_id,
+                    )
+                })?;
+            }
+            None => {}
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,75 @@
+//! What a run tells: per-record actions (for `--dry-run`) and per-mapping counters.
+
+use crate::runtime::state::Counts;
+use serde::Serialize;
+use serde_json::Value;
+
+/// One record's fate, computed the same way for a dry run and a real one.
+#[derive(Debug, Clone, Serialize)]
+pub struct Action {
+    pub mapping: String,
+    pub direction: String,
+    /// create, update, couple, unchanged, skip, fail, conflict, uncouple, restore
+    pub kind: &'static str,
+    pub source_id: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub target_id: Option<String>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub changes: Vec<Change>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Change {
+    pub field: String,
+    pub old: Value,
+    pub new: Value,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct MappingReport {
+    pub mapping: String,
+    pub direction: String,
+    pub counts: Counts,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct RunReport {
+    pub run_id: i64,
+    pub dry_run: bool,
+    pub mappings: Vec<MappingReport>,
+}
+
+impl RunReport {
+    pub fn total(&self) -> Counts {
+        let mut t = Counts::default();
+        for m in &self.mappings {
+            t.add(&m.counts);
+        }
+        t
+    }
+
+    pub fn failed(&self) -> bool {
+        self.mappings
+            .iter()
+            .any(|m| m.counts.failed > 0 || m.error.is_some())
+    }
+}
+
+/// Progress and per-record events, for the terminal and for `--dry-run`.
+pub trait Observer: Send + Sync {
+    fn started(&self, _mapping: &str, _direction: &str) {}
+    fn progress(&self, _mapping: &str, _direction: &str, _records: u64) {}
+    fn action(&self, _action: &Action) {}
+    fn finished(&self, _report: &MappingReport) {}
+}
+
+/// An observer that ignores everything.
+pub struct Quiet;
+
+impl Observer for Quiet {}
