@@ -99,10 +99,17 @@ fn report_cycle(cx: &mut Cx<'_>, deps: &[Dependency]) {
     }
     let lookup = deps.iter().find(|d| d.kind == DependencyKind::Via);
     d = d.help(match lookup {
-        Some(l) => format!(
-            "defer one lookup so it is patched after both mappings ran: in mapping `{}`, end the `{}` line with `via {} [deferred]`",
-            l.from, l.reason, l.to
-        ),
+        Some(l) => {
+            let via = crate::syntax::printer::mapping_name(&crate::syntax::ast::Ident {
+                name: l.to.clone(),
+                quoted: false,
+                span: Default::default(),
+            });
+            format!(
+                "defer one lookup so it is patched after both mappings ran: in mapping `{}`, end the `{}` line with `via {via} [deferred]`",
+                l.from, l.reason
+            )
+        }
         None => "remove one of the `after` dependencies: mappings must run in some order".into(),
     });
     cx.report(d);

@@ -177,7 +177,9 @@ fn normalize(path: &Path) -> PathBuf {
         match c {
             std::path::Component::CurDir => {}
             std::path::Component::ParentDir => {
-                if !out.pop() {
+                // `..` cancels a name, never another `..` (a path above the current folder).
+                let above = out.as_os_str().is_empty() || out.ends_with("..");
+                if above || !out.pop() {
                     out.push("..");
                 }
             }

@@ -60,7 +60,7 @@ fn execute_couple(args: CoupleArgs) -> Result<i32, Stop> {
     state
         .transaction(|conn| tx::put_coupling(conn, &c))
         .map_err(setup::fail)?;
-    println!("coupled {} {} <-> {}", m.name, c.left_id, c.right_id);
+    crate::outln!("coupled {} {} <-> {}", m.name, c.left_id, c.right_id);
     Ok(0)
 }
 
@@ -76,7 +76,7 @@ fn execute_uncouple(args: UncoupleArgs) -> Result<i32, Stop> {
         .uncouple(&args.mapping, side, id)
         .map_err(setup::fail)?
     {
-        println!("uncoupled {} {} {id}", args.mapping, side.as_str());
+        crate::outln!("uncoupled {} {} {id}", args.mapping, side.as_str());
         Ok(0)
     } else {
         Err(setup::fail(format!(

@@ -43,7 +43,7 @@ fn execute(args: ErrorsArgs) -> Result<i32, Stop> {
             &observer,
         ))?
         .map_err(setup::fail)?;
-        print!("{}", Progress::table(&report));
+        crate::out!("{}", Progress::table(&report));
         return Ok(if report.failed() { 1 } else { 0 });
     }
     let profile = setup::profile(&args.profile.profile, args.profile.config.as_deref())?;
@@ -52,14 +52,14 @@ fn execute(args: ErrorsArgs) -> Result<i32, Stop> {
         .failures(args.mapping.as_deref())
         .map_err(setup::fail)?;
     if args.profile.format == OutputFormat::Json {
-        println!(
+        crate::outln!(
             "{}",
             serde_json::to_string_pretty(&failures).unwrap_or_default()
         );
         return Ok(0);
     }
     if failures.is_empty() {
-        println!("no failed records");
+        crate::outln!("no failed records");
         return Ok(0);
     }
     let mut out = String::new();
@@ -86,6 +86,6 @@ fn execute(args: ErrorsArgs) -> Result<i32, Stop> {
         "{} failed records; `coupler errors --retry` runs them again",
         failures.len()
     );
-    print!("{out}");
+    crate::out!("{out}");
     Ok(0)
 }

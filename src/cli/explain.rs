@@ -6,15 +6,15 @@ use crate::diagnostic::{codes, suggest};
 pub fn run(args: ExplainArgs) -> i32 {
     let Some(code) = args.code else {
         for c in codes::ALL {
-            println!("{}  {}", c.id, c.title);
+            crate::outln!("{}  {}", c.id, c.title);
         }
         return 0;
     };
     match codes::find(&code) {
         Some(c) => {
             match codes::explanation(c) {
-                Some(text) => println!("{text}"),
-                None => println!("{}: {}", c.id, c.title),
+                Some(text) => crate::outln!("{text}"),
+                None => crate::outln!("{}: {}", c.id, c.title),
             }
             0
         }

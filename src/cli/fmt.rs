@@ -42,9 +42,9 @@ pub fn run(args: FmtArgs) -> i32 {
         unformatted += 1;
         if args.check {
             let diff = unified_diff(&file.name, &file.text, &formatted);
-            print!("{diff}");
+            crate::out!("{diff}");
             if !diff.ends_with('\n') {
-                println!();
+                crate::outln!();
             }
         } else if let Err(e) = std::fs::write(&file.path, &formatted) {
             eprintln!("error: cannot write `{}`: {e}", file.name);

@@ -19,7 +19,7 @@ pub fn print_human(diags: &[Diagnostic], sources: &SourceMap) {
 
 pub fn print_json(diags: &[Diagnostic], sources: &SourceMap) {
     for d in diags {
-        println!("{}", render_json(d, sources));
+        crate::outln!("{}", render_json(d, sources));
     }
 }
 
@@ -44,4 +44,22 @@ pub fn summary(diags: &[Diagnostic], files: usize) -> String {
         plural(warnings, "warning"),
         plural(files, "file")
     )
+}
+
+/// `print!` that does not panic when stdout is closed (`coupler plan | head`).
+#[macro_export]
+macro_rules! out {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = write!(std::io::stdout(), $($arg)*);
+    }};
+}
+
+/// `println!` that does not panic when stdout is closed.
+#[macro_export]
+macro_rules! outln {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stdout(), $($arg)*);
+    }};
 }

@@ -47,6 +47,6 @@ pub fn run(args: PlanArgs) -> i32 {
         PlanFormat::Dot => plan::render_dot(&plan),
         PlanFormat::Mermaid => plan::render_mermaid(&plan),
     };
-    print!("{text}");
+    crate::out!("{text}");
     0
 }

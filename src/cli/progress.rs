@@ -74,7 +74,7 @@ impl Observer for Printer {
                 Some(m) => {
                     let _ = m.println(line);
                 }
-                None => println!("{line}"),
+                None => crate::outln!("{line}"),
             }
         } else {
             self.actions

@@ -47,9 +47,9 @@ fn execute(args: RunArgs) -> Result<i32, Stop> {
     if json {
         let actions = observer.take_actions();
         let doc = serde_json::json!({ "report": report, "actions": actions });
-        println!("{}", serde_json::to_string_pretty(&doc).unwrap_or_default());
+        crate::outln!("{}", serde_json::to_string_pretty(&doc).unwrap_or_default());
     } else {
-        print!("{}", Progress::table(&report));
+        crate::out!("{}", Progress::table(&report));
     }
     Ok(if report.failed() { 1 } else { 0 })
 }

@@ -66,7 +66,7 @@ fn execute_show(args: ShowArgs) -> Result<i32, Stop> {
     let records = sys.list(&table).map_err(setup::fail)?;
     if args.format == OutputFormat::Json {
         let all: Vec<Value> = records.iter().map(as_json).collect();
-        println!("{}", serde_json::to_string_pretty(&all).unwrap_or_default());
+        crate::outln!("{}", serde_json::to_string_pretty(&all).unwrap_or_default());
         return Ok(0);
     }
     let t = sys
@@ -76,7 +76,7 @@ fn execute_show(args: ShowArgs) -> Result<i32, Stop> {
         .ok_or_else(|| setup::fail("no table"))?;
     for r in &records {
         let key: Vec<String> = t.key.iter().map(|k| format!("{k}={}", r.get(k))).collect();
-        println!(
+        crate::outln!(
             "{}  ({})  modified {} by {}",
             key.join(" "),
             r.id,
@@ -85,11 +85,11 @@ fn execute_show(args: ShowArgs) -> Result<i32, Stop> {
         );
         for (k, v) in &r.fields {
             if !v.is_null() && v.as_str() != Some("") && !t.key.contains(k) {
-                println!("    {k}: {v}");
+                crate::outln!("    {k}: {v}");
             }
         }
     }
-    println!("{} records in {}", records.len(), args.target.table);
+    crate::outln!("{} records in {}", records.len(), args.target.table);
     Ok(0)
 }
 
@@ -104,7 +104,7 @@ fn execute_put(args: PutArgs) -> Result<i32, Stop> {
     };
     match sys.put(&table, fields, &args.user) {
         Ok(r) => {
-            println!(
+            crate::outln!(
                 "{}",
                 serde_json::to_string_pretty(&as_json(&r)).unwrap_or_default()
             );

@@ -101,7 +101,7 @@ fn execute(args: ProfileArgs) -> Result<i32, Stop> {
     let last = state.last_run().map_err(setup::fail)?;
     if args.format == OutputFormat::Json {
         let doc = serde_json::json!({ "last_run": last, "mappings": rows });
-        println!("{}", serde_json::to_string_pretty(&doc).unwrap_or_default());
+        crate::outln!("{}", serde_json::to_string_pretty(&doc).unwrap_or_default());
         return Ok(0);
     }
     let mut out = String::new();
@@ -150,6 +150,6 @@ fn execute(args: ProfileArgs) -> Result<i32, Stop> {
             session.profile.name
         );
     }
-    print!("{out}");
+    crate::out!("{out}");
     Ok(0)
 }

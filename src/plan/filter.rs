@@ -281,6 +281,15 @@ impl Pred {
                 match (value, cmp) {
                     (FValue::Null, Cmp::Eq) => format!("{col} IS NULL"),
                     (FValue::Null, _) => format!("{col} IS NOT NULL"),
+                    // Blank text and null are the same to the systems ('' = no value).
+                    (FValue::Text(t), Cmp::Eq) if t.is_empty() => {
+                        format!("({col} IS NULL OR {col} = '')")
+                    }
+                    (FValue::Text(t), Cmp::Ne) if t.is_empty() => {
+                        format!("({col} IS NOT NULL AND {col} <> '')")
+                    }
+                    // Like OData's `ne`, a missing value differs from any value.
+                    (_, Cmp::Ne) => format!("{col} IS NOT {}", sql_value(value, kind)),
                     _ => format!("{col} {} {}", cmp.sql(), sql_value(value, kind)),
                 }
             }
@@ -289,9 +298,17 @@ impl Pred {
                 negated,
                 values,
             } => {
-                let vals: Vec<String> = values.iter().map(|v| sql_value(v, kind)).collect();
-                let not = if *negated { "NOT " } else { "" };
-                format!("{} {not}IN ({})", sql_ident(&field.field), vals.join(", "))
+                let vals: Vec<String> = values
+                    .iter()
+                    .filter(|v| **v != FValue::Null)
+                    .map(|v| sql_value(v, kind))
+                    .collect();
+                in_sql(
+                    &sql_ident(&field.field),
+                    &vals,
+                    values.contains(&FValue::Null),
+                    *negated,
+                )
             }
         }
     }
@@ -336,6 +353,21 @@ fn sql_join(parts: &[Pred], glue: &str, kind: SystemKind) -> String {
         })
         .collect::<Vec<_>>()
         .join(glue)
+}
+
+/// `IN` with OData's null semantics: `in (null, 'a')` takes missing values; `not in ('a')` does too.
+pub fn in_sql(col: &str, values: &[String], has_null: bool, negated: bool) -> String {
+    let list = (!values.is_empty()).then(|| values.join(", "));
+    match (negated, has_null, list) {
+        (false, false, Some(l)) => format!("{col} IN ({l})"),
+        (false, true, Some(l)) => format!("({col} IS NULL OR {col} IN ({l}))"),
+        (false, true, None) => format!("{col} IS NULL"),
+        (true, false, Some(l)) => format!("({col} IS NULL OR {col} NOT IN ({l}))"),
+        (true, true, Some(l)) => format!("({col} IS NOT NULL AND {col} NOT IN ({l}))"),
+        (true, true, None) => format!("{col} IS NOT NULL"),
+        (false, false, None) => "0".into(),
+        (true, false, None) => "1".into(),
+    }
 }
 
 fn sql_ident(name: &str) -> String {

@@ -145,7 +145,11 @@ pub struct Patch {
 
 impl Plan {
     pub fn contains(&self, mapping: &str) -> bool {
-        self.mappings.iter().any(|m| m.name == mapping)
+        self.mapping(mapping).is_some()
+    }
+
+    pub fn mapping(&self, name: &str) -> Option<&MappingPlan> {
+        self.mappings.iter().find(|m| m.name == name)
     }
 }
 
@@ -167,18 +171,24 @@ pub fn compile(model: &Model, selection: Option<&BTreeSet<usize>>) -> Plan {
             stages[dense(stage_of[i]) - 1].push((*name).clone());
         }
     }
+    // Dependencies by mapping, so compiling stays linear in the size of the set.
+    let mut deps_of: std::collections::HashMap<&str, Vec<&crate::analysis::Dependency>> =
+        std::collections::HashMap::new();
+    for d in &model.dependencies {
+        deps_of.entry(d.from.as_str()).or_default().push(d);
+    }
     let mut mappings = Vec::new();
     let mut patches = Vec::new();
     for stage in &stages {
         for name in stage {
             let i = graph.index[name].index();
             let m = &model.mappings[name.as_str()];
-            mappings.push(compile_mapping(model, m, dense(stage_of[i])));
-            for d in model
-                .dependencies
-                .iter()
-                .filter(|d| d.from == *name && d.kind == DependencyKind::Deferred)
-            {
+            let deps = deps_of
+                .get(name.as_str())
+                .map(Vec::as_slice)
+                .unwrap_or_default();
+            mappings.push(compile_mapping(model, m, dense(stage_of[i]), deps));
+            for d in deps.iter().filter(|d| d.kind == DependencyKind::Deferred) {
                 let target_stage = graph
                     .index
                     .get(&d.to)
@@ -220,7 +230,12 @@ fn side_text(side: &Option<Side>) -> String {
         .unwrap_or_default()
 }
 
-fn compile_mapping(model: &Model, m: &crate::analysis::Mapping, stage: usize) -> MappingPlan {
+fn compile_mapping(
+    model: &Model,
+    m: &crate::analysis::Mapping,
+    stage: usize,
+    deps: &[&crate::analysis::Dependency],
+) -> MappingPlan {
     let mut plan = MappingPlan {
         name: m.name.clone(),
         stage,
@@ -230,7 +245,7 @@ fn compile_mapping(model: &Model, m: &crate::analysis::Mapping, stage: usize) ->
         right: side_text(&m.right),
         when: None,
         enabled: true,
-        depends_on: depends_on(model, m),
+        depends_on: depends_on(model, m, deps),
         filters: Vec::new(),
         couple_by: Vec::new(),
         steps: Vec::new(),
@@ -280,13 +295,13 @@ fn compile_mapping(model: &Model, m: &crate::analysis::Mapping, stage: usize) ->
     plan
 }
 
-fn depends_on(model: &Model, m: &crate::analysis::Mapping) -> Vec<Edge> {
+fn depends_on(
+    model: &Model,
+    m: &crate::analysis::Mapping,
+    deps: &[&crate::analysis::Dependency],
+) -> Vec<Edge> {
     let mut edges: Vec<Edge> = Vec::new();
-    for d in model
-        .dependencies
-        .iter()
-        .filter(|d| d.from == m.name && d.kind != DependencyKind::Deferred)
-    {
+    for d in deps.iter().filter(|d| d.kind != DependencyKind::Deferred) {
         let kind = match d.kind {
             DependencyKind::After => "after",
             _ if is_parent_lookup(model, m, &d.reason) => "parent",
@@ -307,8 +322,8 @@ fn depends_on(model: &Model, m: &crate::analysis::Mapping) -> Vec<Edge> {
     edges
 }
 
-/// A lookup whose source is part of the table's primary key makes the record a child (a line
-/// of a header).
+/// A document line refers to its header: a lookup from a key field of a table whose key ends
+/// in a line number (`"Document No."` of a Sales Invoice Line) is a child -> parent relation.
 fn is_parent_lookup(model: &Model, m: &crate::analysis::Mapping, target_field: &str) -> bool {
     let MappingKind::Table(decl) = &m.kind else {
         return false;
@@ -322,6 +337,7 @@ fn is_parent_lookup(model: &Model, m: &crate::analysis::Mapping, target_field: &
                     .table(&s.table)
                     .map(|t| t.key.clone())
             })
+            .filter(|k| k.len() > 1 && k.last().is_some_and(|f| f.to_lowercase().contains("line")))
             .unwrap_or_default()
     };
     let (lk, rk) = (keys(&m.left), keys(&m.right));

@@ -27,7 +27,7 @@ pub fn render_text(plan: &Plan) -> String {
         );
         let width = stage.iter().map(|s| s.chars().count()).max().unwrap_or(0);
         for name in stage {
-            if let Some(m) = plan.mappings.iter().find(|m| &m.name == name) {
+            if let Some(m) = plan.mapping(name) {
                 let off = match (&m.when, m.enabled) {
                     (Some(w), false) => format!("  (off: setting `{w}` is false)"),
                     _ => String::new(),
@@ -70,13 +70,21 @@ fn mapping_text(out: &mut String, m: &MappingPlan, plan: &Plan) {
         let _ = writeln!(out, "  runs only when setting `{w}` is true (now {state})");
     }
     if !m.depends_on.is_empty() {
-        let deps: Vec<String> = m
-            .depends_on
-            .iter()
-            .map(|e| match &e.field {
-                Some(f) => format!("{} ({} {f})", e.mapping, e.kind),
-                None => format!("{} ({})", e.mapping, e.kind),
-            })
+        // One entry per mapping depended on: `CURRENCY (via transactioncurrencyid; after)`.
+        let mut deps: Vec<(String, Vec<String>)> = Vec::new();
+        for e in &m.depends_on {
+            let why = match &e.field {
+                Some(f) => format!("{} {f}", e.kind),
+                None => e.kind.to_string(),
+            };
+            match deps.iter_mut().find(|(n, _)| *n == e.mapping) {
+                Some((_, whys)) => whys.push(why),
+                None => deps.push((e.mapping.clone(), vec![why])),
+            }
+        }
+        let deps: Vec<String> = deps
+            .into_iter()
+            .map(|(n, whys)| format!("{} ({})", quoted(&n), whys.join("; ")))
             .collect();
         let _ = writeln!(out, "  after: {}", deps.join(", "));
     }
@@ -89,7 +97,7 @@ fn mapping_text(out: &mut String, m: &MappingPlan, plan: &Plan) {
             None => {
                 let _ = writeln!(
                     out,
-                    "    $filter: (none: the API does not expose these fields)"
+                    "    $filter: (none: the endpoint cannot evaluate it; coupler does after reading)"
                 );
             }
         }
@@ -187,6 +195,15 @@ fn right_system(m: &MappingPlan) -> &str {
     m.right.split('.').next().unwrap_or("")
 }
 
+/// A mapping name as it is written in a mapping file.
+fn quoted(name: &str) -> String {
+    crate::syntax::printer::mapping_name(&crate::syntax::ast::Ident {
+        name: name.to_string(),
+        quoted: false,
+        span: Default::default(),
+    })
+}
+
 fn dot_escape(s: &str) -> String {
     s.replace('\\', "\\\\").replace('"', "\\\"")
 }
@@ -203,10 +220,17 @@ pub fn render_dot(plan: &Plan) -> String {
             i + 1
         );
         for name in stage {
-            if let Some(m) = plan.mappings.iter().find(|m| &m.name == name) {
+            if let Some(m) = plan.mapping(name) {
+                let off = match (&m.when, m.enabled) {
+                    (Some(w), false) => format!(
+                        "\\n(off: {})\", style=dashed, fontcolor=gray50, color=gray50",
+                        dot_escape(w)
+                    ),
+                    _ => "\"".to_string(),
+                };
                 let _ = writeln!(
                     out,
-                    "    \"{}\" [label=\"{}\\n{} {} {}\"];",
+                    "    \"{}\" [label=\"{}\\n{} {} {}{off}];",
                     dot_escape(name),
                     dot_escape(name),
                     dot_escape(&m.left),
@@ -232,7 +256,7 @@ pub fn render_dot(plan: &Plan) -> String {
     for p in plan.patches.iter().filter(|p| plan.contains(&p.via)) {
         let _ = writeln!(
             out,
-            "  \"{}\" -> \"{}\" [label=\"{} (deferred)\", style=dashed];",
+            "  \"{}\" -> \"{}\" [label=\"{} (deferred)\", style=dashed, constraint=false];",
             dot_escape(&p.via),
             dot_escape(&p.mapping),
             dot_escape(&p.field)
@@ -243,7 +267,8 @@ pub fn render_dot(plan: &Plan) -> String {
 }
 
 fn mermaid_text(s: &str) -> String {
-    s.replace('"', "#quot;")
+    s.replace('#', "#35;")
+        .replace('"', "#quot;")
         .replace('|', "#124;")
         .replace('<', "#lt;")
         .replace('>', "#gt;")
@@ -251,21 +276,25 @@ fn mermaid_text(s: &str) -> String {
 
 /// Mermaid (renders in GitHub Markdown): same graph as DOT.
 pub fn render_mermaid(plan: &Plan) -> String {
-    let id = |name: &str| {
-        plan.mappings
-            .iter()
-            .position(|m| m.name == name)
-            .map(|i| format!("m{i}"))
-            .unwrap_or_default()
-    };
+    let ids: std::collections::HashMap<&str, String> = plan
+        .mappings
+        .iter()
+        .enumerate()
+        .map(|(i, m)| (m.name.as_str(), format!("m{i}")))
+        .collect();
+    let id = |name: &str| ids.get(name).cloned().unwrap_or_default();
     let mut out = String::from("flowchart LR\n");
     for (i, stage) in plan.stages.iter().enumerate() {
         let _ = writeln!(out, "  subgraph stage{}[\"stage {}\"]", i + 1, i + 1);
         for name in stage {
-            if let Some(m) = plan.mappings.iter().find(|m| &m.name == name) {
+            if let Some(m) = plan.mapping(name) {
+                let off = match (&m.when, m.enabled) {
+                    (Some(w), false) => format!("<br/>(off: {})", mermaid_text(w)),
+                    _ => String::new(),
+                };
                 let _ = writeln!(
                     out,
-                    "    {}[\"{}<br/>{} {} {}\"]",
+                    "    {}[\"{}<br/>{} {} {}{off}\"]",
                     id(name),
                     mermaid_text(name),
                     mermaid_text(&m.left),

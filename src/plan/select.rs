@@ -13,14 +13,19 @@ pub fn select(graph: &DepGraph, spec: &str) -> Result<BTreeSet<usize>, String> {
         if item.is_empty() {
             continue;
         }
-        let (up, name, down) = {
-            let up = item.starts_with('+');
-            let down = item.ends_with('+') && item.len() > 1;
-            let name = item.trim_start_matches('+').trim_end_matches('+').trim();
-            (up, name, down)
-        };
+        let up = item.starts_with('+');
+        let rest = item.strip_prefix('+').unwrap_or(item);
+        let down = rest.ends_with('+');
+        let name = rest.strip_suffix('+').unwrap_or(rest).trim();
+        if name.is_empty() || name.starts_with('+') || name.ends_with('+') {
+            return Err(format!(
+                "`{item}` in --select: write `NAME`, `+NAME` (and what it depends on) or `NAME+` (and what depends on it)"
+            ));
+        }
         let Some(&node) = graph.index.get(name) else {
-            let names: Vec<&str> = graph.index.keys().map(String::as_str).collect();
+            // Sorted, so the suggestion does not depend on hashing order.
+            let mut names: Vec<&str> = graph.index.keys().map(String::as_str).collect();
+            names.sort_unstable();
             let hint = suggest::did_you_mean(name, names)
                 .map(|s| format!("; did you mean `{s}`?"))
                 .unwrap_or_default();

@@ -3,5 +3,6 @@
 pub mod connector;
 pub mod embedded;
 pub mod engine;
+pub mod sql;
 pub mod state;
 pub mod values;

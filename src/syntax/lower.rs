@@ -673,6 +673,20 @@ impl<'t> Lowerer<'t> {
             Rule::not_expr => {
                 let all: Vec<P<'_>> = kids(pair).collect();
                 let (nots, rest) = all.split_at(all.len() - 1);
+                if nots.len() > super::guard::MAX_DEPTH {
+                    // Nested `not`s nest the tree: bound them like parentheses.
+                    let at = self.span(&nots[super::guard::MAX_DEPTH]);
+                    self.diagnostics.push(
+                        Diagnostic::new(
+                            codes::TOO_DEEP,
+                            at,
+                            format!("more than {} `not` in a row", super::guard::MAX_DEPTH),
+                        )
+                        .label("too deep here")
+                        .help("`not not x` is `x`: keep at most one `not`"),
+                    );
+                    return self.lower_expr(rest[0].clone());
+                }
                 let mut expr = self.lower_expr(rest[0].clone());
                 for n in nots.iter().rev() {
                     let s = self.span(n).to(expr.span());

@@ -10,6 +10,7 @@ mod sql;
 use crate::analysis::SystemKind;
 use crate::plan::filter::Pred;
 use crate::runtime::connector::*;
+use crate::runtime::sql::Cached;
 use crate::runtime::values::{new_guid, normalize, now_stamp};
 use crate::schema::{Catalog, FieldType, Table};
 use async_trait::async_trait;
@@ -64,6 +65,7 @@ impl EmbeddedSystem {
             "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA busy_timeout=10000;",
         )
         .map_err(sql_err)?;
+        conn.set_prepared_statement_cache_capacity(256);
         let system = EmbeddedSystem {
             name: name.into(),
             kind,
@@ -325,7 +327,7 @@ impl EmbeddedSystem {
             .collect::<String>()
             .to_uppercase();
         let n: i64 = conn
-            .query_row(
+            .one(
                 &format!("SELECT COUNT(*) FROM {}", quote_ident(table_name)),
                 [],
                 |r| r.get(0),
@@ -337,7 +339,7 @@ impl EmbeddedSystem {
         for i in (n + 1).. {
             let candidate = format!("{prefix}{i:0width$}");
             let taken: Option<i64> = conn
-                .query_row(
+                .one(
                     &format!(
                         "SELECT 1 FROM {} WHERE {} = ?1",
                         quote_ident(table_name),
@@ -373,7 +375,7 @@ impl EmbeddedSystem {
         let mut conn = self.lock();
         let mut tx = conn.transaction().map_err(sql_err)?;
         let mut results = Vec::with_capacity(ops.len());
-        let mut written: Vec<Option<String>> = Vec::with_capacity(ops.len());
+        let mut written: Vec<Option<(String, Map<String, Value>)>> = Vec::with_capacity(ops.len());
         let op_ids: Vec<String> = ops.iter().map(|o| o.id().to_lowercase()).collect();
         for op in ops {
             // A savepoint per record: a failed record leaves no trace and the batch goes on.
@@ -381,9 +383,9 @@ impl EmbeddedSystem {
             match self.apply_one(
                 &sp, &table, table_name, &id_name, &op, &stamp, user, trusted,
             ) {
-                Ok(id) => {
+                Ok(w) => {
                     sp.commit().map_err(sql_err)?;
-                    written.push(id);
+                    written.push(w);
                     results.push(Ok(()));
                 }
                 Err(e) => {
@@ -395,36 +397,20 @@ impl EmbeddedSystem {
         }
         tx.commit().map_err(sql_err)?;
         drop(conn);
-        // Read back what was written, as the API returns the record after a write.
-        let ids: Vec<String> = written.iter().flatten().cloned().collect();
-        let records = self.read_ids(table_name, &ids)?;
+        // The record as written: stamps and the values stored (an update returns what changed).
         Ok(results
             .into_iter()
             .zip(written)
             .zip(op_ids)
-            .map(|((r, id), op_id)| {
+            .map(|((r, w), op_id)| {
                 r?;
-                match id {
-                    Some(id) => {
-                        Ok(records
-                            .iter()
-                            .find(|rec| rec.id == id)
-                            .cloned()
-                            .unwrap_or(Record {
-                                id,
-                                modified_on: stamp.clone(),
-                                modified_by: Some(user.to_string()),
-                                fields: Map::new(),
-                            }))
-                    }
-                    // A delete: nothing to read back.
-                    None => Ok(Record {
-                        id: op_id,
-                        modified_on: stamp.clone(),
-                        modified_by: Some(user.to_string()),
-                        fields: Map::new(),
-                    }),
-                }
+                let (id, fields) = w.unwrap_or((op_id, Map::new()));
+                Ok(Record {
+                    id,
+                    modified_on: stamp.clone(),
+                    modified_by: Some(user.to_string()),
+                    fields,
+                })
             })
             .collect())
     }
@@ -433,8 +419,24 @@ impl EmbeddedSystem {
     /// value (ordinal 0), Dataverse records are created active.
     fn defaults(&self, table: &Table, values: &mut Map<String, Value>) {
         for (name, field) in &table.fields {
-            if field.ty != FieldType::Option || values.get(name).is_some_and(|v| !v.is_null()) {
+            if values.get(name).is_some_and(|v| !v.is_null()) || field.read_only {
                 continue;
+            }
+            // Yes/no fields start as no, on both systems; Business Central numbers start at 0.
+            match (field.ty, self.kind) {
+                (FieldType::Boolean, _) => {
+                    values.insert(name.clone(), Value::Bool(false));
+                    continue;
+                }
+                (
+                    FieldType::Integer | FieldType::Bigint | FieldType::Decimal,
+                    SystemKind::BusinessCentral,
+                ) => {
+                    values.insert(name.clone(), Value::from(0));
+                    continue;
+                }
+                (FieldType::Option, _) => {}
+                _ => continue,
             }
             let applies = match self.kind {
                 SystemKind::BusinessCentral => true,
@@ -450,6 +452,53 @@ impl EmbeddedSystem {
         }
     }
 
+    /// What the real system does on its own after a create: Dataverse gives a new unit group
+    /// its base unit, named by `baseuomname`.
+    fn after_create(
+        &self,
+        tx: &Connection,
+        table_name: &str,
+        id: &str,
+        values: &Map<String, Value>,
+        stamp: &str,
+        user: &str,
+    ) -> Res<()> {
+        if self.kind != SystemKind::Dataverse || table_name != "uomschedule" {
+            return Ok(());
+        }
+        let Some(uom) = self.catalog.table("uom") else {
+            return Ok(());
+        };
+        let base = values
+            .get("baseuomname")
+            .and_then(Value::as_str)
+            .unwrap_or_default();
+        if base.is_empty() {
+            return Err(
+                "a unit group needs `baseuomname`: Dataverse creates its base unit from it".into(),
+            );
+        }
+        let mut unit = Map::new();
+        unit.insert("name".into(), Value::String(base.to_string()));
+        unit.insert("uomscheduleid".into(), Value::String(id.to_string()));
+        unit.insert("quantity".into(), Value::from(1));
+        unit.insert("isschedulebaseuom".into(), Value::Bool(true));
+        let unit_id = new_guid();
+        let op = WriteOp::Create {
+            id: unit_id.clone(),
+            fields: unit,
+        };
+        let uom_id = id_field(self.kind, uom);
+        self.apply_one(tx, &uom.clone(), "uom", &uom_id, &op, stamp, user, true)?;
+        // The base unit is its own base.
+        tx.exec(
+            "UPDATE \"uom\" SET \"baseuom\" = ?1 WHERE \"uomid\" = ?1",
+            [&unit_id],
+        )
+        .map_err(sql_err)?;
+        Ok(())
+    }
+
     #[allow(clippy::too_many_arguments)]
     fn apply_one(
         &self,
@@ -461,7 +510,7 @@ impl EmbeddedSystem {
         stamp: &str,
         user: &str,
         trusted: bool,
-    ) -> Res<Option<String>> {
+    ) -> Res<Option<(String, Map<String, Value>)>> {
         let t = quote_ident(table_name);
         let id = op.id().to_lowercase();
         match op {
@@ -475,7 +524,7 @@ impl EmbeddedSystem {
                 if n == 0 {
                     return Err(format!("no record `{id}` in `{table_name}`"));
                 }
-                tx.execute(
+                tx.exec(
                     "INSERT INTO \"__deleted\" (tbl, id, deleted_on, deleted_by) VALUES (?1, ?2, ?3, ?4)",
                     [table_name, &id, stamp, user],
                 )
@@ -515,6 +564,9 @@ impl EmbeddedSystem {
                                     k.clone(),
                                     Value::String(Self::next_number(tx, table_name, k, f.length)?),
                                 );
+                            } else if matches!(f.ty, FieldType::Code | FieldType::Text) {
+                                // A blank part of a composite key is a value in Business Central.
+                                values.insert(k.clone(), Value::String(String::new()));
                             } else {
                                 return Err(format!("primary key field `{k}` needs a value"));
                             }
@@ -535,7 +587,7 @@ impl EmbeddedSystem {
                     cols.push(quote_ident(id_name));
                     params.push(SqlValue::Text(id.clone()));
                     let slots: Vec<String> = (1..=params.len()).map(|i| format!("?{i}")).collect();
-                    tx.execute(
+                    tx.exec(
                         &format!(
                             "INSERT INTO {t} ({}) VALUES ({})",
                             cols.join(", "),
@@ -575,7 +627,11 @@ impl EmbeddedSystem {
                         return Err(format!("no record `{id}` in `{table_name}` (deleted?)"));
                     }
                 }
-                Ok(Some(id))
+                if create {
+                    values.insert(id_name.to_string(), Value::String(id.clone()));
+                    self.after_create(tx, table_name, &id, &values, stamp, user)?;
+                }
+                Ok(Some((id, values)))
             }
         }
     }
@@ -703,7 +759,7 @@ impl Connector for EmbeddedSystem {
             .map(|f| sql::where_sql(f, self.kind, &mut params))
             .unwrap_or_else(|| "1".into());
         let conn = self.lock();
-        conn.query_row(
+        conn.one(
             &format!(
                 "SELECT COUNT(*) FROM {} WHERE {where_sql}",
                 quote_ident(table)

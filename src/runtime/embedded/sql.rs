@@ -43,12 +43,11 @@ pub fn where_sql(pred: &Pred, kind: SystemKind, params: &mut Vec<SqlValue>) -> S
         } => {
             let col = quote_ident(&field.field);
             let mut slots = Vec::new();
-            for v in values {
+            for v in values.iter().filter(|v| **v != FValue::Null) {
                 params.push(value_of(v, kind));
                 slots.push(format!("?{}", params.len()));
             }
-            let not = if *negated { "NOT " } else { "" };
-            format!("{col} {not}IN ({})", slots.join(", "))
+            crate::plan::filter::in_sql(&col, &slots, values.contains(&FValue::Null), *negated)
         }
     }
 }

@@ -17,6 +17,8 @@ pub struct Lookups<'a> {
     pub state: &'a StateStore,
     pub model: &'a Model,
     cache: Mutex<HashMap<(String, String, String), Option<String>>>,
+    /// In a dry run: the couplings the run would have made, so later lookups see them.
+    planned: Mutex<HashMap<(String, SideName, String), String>>,
 }
 
 impl<'a> Lookups<'a> {
@@ -25,7 +27,28 @@ impl<'a> Lookups<'a> {
             state,
             model,
             cache: Mutex::new(HashMap::new()),
+            planned: Mutex::new(HashMap::new()),
         }
+    }
+
+    pub fn is_options(&self, mapping: &str) -> bool {
+        self.model
+            .mappings
+            .get(mapping)
+            .is_some_and(|m| matches!(m.kind, MappingKind::Options(_)))
+    }
+
+    /// Records a coupling a dry run would have made: `reference` on `side` <-> `other` opposite.
+    pub fn plan_coupling(&self, mapping: &str, side: SideName, reference: &str, other: &str) {
+        let mut planned = self.planned.lock().unwrap_or_else(|p| p.into_inner());
+        planned.insert(
+            (mapping.to_string(), side, reference.to_string()),
+            other.to_string(),
+        );
+        planned.insert(
+            (mapping.to_string(), side.other(), other.to_string()),
+            reference.to_string(),
+        );
     }
 
     /// Forgets cached lookups of a mapping whose couplings changed.
@@ -75,7 +98,14 @@ impl<'a> Lookups<'a> {
                         .is_some_and(|r| r.eq_ignore_ascii_case(reference))
             });
         }
-        let out = found.and_then(|c| c.reference(side.other()).map(str::to_string));
+        let out = found
+            .and_then(|c| c.reference(side.other()).map(str::to_string))
+            .or_else(|| {
+                let planned = self.planned.lock().unwrap_or_else(|p| p.into_inner());
+                planned
+                    .get(&(via.to_string(), side, reference.to_string()))
+                    .cloned()
+            });
         self.cache
             .lock()
             .unwrap_or_else(|p| p.into_inner())
@@ -124,6 +154,8 @@ pub fn evaluate(
                 match lookups.resolve(via, &dir.source_side.system, &reference)? {
                     Some(r) => value = Value::String(r),
                     None if step.clear_on_fail => value = Value::Null,
+                    // A code with no matching option leaves the option blank (Business Central's rule).
+                    None if lookups.is_options(via) => value = Value::Null,
                     None => {
                         return Err(format!(
                             "`{source_name}` = `{reference}` has no coupled record in `{via}`; synchronize or couple it in `{via}` first, or mark the line `[clear on fail]`"

@@ -216,14 +216,7 @@ async fn execute_mapping(ctx: &Ctx<'_>, name: &str, dirs: &[Arc<Direction>]) -> 
         };
         match pass::Pass::new(ctx, dir, reverse) {
             Ok(mut p) => {
-                if ctx.opts.full
-                    || ctx
-                        .state
-                        .watermark(name, dir.source)
-                        .ok()
-                        .flatten()
-                        .is_none()
-                {
+                if ctx.opts.full {
                     report.note = Some("full synchronization".into());
                 }
                 let r = p.execute().await;
@@ -252,59 +245,76 @@ fn finish(ctx: &Ctx<'_>, report: &MappingReport) {
     ctx.observer.finished(report);
 }
 
-/// Creates interrupted by a crash: confirm those whose record exists on both sides, drop the rest
-/// (their source records were not passed by the watermark, so they are processed again).
+/// Creates interrupted by a stop: a pending create whose record exists is coupled now; one
+/// whose record does not is dropped (its source record was not passed by the watermark, or is
+/// still a recorded failure, so it is processed again).
 async fn resolve_pending(
     ctx: &Ctx<'_>,
     mapping: &str,
     dirs: &[Arc<Direction>],
 ) -> Result<(), String> {
-    let pending = ctx.state.pending_couplings(mapping)?;
-    if pending.is_empty() {
-        return Ok(());
-    }
-    let Some(dir) = dirs.first() else {
-        return Ok(());
-    };
-    let (left_side, right_side) = match dir.source {
-        SideName::Left => (&dir.source_side, &dir.target_side),
-        SideName::Right => (&dir.target_side, &dir.source_side),
-    };
-    let left = ctx.system(&left_side.system)?;
-    let right = ctx.system(&right_side.system)?;
-    let left_table = ctx.table(left_side)?;
-    let right_table = ctx.table(right_side)?;
-    for c in pending {
-        let l = left
-            .read_by_ids(&left_side.table, std::slice::from_ref(&c.left_id))
+    let pending = ctx.state.pending_creates(mapping)?;
+    for (arrow, source_id, target_id) in pending {
+        let Some(dir) = dirs.iter().find(|d| d.arrow == arrow) else {
+            ctx.state
+                .transaction(|conn| tx::clear_pending_create(conn, mapping, &arrow, &source_id))?;
+            continue;
+        };
+        let source = ctx.system(&dir.source_side.system)?;
+        let target = ctx.system(&dir.target_side.system)?;
+        let s = source
+            .read_by_ids(&dir.source_side.table, std::slice::from_ref(&source_id))
             .await
             .map_err(|e| e.message)?;
-        let r = right
-            .read_by_ids(&right_side.table, std::slice::from_ref(&c.right_id))
+        let t = target
+            .read_by_ids(&dir.target_side.table, std::slice::from_ref(&target_id))
             .await
             .map_err(|e| e.message)?;
-        ctx.state.transaction(|conn| match (l.first(), r.first()) {
-            (Some(lr), Some(rr)) => {
-                let mut nc = c.clone();
-                nc.pending = false;
-                nc.left_ref = reference(left_kind(ctx, left_side), &left_table, lr);
-                nc.right_ref = reference(left_kind(ctx, right_side), &right_table, rr);
-                nc.left_stamp = Some(lr.modified_on.clone());
-                nc.right_stamp = Some(rr.modified_on.clone());
-                tx::put_coupling(conn, &nc)
+        let source_table = ctx.table(&dir.source_side)?;
+        let target_table = ctx.table(&dir.target_side)?;
+        ctx.state.transaction(|conn| {
+            if let (Some(sr), Some(tr)) = (s.first(), t.first()) {
+                let s_ref = reference(dir.source_kind, &source_table, sr);
+                let t_ref = reference(dir.target_kind, &target_table, tr);
+                // The source may have changed since: no source stamp, so it is sent again.
+                let (left_id, right_id, left_ref, right_ref, left_stamp, right_stamp) =
+                    match dir.source {
+                        SideName::Left => (
+                            sr.id.clone(),
+                            tr.id.clone(),
+                            s_ref,
+                            t_ref,
+                            None,
+                            Some(tr.modified_on.clone()),
+                        ),
+                        SideName::Right => (
+                            tr.id.clone(),
+                            sr.id.clone(),
+                            t_ref,
+                            s_ref,
+                            Some(tr.modified_on.clone()),
+                            None,
+                        ),
+                    };
+                tx::put_coupling(
+                    conn,
+                    &crate::runtime::state::Coupling {
+                        mapping: mapping.to_string(),
+                        left_id,
+                        right_id,
+                        left_ref,
+                        right_ref,
+                        left_stamp,
+                        right_stamp,
+                        skipped: false,
+                        pending: false,
+                    },
+                )?;
             }
-            _ => tx::delete_coupling(conn, mapping, &c.left_id),
+            tx::clear_pending_create(conn, mapping, &arrow, &source_id)
         })?;
     }
     Ok(())
-}
-
-fn left_kind(ctx: &Ctx<'_>, side: &Side) -> crate::analysis::SystemKind {
-    ctx.model
-        .systems
-        .get(&side.system)
-        .map(|s| s.kind)
-        .unwrap_or(crate::analysis::SystemKind::Dataverse)
 }
 
 /// Deferred lookups: for the records this mapping handled since, patch the deferred fields.

@@ -2,9 +2,10 @@
 //! record (create, update, couple, unchanged, skip, fail, conflict), writes in batches, and
 //! records couplings, failures and the watermark in the state store.
 //!
-//! Crash safety: a create first stores a *pending* coupling with the key coupler chose for the
-//! new record, then writes the record, then confirms the coupling. A run that died in between
-//! finds the pending coupling and checks whether the record exists, so nothing is duplicated.
+//! Crash safety: a create is first recorded as pending, with the key coupler chose for the new
+//! record; then the record is written; then it is coupled and the pending entry removed, in one
+//! transaction. A run that stopped in between finds the pending entry, looks for the record and
+//! couples it if it exists, so nothing is created twice.
 //! The watermark moves only past records that were handled (written, or recorded as failed).
 
 use super::compile::{ConflictWinner, Direction};
@@ -66,6 +67,23 @@ pub(crate) struct Pass<'c, 'a> {
     create: bool,
     full: bool,
     pub counts: Counts,
+    /// Records with a recorded failure: only those need clearing when they succeed.
+    failed: std::collections::HashSet<String>,
+    /// Records retried in this pass: the change stream does not take them twice.
+    retried: std::collections::HashSet<String>,
+    /// A failed record is retried as it was attempted: created when it is not coupled.
+    retrying: bool,
+}
+
+/// The target after an update: what it was, with the written values and the new stamp.
+fn merged(before: &Record, written: Record) -> Record {
+    let mut r = before.clone();
+    r.modified_on = written.modified_on;
+    r.modified_by = written.modified_by;
+    for (k, v) in written.fields {
+        r.fields.insert(k, v);
+    }
+    r
 }
 
 fn side_ids(dir: &Direction, source_id: &str, target_id: &str) -> (String, String) {
@@ -85,8 +103,7 @@ impl<'c, 'a> Pass<'c, 'a> {
         let target = ctx.system(&dir.target_side.system)?;
         let source_table = ctx.table(&dir.source_side)?;
         let target_table = ctx.table(&dir.target_side)?;
-        let first_run = ctx.state.watermark(&dir.mapping, dir.source)?.is_none();
-        let full = ctx.opts.full || first_run;
+        let full = ctx.opts.full;
         Ok(Pass {
             ctx,
             dir,
@@ -98,6 +115,9 @@ impl<'c, 'a> Pass<'c, 'a> {
             create: dir.missing == MissingPolicy::Create || full,
             full,
             counts: Counts::default(),
+            failed: Default::default(),
+            retried: Default::default(),
+            retrying: false,
         })
     }
 
@@ -146,6 +166,7 @@ impl<'c, 'a> Pass<'c, 'a> {
         let dir = self.dir;
         // Records that failed last time come first, whether or not they changed since.
         let failed = ctx.state.failed_ids(&dir.mapping, dir.arrow)?;
+        self.failed = failed.iter().cloned().collect();
         for chunk in failed.chunks(ctx.opts.page_size.max(1)) {
             let records = self
                 .source
@@ -173,7 +194,11 @@ impl<'c, 'a> Pass<'c, 'a> {
                     Ok(())
                 })?;
             }
-            self.process(&keep, None).await?;
+            self.retried.extend(keep.iter().map(|r| r.id.clone()));
+            self.retrying = true;
+            let r = self.process(&keep, None).await;
+            self.retrying = false;
+            r?;
         }
         if ctx.opts.retry_only {
             return Ok(());
@@ -204,9 +229,16 @@ impl<'c, 'a> Pass<'c, 'a> {
                 .await
                 .map_err(|e| e.message)?;
             let last = page.records.last().map(Record::cursor);
-            // Records of this run's own writes in the other direction are not changes.
-            self.process(&page.records, last.as_ref()).await?;
-            seen += page.records.len() as u64;
+            let fresh: Vec<Record> = if self.retried.is_empty() {
+                page.records
+            } else {
+                page.records
+                    .into_iter()
+                    .filter(|r| !self.retried.contains(&r.id))
+                    .collect()
+            };
+            self.process(&fresh, last.as_ref()).await?;
+            seen += fresh.len() as u64;
             ctx.observer.progress(&dir.mapping, dir.arrow, seen);
             match page.next {
                 Some(c) => after = Some(c),
@@ -281,15 +313,30 @@ impl<'c, 'a> Pass<'c, 'a> {
         match coupling {
             Some(c) => match targets.get(c.id(dir.target())) {
                 Some(target) => {
-                    if dir.bidirectional {
-                        let source_changed =
-                            c.stamp(dir.source) != Some(record.modified_on.as_str());
-                        let target_changed = c.stamp(dir.target())
-                            != Some(target.modified_on.as_str())
-                            && target.modified_by.as_deref()
-                                != Some(self.target.integration_user());
-                        if source_changed && target_changed {
-                            match dir.conflict.unwrap_or(ConflictWinner::Nobody) {
+                    let source_changed = c.stamp(dir.source) != Some(record.modified_on.as_str());
+                    let target_changed = c.stamp(dir.target()) != Some(target.modified_on.as_str());
+                    // Neither side changed since they were last synchronized (a full run, a
+                    // retry): nothing to send, and sending could undo a transform's cut.
+                    let never_synced =
+                        c.stamp(dir.source).is_none() && c.stamp(dir.target()).is_none();
+                    if !source_changed && !target_changed && !never_synced {
+                        return Ok(Decision::Unchanged {
+                            coupling: c,
+                            target: target.clone(),
+                        });
+                    }
+                    let changes = changed_fields(&wanted, target);
+                    if changes.is_empty() {
+                        return Ok(Decision::Unchanged {
+                            coupling: c,
+                            target: target.clone(),
+                        });
+                    }
+                    let target_edited = target_changed
+                        && target.modified_by.as_deref() != Some(self.target.integration_user());
+                    // A coupling made by hand has no stamps: the first pass brings the pair in line.
+                    if dir.bidirectional && !never_synced && source_changed && target_edited {
+                        match dir.conflict.unwrap_or(ConflictWinner::Nobody) {
                                 ConflictWinner::Source => {}
                                 ConflictWinner::Target => {
                                     return Ok(Decision::Skip(format!(
@@ -299,26 +346,17 @@ impl<'c, 'a> Pass<'c, 'a> {
                                 }
                                 ConflictWinner::Nobody => {
                                     return Ok(Decision::Conflict {
-                                        message: "update conflict: both sides changed since the last synchronization; `on conflict: log` changes neither (edit one side, or say who wins)".into(),
+                                        message: "update conflict: both sides changed since the last synchronization; `on conflict: log` changes neither (make both sides agree, or say who wins)".into(),
                                         target: target.id.clone(),
                                     })
                                 }
                             }
-                        }
                     }
-                    let changes = changed_fields(&wanted, target);
-                    if changes.is_empty() {
-                        Ok(Decision::Unchanged {
-                            coupling: c,
-                            target: target.clone(),
-                        })
-                    } else {
-                        Ok(Decision::Update {
-                            coupling: c,
-                            target: target.clone(),
-                            changes,
-                        })
-                    }
+                    Ok(Decision::Update {
+                        coupling: c,
+                        target: target.clone(),
+                        changes,
+                    })
                 }
                 // The coupled target is gone: the deletion policy says what to do.
                 None => match dir.delete {
@@ -392,7 +430,7 @@ impl<'c, 'a> Pass<'c, 'a> {
                         }
                     }
                 }
-                if self.create {
+                if self.create || self.retrying {
                     Ok(Decision::Create {
                         fields: self.with_create_values(wanted),
                         replaces: None,
@@ -553,27 +591,56 @@ impl<'c, 'a> Pass<'c, 'a> {
             ctx.observer.action(&action);
         }
         if dry {
+            // What the run would couple, so that the records after it look it up as it would.
+            for (i, (record, d)) in records.iter().zip(&decisions).enumerate() {
+                let target = match d {
+                    Decision::Create { fields, .. } => Some(Record {
+                        id: new_ids[&i].clone(),
+                        modified_on: String::new(),
+                        modified_by: None,
+                        fields: fields.clone(),
+                    }),
+                    Decision::Couple { target, .. } => Some(target.clone()),
+                    _ => None,
+                };
+                let Some(target) = target else { continue };
+                let s_ref = reference(dir.source_kind, &self.source_table, record);
+                let t_ref = reference(dir.target_kind, &self.target_table, &target)
+                    .unwrap_or_else(|| "(new record)".to_string());
+                if let Some(s_ref) = s_ref {
+                    ctx.lookups
+                        .plan_coupling(&dir.mapping, dir.source, &s_ref, &t_ref);
+                }
+            }
             for d in &decisions {
                 self.count(d, true);
             }
             return Ok(());
         }
-        // 2. Pending couplings for creates, committed before the records exist.
-        ctx.state.transaction(|conn| {
-            for (i, d) in decisions.iter().enumerate() {
-                if let Decision::Create { replaces, .. } = d {
-                    if let Some(old) = replaces {
-                        tx::delete_coupling(conn, &dir.mapping, &old.left_id)?;
-                    }
-                    let (l, r) = side_ids(dir, &records[i].id, &new_ids[&i]);
-                    let mut c = self.coupling(l, r, &records[i], &records[i], true);
-                    c.left_stamp = None;
-                    c.right_stamp = None;
-                    tx::put_coupling(conn, &c)?;
+        // 2. Replaced couplings (restores) go first: their records are gone.
+        let restores: Vec<&Coupling> = decisions
+            .iter()
+            .filter_map(|d| match d {
+                Decision::Create {
+                    replaces: Some(old),
+                    ..
+                } => Some(old),
+                _ => None,
+            })
+            .collect();
+        // Creates are announced before the records exist, with the keys coupler chose: a run
+        // that stops before it couples them finds them again (see `resolve_pending`).
+        if !restores.is_empty() || !new_ids.is_empty() {
+            ctx.state.transaction(|conn| {
+                for old in &restores {
+                    tx::delete_coupling(conn, &dir.mapping, &old.left_id)?;
                 }
-            }
-            Ok(())
-        })?;
+                for (i, id) in &new_ids {
+                    tx::add_pending_create(conn, &dir.mapping, dir.arrow, &records[*i].id, id)?;
+                }
+                Ok(())
+            })?;
+        }
         // 3. The writes, one result per record.
         let results = if ops.is_empty() {
             Vec::new()
@@ -593,6 +660,9 @@ impl<'c, 'a> Pass<'c, 'a> {
         ctx.state.transaction(|conn| {
             for (i, (record, d)) in records.iter().zip(&decisions).enumerate() {
                 let source = &record.id;
+                if new_ids.contains_key(&i) {
+                    tx::clear_pending_create(conn, &dir.mapping, dir.arrow, source)?;
+                }
                 let ok = match d {
                     Decision::Create { .. } => match result_of.remove(&i) {
                         Some(Ok(written)) => {
@@ -601,8 +671,6 @@ impl<'c, 'a> Pass<'c, 'a> {
                             true
                         }
                         other => {
-                            let (left, _) = side_ids(dir, source, &new_ids[&i]);
-                            tx::delete_coupling(conn, &dir.mapping, &left)?;
                             let msg = other
                                 .and_then(Result::err)
                                 .unwrap_or_else(|| "no result for the write".into());
@@ -623,7 +691,7 @@ impl<'c, 'a> Pass<'c, 'a> {
                     }
                     | Decision::Unchanged { coupling, target } => {
                         let written = match result_of.remove(&i) {
-                            Some(Ok(w)) => Some(w),
+                            Some(Ok(w)) => Some(merged(target, w)),
                             Some(Err(msg)) => {
                                 tx::record_failure(
                                     conn,
@@ -656,7 +724,7 @@ impl<'c, 'a> Pass<'c, 'a> {
                     }
                     Decision::Couple { target, .. } => {
                         let written = match result_of.remove(&i) {
-                            Some(Ok(w)) => Some(w),
+                            Some(Ok(w)) => Some(merged(target, w)),
                             Some(Err(msg)) => {
                                 tx::record_failure(
                                     conn,
@@ -682,7 +750,9 @@ impl<'c, 'a> Pass<'c, 'a> {
                         true
                     }
                     Decision::Skip(_) => {
-                        tx::clear_failure(conn, &dir.mapping, dir.arrow, source)?;
+                        if self.failed.contains(source) {
+                            tx::clear_failure(conn, &dir.mapping, dir.arrow, source)?;
+                        }
                         true
                     }
                     Decision::Fail { message, target } => {
@@ -711,8 +781,16 @@ impl<'c, 'a> Pass<'c, 'a> {
                     }
                 };
                 if ok && !matches!(d, Decision::Skip(_)) {
-                    tx::clear_failure(conn, &dir.mapping, dir.arrow, source)?;
-                    if has_deferred {
+                    if self.failed.contains(source) {
+                        tx::clear_failure(conn, &dir.mapping, dir.arrow, source)?;
+                    }
+                    // Deferred lookups follow records that were written; an unchanged record
+                    // keeps what it has.
+                    let written = matches!(
+                        d,
+                        Decision::Create { .. } | Decision::Update { .. } | Decision::Couple { .. }
+                    );
+                    if has_deferred && written {
                         tx::add_patch(conn, &dir.mapping, dir.arrow, source)?;
                     }
                 }

@@ -65,4 +65,14 @@ pub const MIGRATIONS: &[&str] = &[
         source_id TEXT NOT NULL,
         PRIMARY KEY (mapping, direction, source_id)
      );",
+    // 2: finding interrupted creates without scanning every coupling.
+    "CREATE INDEX couplings_pending ON couplings(mapping) WHERE pending = 1;",
+    // 3: creates in flight: written before the record, removed once it is coupled.
+    "CREATE TABLE pending_creates (
+        mapping TEXT NOT NULL,
+        direction TEXT NOT NULL,
+        source_id TEXT NOT NULL,
+        target_id TEXT NOT NULL,
+        PRIMARY KEY (mapping, direction, source_id)
+     );",
 ];

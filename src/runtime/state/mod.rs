@@ -5,6 +5,7 @@
 mod migrations;
 
 use crate::runtime::connector::Cursor;
+use crate::runtime::sql::Cached;
 use rusqlite::{params, Connection, OptionalExtension};
 use std::fs::File;
 use std::path::{Path, PathBuf};
@@ -157,10 +158,11 @@ impl StateStore {
         let conn = Connection::open(path)
             .map_err(|e| format!("cannot open state `{}`: {e}", path.display()))?;
         conn.execute_batch("PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA busy_timeout=10000; PRAGMA foreign_keys=ON;")
-            .map_err(err)?;
+            .map_err(|e| format!("state `{}`: {e}", path.display()))?;
+        conn.set_prepared_statement_cache_capacity(256);
         let version: i64 = conn
-            .query_row("PRAGMA user_version", [], |r| r.get(0))
-            .map_err(err)?;
+            .one("PRAGMA user_version", [], |r| r.get(0))
+            .map_err(|e| format!("state `{}`: {e}", path.display()))?;
         let known = migrations::MIGRATIONS.len() as i64;
         if version > known {
             return Err(format!(
@@ -244,16 +246,19 @@ impl StateStore {
     }
 
     pub fn pending_couplings(&self, mapping: &str) -> Res<Vec<Coupling>> {
-        Ok(self
-            .couplings(mapping)?
-            .into_iter()
-            .filter(|c| c.pending)
-            .collect())
+        let conn = self.lock();
+        let mut stmt = conn
+            .prepare_cached(&format!(
+                "SELECT {COUPLING_COLS} FROM couplings WHERE mapping = ?1 AND pending = 1"
+            ))
+            .map_err(err)?;
+        let rows = stmt.query_map([mapping], row_coupling).map_err(err)?;
+        rows.collect::<Result<_, _>>().map_err(err)
     }
 
     pub fn count_couplings(&self, mapping: &str) -> Res<(u64, u64)> {
         let conn = self.lock();
-        conn.query_row(
+        conn.one(
             "SELECT COUNT(*), COALESCE(SUM(skipped), 0) FROM couplings WHERE mapping = ?1 AND pending = 0",
             [mapping],
             |r| Ok((r.get::<_, i64>(0)? as u64, r.get::<_, i64>(1)? as u64)),
@@ -263,7 +268,7 @@ impl StateStore {
 
     pub fn watermark(&self, mapping: &str, side: SideName) -> Res<Option<Cursor>> {
         let conn = self.lock();
-        conn.query_row(
+        conn.one(
             "SELECT modified_on, id FROM watermarks WHERE mapping = ?1 AND side = ?2",
             [mapping, side.as_str()],
             |r| {
@@ -280,7 +285,7 @@ impl StateStore {
 
     pub fn deleted_since(&self, mapping: &str, side: SideName) -> Res<Option<String>> {
         let conn = self.lock();
-        conn.query_row(
+        conn.one(
             "SELECT deleted_since FROM watermarks WHERE mapping = ?1 AND side = ?2",
             [mapping, side.as_str()],
             |r| r.get::<_, Option<String>>(0),
@@ -292,7 +297,7 @@ impl StateStore {
 
     pub fn start_run(&self, full: bool, dry_run: bool) -> Res<i64> {
         let conn = self.lock();
-        conn.execute(
+        conn.exec(
             "INSERT INTO runs (started, status, full, dry_run) VALUES (?1, 'running', ?2, ?3)",
             params![crate::runtime::values::now_stamp(), full, dry_run],
         )
@@ -302,7 +307,7 @@ impl StateStore {
 
     pub fn finish_run(&self, run: i64, status: &str) -> Res<()> {
         let conn = self.lock();
-        conn.execute(
+        conn.exec(
             "UPDATE runs SET finished = ?1, status = ?2 WHERE id = ?3",
             params![crate::runtime::values::now_stamp(), status, run],
         )
@@ -312,7 +317,7 @@ impl StateStore {
 
     pub fn save_counts(&self, run: i64, mapping: &str, direction: &str, c: &Counts) -> Res<()> {
         let conn = self.lock();
-        conn.execute(
+        conn.exec(
             "INSERT OR REPLACE INTO run_counts (run_id, mapping, direction, inserted, modified, deleted, unchanged, skipped, failed, coupled, conflicts)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
             params![run, mapping, direction, c.inserted, c.modified, c.deleted, c.unchanged, c.skipped, c.failed, c.coupled, c.conflicts],
@@ -323,7 +328,7 @@ impl StateStore {
 
     pub fn last_run(&self) -> Res<Option<RunInfo>> {
         let conn = self.lock();
-        conn.query_row(
+        conn.one(
             "SELECT id, started, finished, status, full FROM runs WHERE dry_run = 0 ORDER BY id DESC LIMIT 1",
             [],
             |r| {
@@ -402,6 +407,20 @@ impl StateStore {
         rows.collect::<Result<_, _>>().map_err(err)
     }
 
+    /// Creates that were in flight when a run stopped: (direction, source id, target id).
+    pub fn pending_creates(&self, mapping: &str) -> Res<Vec<(String, String, String)>> {
+        let conn = self.lock();
+        let mut stmt = conn
+            .prepare_cached(
+                "SELECT direction, source_id, target_id FROM pending_creates WHERE mapping = ?1",
+            )
+            .map_err(err)?;
+        let rows = stmt
+            .query_map([mapping], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+            .map_err(err)?;
+        rows.collect::<Result<_, _>>().map_err(err)
+    }
+
     pub fn patch_ids(&self, mapping: &str, direction: &str) -> Res<Vec<String>> {
         let conn = self.lock();
         let mut stmt = conn
@@ -452,7 +471,7 @@ fn query_coupling(
     cond: &str,
     p: impl rusqlite::Params,
 ) -> Res<Option<Coupling>> {
-    conn.query_row(
+    conn.one(
         &format!("SELECT {COUPLING_COLS} FROM couplings WHERE {cond}"),
         p,
         row_coupling,
@@ -467,12 +486,18 @@ pub mod tx {
 
     pub fn put_coupling(conn: &Connection, c: &Coupling) -> Res<()> {
         // A record coupled anew replaces any older coupling of either of its records.
-        conn.execute(
-            "DELETE FROM couplings WHERE mapping = ?1 AND (left_id = ?2 OR right_id = ?3) AND NOT (left_id = ?2 AND right_id = ?3)",
+        conn.exec(
+            "DELETE FROM couplings WHERE mapping = ?1 AND left_id = ?2 AND right_id <> ?3",
             params![c.mapping, c.left_id, c.right_id],
         )
         .map_err(err)?;
-        conn.execute(
+        // Two statements, so each deletion uses its index.
+        conn.exec(
+            "DELETE FROM couplings WHERE mapping = ?1 AND right_id = ?3 AND left_id <> ?2",
+            params![c.mapping, c.left_id, c.right_id],
+        )
+        .map_err(err)?;
+        conn.exec(
             &format!(
                 "INSERT INTO couplings ({COUPLING_COLS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)
                  ON CONFLICT (mapping, left_id) DO UPDATE SET right_id = ?3, left_ref = ?4, right_ref = ?5,
@@ -485,7 +510,7 @@ pub mod tx {
     }
 
     pub fn delete_coupling(conn: &Connection, mapping: &str, left_id: &str) -> Res<()> {
-        conn.execute(
+        conn.exec(
             "DELETE FROM couplings WHERE mapping = ?1 AND left_id = ?2",
             params![mapping, left_id],
         )
@@ -494,7 +519,7 @@ pub mod tx {
     }
 
     pub fn set_watermark(conn: &Connection, mapping: &str, side: SideName, c: &Cursor) -> Res<()> {
-        conn.execute(
+        conn.exec(
             "INSERT INTO watermarks (mapping, side, modified_on, id) VALUES (?1, ?2, ?3, ?4)
              ON CONFLICT (mapping, side) DO UPDATE SET modified_on = ?3, id = ?4
              WHERE (?3, ?4) > (watermarks.modified_on, watermarks.id)",
@@ -510,7 +535,7 @@ pub mod tx {
         side: SideName,
         stamp: &str,
     ) -> Res<()> {
-        conn.execute(
+        conn.exec(
             "INSERT INTO watermarks (mapping, side, modified_on, id, deleted_since) VALUES (?1, ?2, '', '', ?3)
              ON CONFLICT (mapping, side) DO UPDATE SET deleted_since = ?3",
             params![mapping, side.as_str(), stamp],
@@ -520,7 +545,7 @@ pub mod tx {
     }
 
     pub fn clear_watermarks(conn: &Connection, mapping: &str) -> Res<()> {
-        conn.execute(
+        conn.exec(
             "UPDATE watermarks SET modified_on = '', id = '' WHERE mapping = ?1",
             [mapping],
         )
@@ -538,7 +563,7 @@ pub mod tx {
         run: i64,
     ) -> Res<()> {
         let now = crate::runtime::values::now_stamp();
-        conn.execute(
+        conn.exec(
             "INSERT INTO failures (mapping, direction, source_id, target_id, message, first_seen, last_seen, attempts, run_id)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6, 1, ?7)
              ON CONFLICT (mapping, direction, source_id) DO UPDATE SET target_id = COALESCE(?4, target_id),
@@ -555,7 +580,7 @@ pub mod tx {
         direction: &str,
         source: &str,
     ) -> Res<()> {
-        conn.execute(
+        conn.exec(
             "DELETE FROM failures WHERE mapping = ?1 AND direction = ?2 AND source_id = ?3",
             params![mapping, direction, source],
         )
@@ -563,8 +588,37 @@ pub mod tx {
         Ok(())
     }
 
+    pub fn add_pending_create(
+        conn: &Connection,
+        mapping: &str,
+        direction: &str,
+        source: &str,
+        target: &str,
+    ) -> Res<()> {
+        conn.exec(
+            "INSERT OR REPLACE INTO pending_creates (mapping, direction, source_id, target_id) VALUES (?1, ?2, ?3, ?4)",
+            params![mapping, direction, source, target],
+        )
+        .map_err(err)?;
+        Ok(())
+    }
+
+    pub fn clear_pending_create(
+        conn: &Connection,
+        mapping: &str,
+        direction: &str,
+        source: &str,
+    ) -> Res<()> {
+        conn.exec(
+            "DELETE FROM pending_creates WHERE mapping = ?1 AND direction = ?2 AND source_id = ?3",
+            params![mapping, direction, source],
+        )
+        .map_err(err)?;
+        Ok(())
+    }
+
     pub fn add_patch(conn: &Connection, mapping: &str, direction: &str, source: &str) -> Res<()> {
-        conn.execute(
+        conn.exec(
             "INSERT OR IGNORE INTO patches (mapping, direction, source_id) VALUES (?1, ?2, ?3)",
             params![mapping, direction, source],
         )
@@ -573,7 +627,7 @@ pub mod tx {
     }
 
     pub fn clear_patch(conn: &Connection, mapping: &str, direction: &str, source: &str) -> Res<()> {
-        conn.execute(
+        conn.exec(
             "DELETE FROM patches WHERE mapping = ?1 AND direction = ?2 AND source_id = ?3",
             params![mapping, direction, source],
         )
