@@ -128,6 +128,7 @@ fn run_phase(dir: &std::path::Path, n: usize) {
             since: None,
             exclude_modified_by: None,
             page_size: 5000,
+            fields: None,
         };
         let page = rt
             .block_on(bc.read_changes(&q, after.as_ref()))

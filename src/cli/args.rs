@@ -130,7 +130,7 @@ pub struct RunArgs {
     #[arg(long)]
     pub select: Option<String>,
     /// Records per page read from an endpoint
-    #[arg(long, default_value_t = 500)]
+    #[arg(long, default_value_t = 1000)]
     pub page_size: usize,
 }
 

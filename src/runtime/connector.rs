@@ -48,6 +48,8 @@ pub struct ChangeQuery<'a> {
     /// Loop prevention: leave out records last changed by this user.
     pub exclude_modified_by: Option<&'a str>,
     pub page_size: usize,
+    /// Only these fields (`$select`); None reads every field.
+    pub fields: Option<&'a [String]>,
 }
 
 #[derive(Debug, Clone)]

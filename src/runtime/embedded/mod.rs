@@ -177,10 +177,40 @@ impl EmbeddedSystem {
         params: Vec<SqlValue>,
         tail: &str,
     ) -> Res<Vec<Record>> {
+        self.query_fields(table_name, None, where_sql, params, tail)
+    }
+
+    /// As `query`, reading only `fields` (plus the id and the stamps) when given.
+    fn query_fields(
+        &self,
+        table_name: &str,
+        fields: Option<&[String]>,
+        where_sql: &str,
+        params: Vec<SqlValue>,
+        tail: &str,
+    ) -> Res<Vec<Record>> {
         let table = self.table(table_name)?;
+        let columns = match fields {
+            None => "*".to_string(),
+            Some(fields) => {
+                let id = id_field(self.kind, table);
+                let mut cols = vec![
+                    quote_ident(&id),
+                    "\"__modified_on\"".into(),
+                    "\"__modified_by\"".into(),
+                ];
+                cols.extend(
+                    fields
+                        .iter()
+                        .filter(|f| **f != id && table.fields.contains_key(*f))
+                        .map(|f| quote_ident(f)),
+                );
+                cols.join(", ")
+            }
+        };
         let conn = self.lock();
         let sql = format!(
-            "SELECT * FROM {} WHERE {where_sql} {tail}",
+            "SELECT {columns} FROM {} WHERE {where_sql} {tail}",
             quote_ident(table_name)
         );
         let mut stmt = conn.prepare_cached(&sql).map_err(sql_err)?;
@@ -675,8 +705,9 @@ impl Connector for EmbeddedSystem {
         };
         let limit = q.page_size.max(1);
         let records = self
-            .query(
+            .query_fields(
                 q.table,
+                q.fields,
                 &where_sql,
                 params,
                 &format!("ORDER BY \"__modified_on\", {id} LIMIT {limit}"),

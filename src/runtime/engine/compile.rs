@@ -48,6 +48,8 @@ pub struct Direction {
     pub conflict: Option<ConflictWinner>,
     pub delete: DeletePolicy,
     pub bidirectional: bool,
+    /// The source fields this pass reads: steps, filter, match fields and the key.
+    pub source_fields: Vec<String>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -161,6 +163,7 @@ pub fn directions(model: &Model, m: &Mapping) -> Vec<Arc<Direction>> {
             conflict: None,
             delete: DeletePolicy::Ignore,
             bidirectional: m.direction == ast::Direction::Both,
+            source_fields: Vec::new(),
         };
         if d.bidirectional {
             d.conflict = Some(ConflictWinner::Nobody);
@@ -253,7 +256,39 @@ pub fn directions(model: &Model, m: &Mapping) -> Vec<Arc<Direction>> {
                 _ => {}
             }
         }
+        d.source_fields = source_fields(model, &d);
         out.push(Arc::new(d));
     }
     out
+}
+
+fn source_fields(model: &Model, d: &Direction) -> Vec<String> {
+    let mut fields: Vec<String> = Vec::new();
+    let mut add = |f: &str| {
+        if !fields.iter().any(|x| x == f) {
+            fields.push(f.to_string());
+        }
+    };
+    if let Some(t) = model
+        .systems
+        .get(&d.source_side.system)
+        .and_then(|s| s.table(&d.source_side.table))
+    {
+        t.key.iter().for_each(|k| add(k));
+        if let Some(m) = &t.modified_on {
+            add(m);
+        }
+    }
+    for s in &d.steps {
+        if let StepSource::Field(f) = &s.source {
+            add(f);
+        }
+    }
+    if let Some(p) = &d.source_filter {
+        p.fields().into_iter().for_each(&mut add);
+    }
+    for (pairs, _) in &d.couple_by {
+        pairs.iter().for_each(|(s, _)| add(s));
+    }
+    fields
 }

@@ -31,6 +31,14 @@ impl<'a> Lookups<'a> {
         }
     }
 
+    /// Whether `system` holds the option set of option mapping `mapping`.
+    pub fn is_option_side(&self, mapping: &str, system: &str) -> bool {
+        self.model.mappings.get(mapping).is_some_and(|m| {
+            matches!(m.kind, MappingKind::Options(_))
+                && m.right.as_ref().is_some_and(|r| r.system == system)
+        })
+    }
+
     pub fn is_options(&self, mapping: &str) -> bool {
         self.model
             .mappings
@@ -150,6 +158,11 @@ pub fn evaluate(
             StepSource::Const(v) => (v.clone(), "constant"),
         };
         if let Some(via) = &step.via {
+            // A blank option cannot name a code: it must not clear a code that simply has no
+            // option (Business Central keeps such codes; Sales shows the option blank).
+            if value.is_null() && lookups.is_option_side(via, &dir.source_side.system) {
+                continue;
+            }
             if let Some(reference) = ref_text(&value) {
                 match lookups.resolve(via, &dir.source_side.system, &reference)? {
                     Some(r) => value = Value::String(r),

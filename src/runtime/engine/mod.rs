@@ -39,7 +39,7 @@ impl Default for RunOptions {
             full: false,
             dry_run: false,
             retry_only: false,
-            page_size: 500,
+            page_size: 1000,
         }
     }
 }
@@ -342,7 +342,8 @@ async fn execute_patches(
             .cloned()
             .collect();
         let mut failures: Vec<(String, String)> = Vec::new();
-        let mut owners: Vec<String> = Vec::new();
+        let mut owners: Vec<(String, crate::runtime::state::Coupling)> = Vec::new();
+        let mut restamped: Vec<crate::runtime::state::Coupling> = Vec::new();
         for record in &records {
             let Some(c) = ctx
                 .state
@@ -386,7 +387,7 @@ async fn execute_patches(
                             id: current.id.clone(),
                             fields: changes,
                         });
-                        owners.push(record.id.clone());
+                        owners.push((record.id.clone(), c.clone()));
                     }
                 }
                 Err(message) => failures.push((record.id.clone(), message)),
@@ -405,17 +406,27 @@ async fn execute_patches(
                 .await
                 .map_err(|e| e.message)?
         };
-        for (owner, r) in owners.iter().zip(results) {
+        for ((owner, coupling), r) in owners.iter().zip(results) {
             match r {
-                Ok(_) => {
+                Ok(written) => {
                     counts.modified += 1;
                     done.push(owner.clone());
+                    // The patch is the integration's own write: the coupling keeps up with it.
+                    let mut c = coupling.clone();
+                    match dir.target() {
+                        SideName::Left => c.left_stamp = Some(written.modified_on),
+                        SideName::Right => c.right_stamp = Some(written.modified_on),
+                    }
+                    restamped.push(c);
                 }
                 Err(m) => failures.push((owner.clone(), m)),
             }
         }
         counts.failed += failures.len() as u64;
         ctx.state.transaction(|conn| {
+            for c in &restamped {
+                tx::put_coupling(conn, c)?;
+            }
             for id in &done {
                 tx::clear_patch(conn, &dir.mapping, dir.arrow, id)?;
             }

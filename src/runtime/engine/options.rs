@@ -60,6 +60,7 @@ pub(crate) async fn execute(ctx: &Ctx<'_>, m: &Mapping, counts: &mut Counts) -> 
             since: None,
             exclude_modified_by: None,
             page_size: ctx.opts.page_size,
+            fields: None,
         };
         let page = system
             .read_changes(&q, after.as_ref())

@@ -219,6 +219,7 @@ impl<'c, 'a> Pass<'c, 'a> {
             since: since.as_ref(),
             exclude_modified_by: exclude.as_deref(),
             page_size: ctx.opts.page_size,
+            fields: Some(&dir.source_fields),
         };
         let mut after: Option<Cursor> = None;
         let mut seen = 0u64;
@@ -256,10 +257,10 @@ impl<'c, 'a> Pass<'c, 'a> {
     ) -> Result<(), String> {
         let ctx = self.ctx;
         let dir = self.dir;
-        let mut couplings: Vec<Option<Coupling>> = Vec::with_capacity(records.len());
-        for r in records {
-            couplings.push(ctx.state.coupling_by(&dir.mapping, dir.source, &r.id)?);
-        }
+        let ids: Vec<&str> = records.iter().map(|r| r.id.as_str()).collect();
+        let mut found = ctx.state.couplings_by(&dir.mapping, dir.source, &ids)?;
+        let couplings: Vec<Option<Coupling>> =
+            records.iter().map(|r| found.remove(&r.id)).collect();
         let target_ids: Vec<String> = couplings
             .iter()
             .flatten()
@@ -301,146 +302,166 @@ impl<'c, 'a> Pass<'c, 'a> {
                 return Ok(Decision::Skip("the coupling is marked skipped".into()));
             }
         }
-        let wanted = match evaluate(dir, record, &self.ctx.lookups, &self.target_table, false) {
-            Ok(w) => w,
-            Err(message) => {
-                return Ok(Decision::Fail {
-                    message,
-                    target: coupling.map(|c| c.id(dir.target()).to_string()),
-                })
-            }
+        // Values are computed only for records that will be written or compared: a record
+        // that is skipped anyway must not fail on a lookup.
+        let evaluate_for = |target: Option<String>| -> Result<Map<String, Value>, Box<Decision>> {
+            evaluate(dir, record, &self.ctx.lookups, &self.target_table, false)
+                .map_err(|message| Box::new(Decision::Fail { message, target }))
         };
-        match coupling {
-            Some(c) => match targets.get(c.id(dir.target())) {
-                Some(target) => {
-                    let source_changed = c.stamp(dir.source) != Some(record.modified_on.as_str());
-                    let target_changed = c.stamp(dir.target()) != Some(target.modified_on.as_str());
-                    // Neither side changed since they were last synchronized (a full run, a
-                    // retry): nothing to send, and sending could undo a transform's cut.
-                    let never_synced =
-                        c.stamp(dir.source).is_none() && c.stamp(dir.target()).is_none();
-                    if !source_changed && !target_changed && !never_synced {
-                        return Ok(Decision::Unchanged {
-                            coupling: c,
-                            target: target.clone(),
-                        });
-                    }
-                    let changes = changed_fields(&wanted, target);
-                    if changes.is_empty() {
-                        return Ok(Decision::Unchanged {
-                            coupling: c,
-                            target: target.clone(),
-                        });
-                    }
-                    let target_edited = target_changed
-                        && target.modified_by.as_deref() != Some(self.target.integration_user());
-                    // A coupling made by hand has no stamps: the first pass brings the pair in line.
-                    if dir.bidirectional && !never_synced && source_changed && target_edited {
-                        match dir.conflict.unwrap_or(ConflictWinner::Nobody) {
-                                ConflictWinner::Source => {}
-                                ConflictWinner::Target => {
-                                    return Ok(Decision::Skip(format!(
-                                        "update conflict: both sides changed; `{}` wins",
-                                        dir.target_side.system
-                                    )))
-                                }
-                                ConflictWinner::Nobody => {
-                                    return Ok(Decision::Conflict {
-                                        message: "update conflict: both sides changed since the last synchronization; `on conflict: log` changes neither (make both sides agree, or say who wins)".into(),
-                                        target: target.id.clone(),
-                                    })
-                                }
-                            }
-                    }
-                    Ok(Decision::Update {
-                        coupling: c,
-                        target: target.clone(),
-                        changes,
-                    })
-                }
-                // The coupled target is gone: the deletion policy says what to do.
-                None => match dir.delete {
-                    DeletePolicy::Restore => Ok(Decision::Create {
+        let Some(c) = coupling else {
+            return self.decide_uncoupled(record, claimed, &evaluate_for).await;
+        };
+        let Some(target) = targets.get(c.id(dir.target())) else {
+            // The coupled target is gone: the deletion policy says what to do.
+            return Ok(match dir.delete {
+                DeletePolicy::Restore => match evaluate_for(None) {
+                    Ok(wanted) => Decision::Create {
                         fields: self.with_create_values(wanted),
                         replaces: Some(c),
-                    }),
-                    DeletePolicy::Uncouple => Ok(Decision::Uncouple {
-                        coupling: c,
-                        reason: "the coupled record was deleted; coupling removed".into(),
-                    }),
-                    DeletePolicy::Ignore => Ok(Decision::Skip(format!(
-                        "the coupled record `{}` was deleted in `{}` (`on delete: ignore`)",
-                        c.id(dir.target()),
-                        dir.target_side.system
-                    ))),
+                    },
+                    Err(fail) => *fail,
                 },
-            },
-            None => {
-                for (pairs, ignore_case) in &dir.couple_by {
-                    let mut equals = Vec::new();
-                    for (s, t) in pairs {
-                        let field = &self.target_table.fields[t];
-                        match normalize(t, field, record.get(s)) {
-                            Ok(v) if !v.is_null() => equals.push((t.clone(), v)),
-                            _ => break,
-                        }
-                    }
-                    if equals.len() != pairs.len() {
-                        continue;
-                    }
-                    let found = self
-                        .target
-                        .find(
-                            &dir.target_side.table,
-                            &equals,
-                            *ignore_case,
-                            dir.target_filter.as_ref(),
-                        )
-                        .await
-                        .map_err(|e| e.message)?;
-                    let mut free = Vec::new();
-                    for f in found {
-                        let taken = claimed.contains(&f.id)
-                            || self
-                                .ctx
-                                .state
-                                .coupling_by(&dir.mapping, dir.target(), &f.id)?
-                                .is_some();
-                        if !taken {
-                            free.push(f);
-                        }
-                    }
-                    match free.len() {
-                        0 => continue,
-                        1 => {
-                            let target = free.remove(0);
-                            claimed.push(target.id.clone());
-                            let changes = changed_fields(&wanted, &target);
-                            return Ok(Decision::Couple { target, changes });
-                        }
-                        n => {
-                            return Ok(Decision::Fail {
-                                message: format!(
-                                    "{n} records of `{}` match by {}; couple it by hand with `coupler couple`",
-                                    dir.target_side.table,
-                                    pairs.iter().map(|(s, t)| format!("{s} == {t}")).collect::<Vec<_>>().join(" and ")
-                                ),
-                                target: None,
-                            })
-                        }
-                    }
+                DeletePolicy::Uncouple => Decision::Uncouple {
+                    coupling: c,
+                    reason: "the coupled record was deleted; coupling removed".into(),
+                },
+                DeletePolicy::Ignore => Decision::Skip(format!(
+                    "the coupled record `{}` was deleted in `{}` (`on delete: ignore`)",
+                    c.id(dir.target()),
+                    dir.target_side.system
+                )),
+            });
+        };
+        let source_changed = c.stamp(dir.source) != Some(record.modified_on.as_str());
+        let target_changed = c.stamp(dir.target()) != Some(target.modified_on.as_str());
+        // Neither side changed since they were last synchronized (a full run, a retry):
+        // nothing to send, and sending could undo a transform's cut.
+        let never_synced = c.stamp(dir.source).is_none() && c.stamp(dir.target()).is_none();
+        if !source_changed && !target_changed && !never_synced {
+            return Ok(Decision::Unchanged {
+                coupling: c,
+                target: target.clone(),
+            });
+        }
+        let wanted = match evaluate_for(Some(target.id.clone())) {
+            Ok(w) => w,
+            Err(fail) => return Ok(*fail),
+        };
+        let changes = changed_fields(&wanted, target);
+        if changes.is_empty() {
+            return Ok(Decision::Unchanged {
+                coupling: c,
+                target: target.clone(),
+            });
+        }
+        let target_edited =
+            target_changed && target.modified_by.as_deref() != Some(self.target.integration_user());
+        // A coupling made by hand has no stamps: the first pass brings the pair in line.
+        if dir.bidirectional && !never_synced && source_changed && target_edited {
+            match dir.conflict.unwrap_or(ConflictWinner::Nobody) {
+                ConflictWinner::Source => {}
+                ConflictWinner::Target => {
+                    return Ok(Decision::Skip(format!(
+                        "update conflict: both sides changed; `{}` wins",
+                        dir.target_side.system
+                    )))
                 }
-                if self.create || self.retrying {
-                    Ok(Decision::Create {
-                        fields: self.with_create_values(wanted),
-                        replaces: None,
+                ConflictWinner::Nobody => {
+                    return Ok(Decision::Conflict {
+                        message: "update conflict: both sides changed since the last synchronization; `on conflict: log` changes neither (make both sides agree, or say who wins)".into(),
+                        target: target.id.clone(),
                     })
-                } else {
-                    Ok(Decision::Skip(
-                        "not coupled, and `on missing: skip`: couple it (`coupler couple`) or run with --full to create it".into(),
-                    ))
                 }
             }
+        }
+        Ok(Decision::Update {
+            coupling: c,
+            target: target.clone(),
+            changes,
+        })
+    }
+
+    /// A record with no coupling: matched by `couple by` groups in order, else created (when
+    /// allowed), else skipped.
+    async fn decide_uncoupled(
+        &self,
+        record: &Record,
+        claimed: &mut Vec<String>,
+        evaluate_for: &dyn Fn(Option<String>) -> Result<Map<String, Value>, Box<Decision>>,
+    ) -> Result<Decision, String> {
+        let dir = self.dir;
+        for (pairs, ignore_case) in &dir.couple_by {
+            let mut equals = Vec::new();
+            for (s, t) in pairs {
+                let field = &self.target_table.fields[t];
+                match normalize(t, field, record.get(s)) {
+                    Ok(v) if !v.is_null() => equals.push((t.clone(), v)),
+                    _ => break,
+                }
+            }
+            if equals.len() != pairs.len() {
+                continue;
+            }
+            let found = self
+                .target
+                .find(
+                    &dir.target_side.table,
+                    &equals,
+                    *ignore_case,
+                    dir.target_filter.as_ref(),
+                )
+                .await
+                .map_err(|e| e.message)?;
+            let mut free = Vec::new();
+            for f in found {
+                let taken = claimed.contains(&f.id)
+                    || self
+                        .ctx
+                        .state
+                        .coupling_by(&dir.mapping, dir.target(), &f.id)?
+                        .is_some();
+                if !taken {
+                    free.push(f);
+                }
+            }
+            match free.len() {
+                0 => continue,
+                1 => {
+                    let target = free.remove(0);
+                    let wanted = match evaluate_for(Some(target.id.clone())) {
+                        Ok(w) => w,
+                        Err(fail) => return Ok(*fail),
+                    };
+                    claimed.push(target.id.clone());
+                    let changes = changed_fields(&wanted, &target);
+                    return Ok(Decision::Couple { target, changes });
+                }
+                n => return Ok(Decision::Fail {
+                    message: format!(
+                        "{n} records of `{}` match by {}; couple it by hand with `coupler couple`",
+                        dir.target_side.table,
+                        pairs
+                            .iter()
+                            .map(|(s, t)| format!("{s} == {t}"))
+                            .collect::<Vec<_>>()
+                            .join(" and ")
+                    ),
+                    target: None,
+                }),
+            }
+        }
+        if self.create || self.retrying {
+            Ok(match evaluate_for(None) {
+                Ok(wanted) => Decision::Create {
+                    fields: self.with_create_values(wanted),
+                    replaces: None,
+                },
+                Err(fail) => *fail,
+            })
+        } else {
+            Ok(Decision::Skip(
+                "not coupled, and `on missing: skip`: couple it (`coupler couple`) or run with --full to create it".into(),
+            ))
         }
     }
 

@@ -7,6 +7,7 @@ mod migrations;
 use crate::runtime::connector::Cursor;
 use crate::runtime::sql::Cached;
 use rusqlite::{params, Connection, OptionalExtension};
+use std::collections::HashMap;
 use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
@@ -213,6 +214,41 @@ impl StateStore {
             &format!("mapping = ?1 AND {col} = ?2"),
             params![mapping, id],
         )
+    }
+
+    /// The couplings of many records of one side, in one query.
+    pub fn couplings_by(
+        &self,
+        mapping: &str,
+        side: SideName,
+        ids: &[&str],
+    ) -> Res<HashMap<String, Coupling>> {
+        let col = match side {
+            SideName::Left => "left_id",
+            SideName::Right => "right_id",
+        };
+        let conn = self.lock();
+        let mut out = HashMap::new();
+        for chunk in ids.chunks(500) {
+            let slots: Vec<String> = (0..chunk.len()).map(|i| format!("?{}", i + 2)).collect();
+            let sql = format!(
+                "SELECT {COUPLING_COLS} FROM couplings WHERE mapping = ?1 AND {col} IN ({})",
+                slots.join(", ")
+            );
+            let mut stmt = conn.prepare_cached(&sql).map_err(err)?;
+            let params: Vec<&dyn rusqlite::ToSql> =
+                std::iter::once(&mapping as &dyn rusqlite::ToSql)
+                    .chain(chunk.iter().map(|s| s as &dyn rusqlite::ToSql))
+                    .collect();
+            let rows = stmt
+                .query_map(params.as_slice(), row_coupling)
+                .map_err(err)?;
+            for c in rows {
+                let c = c.map_err(err)?;
+                out.insert(c.id(side).to_string(), c);
+            }
+        }
+        Ok(out)
     }
 
     /// The coupling whose record is referenced as `reference` on `side` (a code, or a GUID).
@@ -485,23 +521,11 @@ pub mod tx {
     use super::*;
 
     pub fn put_coupling(conn: &Connection, c: &Coupling) -> Res<()> {
-        // A record coupled anew replaces any older coupling of either of its records.
-        conn.exec(
-            "DELETE FROM couplings WHERE mapping = ?1 AND left_id = ?2 AND right_id <> ?3",
-            params![c.mapping, c.left_id, c.right_id],
-        )
-        .map_err(err)?;
-        // Two statements, so each deletion uses its index.
-        conn.exec(
-            "DELETE FROM couplings WHERE mapping = ?1 AND right_id = ?3 AND left_id <> ?2",
-            params![c.mapping, c.left_id, c.right_id],
-        )
-        .map_err(err)?;
+        // REPLACE removes any older coupling of either record (the primary key on the left id,
+        // the unique key on the right id): a record is coupled to one record at a time.
         conn.exec(
             &format!(
-                "INSERT INTO couplings ({COUPLING_COLS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)
-                 ON CONFLICT (mapping, left_id) DO UPDATE SET right_id = ?3, left_ref = ?4, right_ref = ?5,
-                 left_stamp = ?6, right_stamp = ?7, skipped = ?8, pending = ?9"
+                "INSERT OR REPLACE INTO couplings ({COUPLING_COLS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)"
             ),
             params![c.mapping, c.left_id, c.right_id, c.left_ref, c.right_ref, c.left_stamp, c.right_stamp, c.skipped, c.pending],
         )
