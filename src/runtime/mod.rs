@@ -1,6 +1,7 @@
 //! The synchronization runtime: connectors, the state store, and the engine that executes a plan.
 
 pub mod connector;
+pub mod connectors;
 pub mod embedded;
 pub mod engine;
 pub mod sql;

@@ -1,0 +1,1 @@
+//! A loopback server for Dataverse behaviours CAP lacks.
