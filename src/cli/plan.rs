@@ -1,32 +1,14 @@
 //! `coupler plan`
 
 use super::args::{PlanArgs, PlanFormat};
-use super::{load, output};
-use crate::diagnostic::Severity;
+use super::setup::{self, Stop};
 use crate::plan::{self, graph::DepGraph, select};
 
 pub fn run(args: PlanArgs) -> i32 {
-    let (loaded, model) = match load::check(&args.paths) {
-        Ok(r) => r,
-        Err(e) => {
-            eprintln!("error: {}", e.0);
-            return 2;
-        }
+    let model = match setup::checked_model_with(&args.paths, true, "no plan") {
+        Ok(m) => m,
+        Err(Stop(code)) => return code,
     };
-    let errors: Vec<_> = loaded
-        .diagnostics
-        .iter()
-        .filter(|d| d.severity() == Severity::Error)
-        .cloned()
-        .collect();
-    if !errors.is_empty() {
-        output::print_human(&errors, &loaded.sources);
-        eprintln!(
-            "error: no plan: {}",
-            output::summary(&errors, loaded.file_count)
-        );
-        return 1;
-    }
     let selection = match &args.select {
         Some(spec) => match select::select(&DepGraph::build(&model), spec) {
             Ok(s) => Some(s),

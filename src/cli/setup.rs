@@ -22,6 +22,11 @@ pub fn fail(message: impl std::fmt::Display) -> Stop {
 
 /// Loads and checks the mapping set; errors in it stop the command (exit 1).
 pub fn checked_model(paths: &[PathBuf]) -> Result<Model, Stop> {
+    checked_model_with(paths, false, "the mapping set has errors")
+}
+
+/// As [`checked_model`]; `warnings` prints the warnings of a set without errors too.
+pub fn checked_model_with(paths: &[PathBuf], warnings: bool, what: &str) -> Result<Model, Stop> {
     let (loaded, model) = load::check(paths).map_err(|e| fail(e.0))?;
     let errors: Vec<_> = loaded
         .diagnostics
@@ -31,11 +36,12 @@ pub fn checked_model(paths: &[PathBuf]) -> Result<Model, Stop> {
         .collect();
     if !errors.is_empty() {
         output::print_human(&errors, &loaded.sources);
-        eprintln!(
-            "error: the mapping set has errors: {}",
-            output::summary(&errors, loaded.file_count)
-        );
+        eprintln!("error: {what}: {}", output::summary(&errors, loaded.file_count));
         return Err(Stop(1));
+    }
+    if warnings && !loaded.diagnostics.is_empty() {
+        let all: Vec<_> = loaded.diagnostics.iter().cloned().collect();
+        output::print_human(&all, &loaded.sources);
     }
     Ok(model)
 }

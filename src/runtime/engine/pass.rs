@@ -436,8 +436,9 @@ impl<'c, 'a> Pass<'c, 'a> {
                     let changes = changed_fields(&wanted, &target);
                     return Ok(Decision::Couple { target, changes });
                 }
-                n => return Ok(Decision::Fail {
-                    message: format!(
+                n => {
+                    return Ok(Decision::Fail {
+                        message: format!(
                         "{n} records of `{}` match by {}; couple it by hand with `coupler couple`",
                         dir.target_side.table,
                         pairs
@@ -446,8 +447,9 @@ impl<'c, 'a> Pass<'c, 'a> {
                             .collect::<Vec<_>>()
                             .join(" and ")
                     ),
-                    target: None,
-                }),
+                        target: None,
+                    })
+                }
             }
         }
         if self.create || self.retrying {
@@ -711,22 +713,8 @@ impl<'c, 'a> Pass<'c, 'a> {
                         coupling, target, ..
                     }
                     | Decision::Unchanged { coupling, target } => {
-                        let written = match result_of.remove(&i) {
-                            Some(Ok(w)) => Some(merged(target, w)),
-                            Some(Err(msg)) => {
-                                tx::record_failure(
-                                    conn,
-                                    &dir.mapping,
-                                    dir.arrow,
-                                    source,
-                                    Some(&target.id),
-                                    &msg,
-                                    ctx.run_id,
-                                )?;
-                                None
-                            }
-                            None => Some(target.clone()),
-                        };
+                        let written =
+                            self.after_write(conn, result_of.remove(&i), source, target)?;
                         match written {
                             Some(w) => {
                                 let mut c = self.coupling(
@@ -744,22 +732,8 @@ impl<'c, 'a> Pass<'c, 'a> {
                         }
                     }
                     Decision::Couple { target, .. } => {
-                        let written = match result_of.remove(&i) {
-                            Some(Ok(w)) => Some(merged(target, w)),
-                            Some(Err(msg)) => {
-                                tx::record_failure(
-                                    conn,
-                                    &dir.mapping,
-                                    dir.arrow,
-                                    source,
-                                    Some(&target.id),
-                                    &msg,
-                                    ctx.run_id,
-                                )?;
-                                None
-                            }
-                            None => Some(target.clone()),
-                        };
+                        let written =
+                            self.after_write(conn, result_of.remove(&i), source, target)?;
                         // Coupled even if the follow-up update failed: the match itself held.
                         let w = written.as_ref().unwrap_or(target);
                         let (l, r) = side_ids(dir, source, &target.id);
@@ -827,6 +801,34 @@ impl<'c, 'a> Pass<'c, 'a> {
             self.count(d, ok);
         }
         Ok(())
+    }
+
+    /// The target after its write (what changed, merged into what was read), or None when the
+    /// write failed, which is recorded. No write: the target as read.
+    fn after_write(
+        &self,
+        conn: &rusqlite::Connection,
+        result: Option<Result<Record, String>>,
+        source: &str,
+        target: &Record,
+    ) -> Result<Option<Record>, String> {
+        match result {
+            Some(Ok(w)) => Ok(Some(merged(target, w))),
+            Some(Err(msg)) => {
+                let dir = self.dir;
+                tx::record_failure(
+                    conn,
+                    &dir.mapping,
+                    dir.arrow,
+                    source,
+                    Some(&target.id),
+                    &msg,
+                    self.ctx.run_id,
+                )?;
+                Ok(None)
+            }
+            None => Ok(Some(target.clone())),
+        }
     }
 
     fn count(&mut self, d: &Decision, ok: bool) {

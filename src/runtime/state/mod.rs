@@ -433,9 +433,16 @@ impl StateStore {
     }
 
     pub fn failed_ids(&self, mapping: &str, direction: &str) -> Res<Vec<String>> {
+        self.source_ids("failures", mapping, direction)
+    }
+
+    /// The source ids a table holds for a mapping and direction (failures, patches).
+    fn source_ids(&self, table: &str, mapping: &str, direction: &str) -> Res<Vec<String>> {
         let conn = self.lock();
         let mut stmt = conn
-            .prepare_cached("SELECT source_id FROM failures WHERE mapping = ?1 AND direction = ?2 ORDER BY source_id")
+            .prepare_cached(&format!(
+                "SELECT source_id FROM {table} WHERE mapping = ?1 AND direction = ?2 ORDER BY source_id"
+            ))
             .map_err(err)?;
         let rows = stmt
             .query_map([mapping, direction], |r| r.get(0))
@@ -458,14 +465,7 @@ impl StateStore {
     }
 
     pub fn patch_ids(&self, mapping: &str, direction: &str) -> Res<Vec<String>> {
-        let conn = self.lock();
-        let mut stmt = conn
-            .prepare_cached("SELECT source_id FROM patches WHERE mapping = ?1 AND direction = ?2 ORDER BY source_id")
-            .map_err(err)?;
-        let rows = stmt
-            .query_map([mapping, direction], |r| r.get(0))
-            .map_err(err)?;
-        rows.collect::<Result<_, _>>().map_err(err)
+        self.source_ids("patches", mapping, direction)
     }
 
     /// Removes a coupling by hand (`coupler uncouple`).
