@@ -59,8 +59,9 @@ fn plan_in(dir: &Path, args: &[&str]) -> String {
         "`coupler {}` failed:\n{stderr}",
         full.join(" ")
     );
+    // Warnings of the mapping set are shown (the plan still compiles); nothing else is.
     assert!(
-        stderr.is_empty(),
+        stderr.is_empty() || (stderr.starts_with("warning[") && !stderr.contains("error[")),
         "`coupler {}` wrote to stderr:\n{stderr}",
         full.join(" ")
     );

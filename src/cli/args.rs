@@ -38,6 +38,9 @@ pub enum Command {
     Put(PutArgs),
     /// Print the long explanation of a diagnostic code (all codes when none is given)
     Explain(ExplainArgs),
+    /// Schema catalogs: `schema pull` writes one from an endpoint's $metadata
+    #[command(subcommand)]
+    Schema(SchemaCommand),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -210,4 +213,47 @@ pub struct PutArgs {
     /// Who makes the change
     #[arg(long, default_value = "user")]
     pub user: String,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum SchemaCommand {
+    /// Write the schema catalog of a system from its endpoint's OData $metadata (or a saved copy)
+    Pull(SchemaPullArgs),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum SystemKindArg {
+    #[value(name = "business_central", alias = "business-central")]
+    BusinessCentral,
+    Dataverse,
+}
+
+#[derive(Debug, Args)]
+pub struct SchemaPullArgs {
+    /// The system, as the mapping files declare it (`system NAME = KIND "catalog.yaml"`)
+    pub system: String,
+    /// The profile of `coupler.yaml` whose endpoint for SYSTEM to read (not needed with --from-file)
+    #[arg(long, required_unless_present = "from_file")]
+    pub profile: Option<String>,
+    /// The configuration file; default: `coupler.yaml` in this folder or above
+    #[arg(long)]
+    pub config: Option<PathBuf>,
+    /// Mapping files or folders that declare SYSTEM (its kind); default `mappings/`
+    #[arg(long = "mappings")]
+    pub paths: Vec<PathBuf>,
+    /// Write the catalog here instead of printing it
+    #[arg(long, short)]
+    pub output: Option<PathBuf>,
+    /// Only these tables (entity type or entity set names), comma-separated
+    #[arg(long, value_delimiter = ',')]
+    pub only: Vec<String>,
+    /// Convert a saved $metadata document instead of fetching it (no network, no profile needed)
+    #[arg(long, value_name = "METADATA.xml")]
+    pub from_file: Option<PathBuf>,
+    /// The system kind, instead of reading it from the mapping files
+    #[arg(long, value_enum)]
+    pub kind: Option<SystemKindArg>,
+    /// Dataverse: also read choice values (picklist, state, status) from the Metadata API
+    #[arg(long, conflicts_with = "from_file")]
+    pub option_sets: bool,
 }

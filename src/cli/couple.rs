@@ -18,8 +18,7 @@ pub fn uncouple(args: UncoupleArgs) -> i32 {
 }
 
 fn execute_couple(args: CoupleArgs) -> Result<i32, Stop> {
-    let session = setup::open(&args.profile)?;
-    let state = setup::state(&session.profile, true)?;
+    let (session, state) = setup::open_locked(&args.profile)?;
     let Some(m) = session.model.mappings.get(&args.mapping) else {
         return Err(setup::fail(format!("unknown mapping `{}`", args.mapping)));
     };

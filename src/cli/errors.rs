@@ -15,8 +15,7 @@ pub fn run(args: ErrorsArgs) -> i32 {
 
 fn execute(args: ErrorsArgs) -> Result<i32, Stop> {
     if args.retry {
-        let session = setup::open(&args.profile)?;
-        let state = setup::state(&session.profile, true)?;
+        let (session, state) = setup::open_locked(&args.profile)?;
         let failures = state
             .failures(args.mapping.as_deref())
             .map_err(setup::fail)?;

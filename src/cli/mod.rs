@@ -11,6 +11,7 @@ mod output;
 mod plan;
 mod progress;
 mod run;
+mod schema;
 mod setup;
 mod show;
 mod status;
@@ -43,5 +44,6 @@ pub fn run(cli: Cli) -> i32 {
         Command::Uncouple(a) => couple::uncouple(a),
         Command::Show(a) => show::show(a),
         Command::Put(a) => show::put(a),
+        Command::Schema(a) => schema::run(a),
     }
 }

@@ -14,8 +14,7 @@ pub fn run(args: RunArgs) -> i32 {
 }
 
 fn execute(args: RunArgs) -> Result<i32, Stop> {
-    let session = setup::open(&args.profile)?;
-    let state = setup::state(&session.profile, true)?;
+    let (session, state) = setup::open_locked(&args.profile)?;
     let selection = match &args.select {
         Some(spec) => {
             Some(select::select(&DepGraph::build(&session.model), spec).map_err(setup::fail)?)

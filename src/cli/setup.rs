@@ -36,7 +36,10 @@ pub fn checked_model_with(paths: &[PathBuf], warnings: bool, what: &str) -> Resu
         .collect();
     if !errors.is_empty() {
         output::print_human(&errors, &loaded.sources);
-        eprintln!("error: {what}: {}", output::summary(&errors, loaded.file_count));
+        eprintln!(
+            "error: {what}: {}",
+            output::summary(&errors, loaded.file_count)
+        );
         return Err(Stop(1));
     }
     if warnings && !loaded.diagnostics.is_empty() {
@@ -55,6 +58,15 @@ pub struct Session {
     pub profile: ResolvedProfile,
     pub systems: HashMap<String, Arc<dyn Connector>>,
     pub embedded: HashMap<String, Arc<EmbeddedSystem>>,
+}
+
+/// For commands that change the state: takes the run lock first, then opens the systems, so
+/// that nothing (not even loading a seed) happens while another run holds the state.
+pub fn open_locked(args: &ProfileArgs) -> Result<(Session, StateStore), Stop> {
+    let profile = profile(&args.profile, args.config.as_deref())?;
+    let state = state(&profile, true)?;
+    let session = open(args)?;
+    Ok((session, state))
 }
 
 /// Opens every system the mapping set declares with the endpoint the profile binds to it.
@@ -102,13 +114,8 @@ pub fn open_with(
                 systems.insert(name.clone(), sys);
             }
             Endpoint::BusinessCentral { .. } | Endpoint::Dataverse { .. } => {
-                return Err(fail(format!(
-                    "system `{name}`: the `{}` endpoint kind is not available in this version; use `kind: embedded`",
-                    match endpoint {
-                        Endpoint::BusinessCentral { .. } => "business_central",
-                        _ => "dataverse",
-                    }
-                )));
+                let sys = http_connector(name, endpoint, catalog)?;
+                systems.insert(name.clone(), sys);
             }
         }
     }
@@ -118,6 +125,75 @@ pub fn open_with(
         systems,
         embedded,
     })
+}
+
+/// A Dataverse or Business Central endpoint as a connector. Dataverse's integration user is
+/// asked from `WhoAmI` when the profile does not name it and credentials are configured.
+fn http_connector(
+    name: &str,
+    endpoint: &Endpoint,
+    catalog: Arc<crate::schema::Catalog>,
+) -> Result<Arc<dyn Connector>, Stop> {
+    use crate::runtime::connectors::{
+        BusinessCentral, BusinessCentralOptions, Dataverse, DataverseOptions,
+    };
+    let fail_sys = |e: String| fail(format!("system `{name}`: {e}"));
+    match endpoint {
+        Endpoint::Dataverse {
+            url,
+            auth,
+            integration_user,
+        } => {
+            let make = |user: Option<&str>| {
+                Dataverse::new(
+                    catalog.clone(),
+                    url,
+                    auth.as_ref(),
+                    user,
+                    DataverseOptions::default(),
+                )
+            };
+            let mut user = integration_user.clone();
+            if user.is_none() && auth.is_some() {
+                // A throw-away client on its own runtime: the connector's client stays unbound.
+                let probe = make(None).map_err(fail_sys)?;
+                let who = std::thread::spawn(move || {
+                    tokio::runtime::Builder::new_current_thread()
+                        .enable_all()
+                        .build()
+                        .map_err(|e| e.to_string())?
+                        .block_on(probe.who_am_i())
+                        .map_err(|e| e.message)
+                })
+                .join()
+                .map_err(|_| fail_sys("WhoAmI failed".into()))?
+                .map_err(|e| {
+                    fail_sys(format!(
+                        "cannot ask WhoAmI for the integration user ({e}); set `integration_user`"
+                    ))
+                })?;
+                user = Some(who);
+            }
+            Ok(Arc::new(make(user.as_deref()).map_err(fail_sys)?))
+        }
+        Endpoint::BusinessCentral {
+            url,
+            company,
+            auth,
+            integration_user,
+        } => Ok(Arc::new(
+            BusinessCentral::new(
+                catalog,
+                url,
+                company.as_deref(),
+                auth.as_ref(),
+                integration_user.as_deref(),
+                BusinessCentralOptions::default(),
+            )
+            .map_err(fail_sys)?,
+        )),
+        Endpoint::Embedded { .. } => Err(fail_sys("not an HTTP endpoint".into())),
+    }
 }
 
 pub fn state(profile: &ResolvedProfile, exclusive: bool) -> Result<StateStore, Stop> {

@@ -31,17 +31,28 @@ pub enum Endpoint {
         #[serde(default = "default_integration_user")]
         integration_user: String,
     },
+    /// Business Central API v2.0: `url` is the API root (`…/api/v2.0`), `company` the company
+    /// name (optional when the environment has one company).
     BusinessCentral {
         url: String,
         #[serde(default)]
         company: Option<String>,
         #[serde(default)]
         auth: Option<Auth>,
+        /// Who the integration writes as. The API does not expose who changed a record, so on
+        /// Business Central this only names the user; loop prevention compares values.
+        #[serde(default)]
+        integration_user: Option<String>,
     },
+    /// Dataverse Web API: `url` is the service root (`https://<org>.crm.dynamics.com/api/data/v9.2`).
     Dataverse {
         url: String,
         #[serde(default)]
         auth: Option<Auth>,
+        /// The systemuserid (GUID) the integration writes as; records last changed by it are not
+        /// read back. Default: `WhoAmI` when `auth` is set.
+        #[serde(default)]
+        integration_user: Option<String>,
     },
 }
 
@@ -49,7 +60,8 @@ fn default_integration_user() -> String {
     "coupler-integration".into()
 }
 
-#[derive(Debug, Clone, Deserialize)]
+/// OAuth 2.0 client credentials (Microsoft Entra ID). Its `Debug` never shows the secret.
+#[derive(Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Auth {
     pub tenant: String,
@@ -57,6 +69,17 @@ pub struct Auth {
     pub client_secret: String,
     #[serde(default)]
     pub token_url: Option<String>,
+}
+
+impl std::fmt::Debug for Auth {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Auth")
+            .field("tenant", &self.tenant)
+            .field("client_id", &self.client_id)
+            .field("client_secret", &"<redacted>")
+            .field("token_url", &self.token_url)
+            .finish()
+    }
 }
 
 /// A profile ready to use: paths resolved against the folder of `coupler.yaml`.
@@ -145,26 +168,39 @@ pub fn load_profile(config: Option<&Path>, name: &str) -> Result<ResolvedProfile
                     *seed = root.join(&*seed);
                 }
             }
-            Endpoint::BusinessCentral { url, company, auth } => {
+            Endpoint::BusinessCentral {
+                url,
+                company,
+                auth,
+                integration_user,
+            } => {
                 env(url, sys)?;
                 if let Some(c) = company {
                     env(c, sys)?;
                 }
+                if let Some(u) = integration_user {
+                    env(u, sys)?;
+                }
                 if let Some(a) = auth {
-                    env(&mut a.tenant, sys)?;
-                    env(&mut a.client_id, sys)?;
-                    env(&mut a.client_secret, sys)?;
+                    env_auth(a, &env, sys)?;
                 }
             }
-            Endpoint::Dataverse { url, auth } => {
+            Endpoint::Dataverse {
+                url,
+                auth,
+                integration_user,
+            } => {
                 env(url, sys)?;
+                if let Some(u) = integration_user {
+                    env(u, sys)?;
+                }
                 if let Some(a) = auth {
-                    env(&mut a.tenant, sys)?;
-                    env(&mut a.client_id, sys)?;
-                    env(&mut a.client_secret, sys)?;
+                    env_auth(a, &env, sys)?;
                 }
             }
         }
+        validate_endpoint(ep)
+            .map_err(|e| ConfigError(format!("profile `{name}`, system `{sys}`: {e}")))?;
     }
     Ok(ResolvedProfile {
         name: name.to_string(),
@@ -172,6 +208,88 @@ pub fn load_profile(config: Option<&Path>, name: &str) -> Result<ResolvedProfile
         root,
         systems,
     })
+}
+
+fn env_auth(
+    a: &mut Auth,
+    env: &dyn Fn(&mut String, &str) -> Result<(), ConfigError>,
+    sys: &str,
+) -> Result<(), ConfigError> {
+    env(&mut a.tenant, sys)?;
+    env(&mut a.client_id, sys)?;
+    env(&mut a.client_secret, sys)?;
+    if let Some(t) = &mut a.token_url {
+        env(t, sys)?;
+    }
+    Ok(())
+}
+
+/// Checks an HTTP endpoint once its variables are filled in: a usable URL (https, or http on a
+/// loopback address only), a GUID integration user, complete credentials. Messages never
+/// contain the client secret.
+pub fn validate_endpoint(ep: &Endpoint) -> Result<(), String> {
+    let (url, auth, user) = match ep {
+        Endpoint::Embedded { .. } => return Ok(()),
+        Endpoint::BusinessCentral {
+            url,
+            auth,
+            integration_user,
+            ..
+        } => (url, auth, integration_user),
+        Endpoint::Dataverse {
+            url,
+            auth,
+            integration_user,
+        } => (url, auth, integration_user),
+    };
+    check_url(url, "url")?;
+    if let Some(a) = auth {
+        for (what, v) in [
+            ("tenant", &a.tenant),
+            ("client_id", &a.client_id),
+            ("client_secret", &a.client_secret),
+        ] {
+            if v.trim().is_empty() {
+                return Err(format!("`auth.{what}` is empty"));
+            }
+        }
+        if let Some(t) = &a.token_url {
+            check_url(t, "auth.token_url")?;
+        }
+    }
+    if let (Endpoint::Dataverse { .. }, Some(u)) = (ep, user) {
+        if uuid::Uuid::parse_str(u.trim_matches(|c| c == '{' || c == '}')).is_err() {
+            return Err(format!(
+                "`integration_user` must be the systemuserid (a GUID) of the integration's application user, got `{u}`"
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// `https://…`, or `http://…` on a loopback address (tests, local servers): anything else would
+/// send credentials and data in clear text.
+pub fn check_url(text: &str, what: &str) -> Result<url::Url, String> {
+    let url =
+        url::Url::parse(text).map_err(|e| format!("`{what}` is not a URL ({e}): `{text}`"))?;
+    match url.scheme() {
+        "https" => Ok(url),
+        "http" if is_loopback(&url) => Ok(url),
+        "http" => Err(format!(
+            "`{what}` uses plain http on a host that is not a loopback address (`{}`): use https; plain http is allowed only for 127.0.0.0/8, ::1 and localhost",
+            url.host_str().unwrap_or_default()
+        )),
+        other => Err(format!("`{what}`: unsupported scheme `{other}` (use https)")),
+    }
+}
+
+fn is_loopback(url: &url::Url) -> bool {
+    match url.host() {
+        Some(url::Host::Domain(d)) => d.eq_ignore_ascii_case("localhost"),
+        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+        None => false,
+    }
 }
 
 /// Replaces `${VAR}` with the environment's value; a missing variable is an error naming it

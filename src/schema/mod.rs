@@ -2,5 +2,6 @@
 //! and lookups, loaded from YAML (`schemas/*.yaml`, format in `docs/schema-catalog.md`).
 
 mod catalog;
+pub mod pull;
 
 pub use catalog::{Catalog, Field, FieldType, Table};

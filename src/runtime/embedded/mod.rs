@@ -11,7 +11,7 @@ use crate::analysis::SystemKind;
 use crate::plan::filter::Pred;
 use crate::runtime::connector::*;
 use crate::runtime::sql::Cached;
-use crate::runtime::values::{new_guid, normalize, now_stamp};
+use crate::runtime::values::{new_guid, normalize};
 use crate::schema::{Catalog, FieldType, Table};
 use async_trait::async_trait;
 use codec::quote_ident;
@@ -40,6 +40,28 @@ pub fn id_field(kind: SystemKind, table: &Table) -> String {
 
 type Res<T> = Result<T, String>;
 
+/// A stamp later than any this database gave before (at least a millisecond), inside the
+/// write transaction.
+fn next_stamp(tx: &Connection) -> Res<String> {
+    use crate::runtime::sql::Cached;
+    let last: Option<String> = tx
+        .one("SELECT last FROM \"__stamp\"", [], |r| r.get(0))
+        .optional()
+        .map_err(sql_err)?;
+    let now = chrono::Utc::now();
+    let stamp = match last.and_then(|l| chrono::DateTime::parse_from_rfc3339(&l).ok()) {
+        Some(l) if l.with_timezone(&chrono::Utc) >= now => {
+            l.with_timezone(&chrono::Utc) + chrono::Duration::milliseconds(1)
+        }
+        _ => now,
+    };
+    let text = stamp.format("%Y-%m-%dT%H:%M:%S%.3fZ").to_string();
+    tx.exec("DELETE FROM \"__stamp\"", []).map_err(sql_err)?;
+    tx.exec("INSERT INTO \"__stamp\" (last) VALUES (?1)", [&text])
+        .map_err(sql_err)?;
+    Ok(text)
+}
+
 fn sql_err(e: rusqlite::Error) -> String {
     format!("embedded store: {e}")
 }
@@ -54,17 +76,50 @@ impl EmbeddedSystem {
         seed_path: Option<&Path>,
         integration_user: &str,
     ) -> Res<EmbeddedSystem> {
-        let fresh = !path.exists();
         if let Some(dir) = path.parent() {
             std::fs::create_dir_all(dir)
                 .map_err(|e| format!("cannot create `{}`: {e}", dir.display()))?;
         }
+        if !path.exists() {
+            if let Some(seed) = seed_path {
+                // Loaded aside and renamed into place: a stopped load leaves nothing half-done.
+                let loading = path.with_extension("loading");
+                for stale in [
+                    &loading,
+                    &loading.with_extension("loading-wal"),
+                    &loading.with_extension("loading-shm"),
+                ] {
+                    let _ = std::fs::remove_file(stale);
+                }
+                let system =
+                    Self::open_file(&loading, name, kind, catalog.clone(), integration_user)?;
+                let loaded = seed::load(&system, seed).and_then(|()| system.checkpoint());
+                drop(system);
+                if let Err(e) = loaded {
+                    let _ = std::fs::remove_file(&loading);
+                    return Err(e);
+                }
+                std::fs::rename(&loading, path).map_err(|e| {
+                    format!("cannot move the loaded seed into `{}`: {e}", path.display())
+                })?;
+            }
+        }
+        Self::open_file(path, name, kind, catalog, integration_user)
+    }
+
+    fn open_file(
+        path: &Path,
+        name: &str,
+        kind: SystemKind,
+        catalog: Arc<Catalog>,
+        integration_user: &str,
+    ) -> Res<EmbeddedSystem> {
         let conn =
             Connection::open(path).map_err(|e| format!("cannot open `{}`: {e}", path.display()))?;
         conn.execute_batch(
             "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA busy_timeout=10000;",
         )
-        .map_err(sql_err)?;
+        .map_err(|e| format!("`{}`: {e}", path.display()))?;
         conn.set_prepared_statement_cache_capacity(256);
         let system = EmbeddedSystem {
             name: name.into(),
@@ -74,17 +129,14 @@ impl EmbeddedSystem {
             integration_user: integration_user.into(),
         };
         system.create_tables()?;
-        if fresh {
-            if let Some(seed) = seed_path {
-                if let Err(e) = seed::load(&system, seed) {
-                    drop(system);
-                    // A half-loaded demo would surprise the next run: start again from scratch.
-                    let _ = std::fs::remove_file(path);
-                    return Err(e);
-                }
-            }
-        }
         Ok(system)
+    }
+
+    /// Writes the write-ahead log into the database file, so the file alone holds everything.
+    fn checkpoint(&self) -> Res<()> {
+        self.lock()
+            .execute_batch("PRAGMA wal_checkpoint(TRUNCATE); PRAGMA journal_mode=DELETE;")
+            .map_err(sql_err)
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Connection> {
@@ -94,7 +146,8 @@ impl EmbeddedSystem {
     fn create_tables(&self) -> Res<()> {
         let conn = self.lock();
         let mut ddl = String::from(
-            "CREATE TABLE IF NOT EXISTS \"__deleted\" (tbl TEXT NOT NULL, id TEXT NOT NULL, deleted_on TEXT NOT NULL, deleted_by TEXT);\n\
+            "CREATE TABLE IF NOT EXISTS \"__stamp\" (last TEXT NOT NULL);\n\
+             CREATE TABLE IF NOT EXISTS \"__deleted\" (tbl TEXT NOT NULL, id TEXT NOT NULL, deleted_on TEXT NOT NULL, deleted_by TEXT);\n\
              CREATE INDEX IF NOT EXISTS \"__deleted_on\" ON \"__deleted\"(tbl, deleted_on);\n",
         );
         for (tname, table) in &self.catalog.tables {
@@ -401,9 +454,13 @@ impl EmbeddedSystem {
     ) -> Res<Vec<WriteResult>> {
         let table = self.table(table_name)?.clone();
         let id_name = id_field(self.kind, &table);
-        let stamp = now_stamp();
         let mut conn = self.lock();
-        let mut tx = conn.transaction().map_err(sql_err)?;
+        // The write lock first, then the stamp: transactions commit in stamp order, and each
+        // has its own stamp, so a reader that saw a stamp has seen every record written with it.
+        let mut tx = conn
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+            .map_err(sql_err)?;
+        let stamp = next_stamp(&tx)?;
         let mut results = Vec::with_capacity(ops.len());
         let mut written: Vec<Option<(String, Map<String, Value>)>> = Vec::with_capacity(ops.len());
         let op_ids: Vec<String> = ops.iter().map(|o| o.id().to_lowercase()).collect();

@@ -4,7 +4,7 @@
 
 pub mod compile;
 mod evaluate;
-mod filter_eval;
+pub mod filter_eval;
 mod options;
 mod pass;
 pub mod report;

@@ -334,10 +334,11 @@ impl<'c, 'a> Pass<'c, 'a> {
         };
         let source_changed = c.stamp(dir.source) != Some(record.modified_on.as_str());
         let target_changed = c.stamp(dir.target()) != Some(target.modified_on.as_str());
-        // Neither side changed since they were last synchronized (a full run, a retry):
-        // nothing to send, and sending could undo a transform's cut.
+        // The source did not change since the pair was last synchronized (a record read again,
+        // a full run): it has nothing to send. Changes on the target side travel in the other
+        // direction, and sending here could undo them or a transform's cut.
         let never_synced = c.stamp(dir.source).is_none() && c.stamp(dir.target()).is_none();
-        if !source_changed && !target_changed && !never_synced {
+        if !source_changed && !never_synced {
             return Ok(Decision::Unchanged {
                 coupling: c,
                 target: target.clone(),
@@ -709,10 +710,22 @@ impl<'c, 'a> Pass<'c, 'a> {
                             false
                         }
                     },
+                    Decision::Unchanged { coupling, .. } => {
+                        // The source's state is now handled; the target's is not ours to
+                        // declare synchronized (it may carry an edit for the other direction).
+                        if coupling.stamp(dir.source) != Some(record.modified_on.as_str()) {
+                            let mut c = coupling.clone();
+                            match dir.source {
+                                SideName::Left => c.left_stamp = Some(record.modified_on.clone()),
+                                SideName::Right => c.right_stamp = Some(record.modified_on.clone()),
+                            }
+                            tx::put_coupling(conn, &c)?;
+                        }
+                        true
+                    }
                     Decision::Update {
                         coupling, target, ..
-                    }
-                    | Decision::Unchanged { coupling, target } => {
+                    } => {
                         let written =
                             self.after_write(conn, result_of.remove(&i), source, target)?;
                         match written {

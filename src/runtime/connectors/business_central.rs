@@ -1,0 +1,792 @@
+//! The Business Central API v2.0 connector (`…/api/v2.0/companies(<id>)/<set>`).
+//!
+//! - `url` is the API root; the company (by name) is resolved once with
+//!   `GET companies?$filter=name eq '<name>'` (no name: the only company).
+//! - Tables are the catalog's entity sets (`api:`); fields are translated catalog name ↔ API
+//!   property through `Field.api`. A field without an API name reads as null, and writing it fails
+//!   the record with a message saying so. The record id is `id` (SystemId), the watermark
+//!   `lastModifiedDateTime`.
+//! - Enums travel by name (the blank member as `" "`, which is also the canonical label).
+//! - Change reads are keyset pages: `(lastModifiedDateTime gt T or (… eq T and id gt ID))`,
+//!   `$orderby=lastModifiedDateTime,id`, `$top=<page>`; BC stamps milliseconds, so the keyset
+//!   is exact.
+//! - Loop prevention: the API does not say who changed a record, so `exclude_modified_by` is not
+//!   applied here; records written by the integration come back and the engine finds them equal
+//!   to their coupled stamps / values (unchanged) instead.
+//! - Deletions are not visible by polling (only through webhooks): `read_deleted` returns none.
+//! - Writes: `POST` (BC chooses the SystemId unless `client_ids`), `PATCH` with
+//!   `If-Match: <@odata.etag>` (kept from reads, else read first), `DELETE`; a 412 fails that
+//!   record ("changed by someone else"). Several operations go as one JSON `$batch` (≤ 100).
+
+use super::http::{Http, HttpOptions, Req, Resp};
+use super::odata::{self, BatchOp, BatchResponse};
+use crate::analysis::SystemKind;
+use crate::config::Auth;
+use crate::plan::filter::Pred;
+use crate::runtime::connector::*;
+use crate::runtime::values::now_stamp;
+use crate::schema::{Catalog, Field, FieldType, Table};
+use async_trait::async_trait;
+use reqwest::Method;
+use serde_json::{Map, Value};
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use tokio::sync::OnceCell;
+use url::Url;
+
+#[derive(Debug, Clone)]
+pub struct BusinessCentralOptions {
+    pub http: HttpOptions,
+    /// Operations per `$batch` (Business Central allows 100).
+    pub batch_size: usize,
+    pub use_batch: bool,
+    /// Send coupler's chosen id on create (servers that accept a client SystemId).
+    pub client_ids: bool,
+    pub extra_headers: Vec<(String, String)>,
+}
+
+impl Default for BusinessCentralOptions {
+    fn default() -> Self {
+        BusinessCentralOptions {
+            http: HttpOptions::business_central(),
+            batch_size: 100,
+            use_batch: true,
+            client_ids: false,
+            extra_headers: Vec::new(),
+        }
+    }
+}
+
+pub struct BusinessCentral {
+    catalog: Arc<Catalog>,
+    root: Url,
+    company: Option<String>,
+    company_id: OnceCell<String>,
+    http: Arc<Http>,
+    user: String,
+    opts: BusinessCentralOptions,
+    /// `@odata.etag` of records read, by (table, id).
+    etags: Mutex<HashMap<(String, String), String>>,
+    batch_refused: AtomicBool,
+}
+
+/// Table facts in API terms.
+struct Api<'a> {
+    table: &'a Table,
+    set: &'a str,
+    /// Catalog name of the id field (SystemId).
+    id_field: Option<&'a str>,
+    modified: String,
+}
+
+impl BusinessCentral {
+    pub fn new(
+        catalog: Arc<Catalog>,
+        url: &str,
+        company: Option<&str>,
+        auth: Option<&Auth>,
+        integration_user: Option<&str>,
+        opts: BusinessCentralOptions,
+    ) -> Result<BusinessCentral, String> {
+        let root = crate::config::check_url(url.trim_end_matches('/'), "url")?;
+        let tokens = match auth {
+            Some(a) => Some(Arc::new(super::auth::TokenSource::new(a, &root)?)),
+            None => None,
+        };
+        let http = Arc::new(Http::new(&root, opts.http.clone(), tokens)?);
+        Ok(BusinessCentral {
+            catalog,
+            root,
+            company: company.map(str::to_string),
+            company_id: OnceCell::new(),
+            http,
+            user: integration_user.unwrap_or_default().to_string(),
+            opts,
+            etags: Mutex::new(HashMap::new()),
+            batch_refused: AtomicBool::new(false),
+        })
+    }
+
+    pub fn http(&self) -> &Arc<Http> {
+        &self.http
+    }
+
+    fn err(&self, e: impl std::fmt::Display) -> ConnectorError {
+        ConnectorError::new(self.http.scrub(&format!("Business Central: {e}")))
+    }
+
+    fn req(&self, method: Method, url: Url) -> Req {
+        let mut r = Req::new(method, url)
+            .header("Accept", "application/json")
+            .header("OData-Version", "4.0");
+        for (k, v) in &self.opts.extra_headers {
+            r = r.header(k, v.clone());
+        }
+        r
+    }
+
+    async fn send(&self, req: &Req) -> Result<Resp, ConnectorError> {
+        self.http.send(req).await.map_err(|e| ConnectorError {
+            message: self.http.scrub(&format!("Business Central: {}", e.message)),
+            transient: e.transient,
+        })
+    }
+
+    async fn get_json(&self, url: Url) -> Result<(Value, Url), ConnectorError> {
+        let resp = self.send(&self.req(Method::GET, url.clone())).await?;
+        if !resp.ok() {
+            return Err(self.err(format!(
+                "GET {} failed: {}",
+                super::http::path_of(&url),
+                resp.reason()
+            )));
+        }
+        Ok((resp.json().map_err(|e| self.err(e))?, url))
+    }
+
+    /// The company's id, resolved once.
+    pub async fn company_id(&self) -> Result<&str, ConnectorError> {
+        self.company_id
+            .get_or_try_init(|| async {
+                let mut params = vec![("$select", "id,name".to_string())];
+                if let Some(name) = &self.company {
+                    params.push(("$filter", format!("name eq {}", odata::quote(name))));
+                }
+                let url = odata::url(&self.root, "companies", &params).map_err(|e| self.err(e))?;
+                let rows = odata::rows(&self.get_json(url).await?.0);
+                match (rows.len(), &self.company) {
+                    (1, _) => Ok(rows[0]
+                        .get("id")
+                        .and_then(Value::as_str)
+                        .unwrap_or_default()
+                        .to_lowercase()),
+                    (0, Some(name)) => Err(self.err(format!("no company named `{name}`"))),
+                    (0, None) => Err(self.err("the environment has no company")),
+                    (n, None) => Err(self.err(format!(
+                        "the environment has {n} companies: name one with `company:`"
+                    ))),
+                    (n, Some(name)) => Err(self.err(format!("{n} companies are named `{name}`"))),
+                }
+            })
+            .await
+            .map(String::as_str)
+    }
+
+    fn api<'a>(&'a self, name: &str) -> Result<Api<'a>, ConnectorError> {
+        let table = self
+            .catalog
+            .table(name)
+            .ok_or_else(|| self.err(format!("no table `{name}` in the catalog")))?;
+        let set = table.api.as_deref().ok_or_else(|| {
+            self.err(format!(
+                "table `{name}` is not exposed by the API (no `api:` in the catalog)"
+            ))
+        })?;
+        let id_field = table
+            .fields
+            .iter()
+            .find(|(_, f)| f.api.as_deref() == Some("id"))
+            .map(|(n, _)| n.as_str());
+        let modified = table
+            .modified_on
+            .as_ref()
+            .and_then(|m| table.fields.get(m))
+            .and_then(|f| f.api.clone())
+            .unwrap_or_else(|| "lastModifiedDateTime".into());
+        Ok(Api {
+            table,
+            set,
+            id_field,
+            modified,
+        })
+    }
+
+    async fn entity_url(
+        &self,
+        set: &str,
+        id: Option<&str>,
+        params: &[(&str, String)],
+    ) -> Result<Url, ConnectorError> {
+        let path = self.entity_path(set, id).await?;
+        odata::url(&self.root, &path, params).map_err(|e| self.err(e))
+    }
+
+    async fn entity_path(&self, set: &str, id: Option<&str>) -> Result<String, ConnectorError> {
+        let company = self.company_id().await?;
+        Ok(match id {
+            Some(id) => format!("companies({company})/{set}({id})"),
+            None => format!("companies({company})/{set}"),
+        })
+    }
+
+    fn decode(&self, a: &Api<'_>, table: &str, row: &Map<String, Value>) -> Record {
+        let id = row
+            .get("id")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_lowercase();
+        if let Some(etag) = row.get("@odata.etag").and_then(Value::as_str) {
+            self.etags
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .insert((table.to_string(), id.clone()), etag.to_string());
+        }
+        let modified_on = row
+            .get(&a.modified)
+            .and_then(Value::as_str)
+            .and_then(odata::stamp)
+            .unwrap_or_default();
+        let mut fields = Map::new();
+        for (name, f) in &a.table.fields {
+            let v = match &f.api {
+                Some(api) => match row.get(api) {
+                    Some(v) => decode_value(f, v),
+                    None => continue,
+                },
+                None => Value::Null,
+            };
+            fields.insert(name.clone(), v);
+        }
+        Record {
+            id,
+            modified_on,
+            modified_by: None,
+            fields,
+        }
+    }
+
+    fn encode(
+        &self,
+        a: &Api<'_>,
+        fields: &Map<String, Value>,
+    ) -> Result<Map<String, Value>, String> {
+        let mut out = Map::new();
+        for (name, v) in fields {
+            let f = a
+                .table
+                .fields
+                .get(name)
+                .ok_or_else(|| format!("`{name}` is not a field of this table"))?;
+            if Some(name.as_str()) == a.id_field {
+                continue;
+            }
+            let api = f.api.as_ref().ok_or_else(|| {
+                format!("field `{name}` is not exposed by the Business Central API (no API property), so it cannot be written")
+            })?;
+            out.insert(api.clone(), encode_value(f, v));
+        }
+        Ok(out)
+    }
+
+    fn literal(&self, f: &Field, v: &Value) -> Result<String, String> {
+        Ok(match (f.ty, v) {
+            (FieldType::Guid | FieldType::Lookup, Value::String(s)) => {
+                let g = s.to_lowercase();
+                uuid::Uuid::parse_str(&g).map_err(|_| format!("`{s}` is not a GUID"))?;
+                g
+            }
+            (FieldType::Date | FieldType::Datetime, Value::String(s)) => {
+                if s.chars()
+                    .all(|c| c.is_ascii_alphanumeric() || "-:.+TZ".contains(c))
+                {
+                    s.clone()
+                } else {
+                    return Err(format!("`{s}` is not a date"));
+                }
+            }
+            (FieldType::Code, Value::String(s)) => odata::quote(&s.to_uppercase()),
+            _ => match encode_value(f, v) {
+                Value::String(s) => odata::quote(&s),
+                Value::Null => "null".into(),
+                other => other.to_string(),
+            },
+        })
+    }
+
+    fn split(&self, filter: Option<&Pred>) -> (Option<String>, Option<Pred>) {
+        match filter {
+            Some(p) => p.split_pushdown(SystemKind::BusinessCentral),
+            None => (None, None),
+        }
+    }
+
+    /// Every record of a query (following next links), the local filter applied.
+    async fn read_all(
+        &self,
+        table: &str,
+        a: &Api<'_>,
+        filter: Option<String>,
+        rest: Option<&Pred>,
+        limit: Option<usize>,
+    ) -> Result<Vec<Record>, ConnectorError> {
+        let mut params = Vec::new();
+        if let Some(f) = filter {
+            params.push(("$filter", f));
+        }
+        let url = self.entity_url(a.set, None, &params).await?;
+        let (mut json, mut url) = self.get_json(url).await?;
+        let mut out = Vec::new();
+        loop {
+            for row in odata::rows(&json) {
+                let r = self.decode(a, table, &row);
+                if rest.is_none_or(|p| odata::matches(p, &r)) {
+                    out.push(r);
+                }
+            }
+            if limit.is_some_and(|l| out.len() >= l) {
+                break;
+            }
+            match odata::next_link(&json, &url) {
+                Some(next) => (json, url) = self.get_json(next).await?,
+                None => break,
+            }
+        }
+        Ok(out)
+    }
+
+    async fn etag(&self, table: &str, a: &Api<'_>, id: &str) -> Result<String, String> {
+        let known = self
+            .etags
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(&(table.to_string(), id.to_string()))
+            .cloned();
+        if let Some(e) = known {
+            return Ok(e);
+        }
+        let url = self
+            .entity_url(a.set, Some(id), &[])
+            .await
+            .map_err(|e| e.message)?;
+        let resp = self
+            .send(&self.req(Method::GET, url))
+            .await
+            .map_err(|e| e.message)?;
+        if resp.status == 404 {
+            return Err(format!("no record `{id}` (deleted?)"));
+        }
+        if !resp.ok() {
+            return Err(resp.reason());
+        }
+        let json = resp.json()?;
+        json.get("@odata.etag")
+            .and_then(Value::as_str)
+            .map(str::to_string)
+            .ok_or_else(|| "the record has no @odata.etag".to_string())
+    }
+
+    async fn op_request(&self, table: &str, a: &Api<'_>, op: &WriteOp) -> Result<BatchOp, String> {
+        let id = op.id().to_lowercase();
+        Ok(match op {
+            WriteOp::Create { fields, .. } => {
+                let mut body = self.encode(a, fields)?;
+                if self.opts.client_ids {
+                    body.insert("id".into(), Value::String(id));
+                }
+                BatchOp {
+                    method: "POST",
+                    url: self.entity_path(a.set, None).await.map_err(|e| e.message)?,
+                    headers: vec![],
+                    body: Some(Value::Object(body)),
+                }
+            }
+            WriteOp::Update { fields, .. } => {
+                let body = self.encode(a, fields)?;
+                let etag = self.etag(table, a, &id).await?;
+                BatchOp {
+                    method: "PATCH",
+                    url: self
+                        .entity_path(a.set, Some(&id))
+                        .await
+                        .map_err(|e| e.message)?,
+                    headers: vec![("If-Match".into(), etag)],
+                    body: Some(Value::Object(body)),
+                }
+            }
+            WriteOp::Delete { .. } => {
+                let etag = self
+                    .etags
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .get(&(table.to_string(), id.clone()))
+                    .cloned()
+                    .unwrap_or_else(|| "*".into());
+                BatchOp {
+                    method: "DELETE",
+                    url: self
+                        .entity_path(a.set, Some(&id))
+                        .await
+                        .map_err(|e| e.message)?,
+                    headers: vec![("If-Match".into(), etag)],
+                    body: None,
+                }
+            }
+        })
+    }
+
+    async fn send_single(&self, op: &BatchOp) -> Result<BatchResponse, String> {
+        let url = odata::url(&self.root, &op.url, &[])?;
+        let method = Method::from_bytes(op.method.as_bytes()).map_err(|e| e.to_string())?;
+        let mut req = self.req(method, url);
+        for (k, v) in &op.headers {
+            req = req.header(k, v.clone());
+        }
+        if let Some(b) = &op.body {
+            req = req.json(b);
+        }
+        let resp = self.http.send(&req).await.map_err(|e| e.message)?;
+        Ok(BatchResponse {
+            status: resp.status,
+            headers: Vec::new(),
+            body: resp.body,
+        })
+    }
+
+    async fn send_chunk(&self, ops: &[BatchOp]) -> Vec<Result<BatchResponse, String>> {
+        if ops.len() > 1 && self.opts.use_batch && !self.batch_refused.load(Ordering::Relaxed) {
+            let url = match odata::url(&self.root, "$batch", &[]) {
+                Ok(u) => u,
+                Err(e) => return ops.iter().map(|_| Err(e.clone())).collect(),
+            };
+            let req = self.req(Method::POST, url).json(&odata::json_batch(ops));
+            match self.http.send(&req).await {
+                Ok(resp) if resp.ok() => {
+                    return match resp
+                        .json()
+                        .and_then(|j| odata::parse_json_batch(&j, ops.len()))
+                    {
+                        Ok(parts) => parts.into_iter().map(Ok).collect(),
+                        Err(e) => ops.iter().map(|_| Err(e.clone())).collect(),
+                    };
+                }
+                Ok(resp) if matches!(resp.status, 400 | 404 | 405 | 415 | 501) => {
+                    self.batch_refused.store(true, Ordering::Relaxed);
+                }
+                Ok(resp) => {
+                    let msg = format!("$batch failed: {}", resp.reason());
+                    return ops.iter().map(|_| Err(msg.clone())).collect();
+                }
+                Err(e) => return ops.iter().map(|_| Err(e.message.clone())).collect(),
+            }
+        }
+        futures::future::join_all(ops.iter().map(|op| self.send_single(op))).await
+    }
+}
+
+/// An API value -> canonical.
+fn decode_value(f: &Field, v: &Value) -> Value {
+    match (f.ty, v) {
+        (_, Value::Null) => Value::Null,
+        (FieldType::Option, Value::String(s)) => {
+            let s = if s.is_empty() || s == "_x0020_" {
+                " "
+            } else {
+                s.as_str()
+            };
+            f.option_label(s)
+                .or_else(|| f.option_label(s.trim()))
+                .map(|l| Value::String(l.to_string()))
+                .unwrap_or_else(|| Value::String(s.to_string()))
+        }
+        (FieldType::Guid, Value::String(s)) => Value::String(s.to_lowercase()),
+        (FieldType::Datetime, Value::String(s)) => {
+            if s.starts_with("0001-01-01") {
+                Value::Null
+            } else {
+                odata::stamp(s)
+                    .map(Value::String)
+                    .unwrap_or_else(|| v.clone())
+            }
+        }
+        (FieldType::Date, Value::String(s)) if s.starts_with("0001-01-01") => Value::Null,
+        (FieldType::Date, Value::String(s)) => Value::String(s.chars().take(10).collect()),
+        (FieldType::Decimal | FieldType::Integer | FieldType::Bigint, Value::String(s)) => s
+            .parse::<i64>()
+            .map(Value::from)
+            .ok()
+            .or_else(|| {
+                s.parse::<f64>()
+                    .ok()
+                    .and_then(serde_json::Number::from_f64)
+                    .map(Value::Number)
+            })
+            .unwrap_or_else(|| v.clone()),
+        _ => v.clone(),
+    }
+}
+
+/// Canonical -> API. Business Central has no null text, number or date: blank values instead.
+fn encode_value(f: &Field, v: &Value) -> Value {
+    match (f.ty, v) {
+        (FieldType::Text | FieldType::Code | FieldType::Dateformula, Value::Null) => {
+            Value::String(String::new())
+        }
+        (FieldType::Code, Value::String(s)) => Value::String(s.to_uppercase()),
+        (FieldType::Integer | FieldType::Bigint | FieldType::Decimal, Value::Null) => {
+            Value::from(0)
+        }
+        (FieldType::Boolean, Value::Null) => Value::Bool(false),
+        (FieldType::Date, Value::Null) => Value::String("0001-01-01".into()),
+        (FieldType::Option, Value::Null) => f
+            .options
+            .as_ref()
+            .and_then(|o| {
+                o.iter()
+                    .min_by_key(|(_, v)| **v)
+                    .map(|(l, _)| Value::String(l.clone()))
+            })
+            .unwrap_or(Value::Null),
+        _ => v.clone(),
+    }
+}
+
+fn outcome(
+    op: &WriteOp,
+    r: Result<BatchResponse, String>,
+) -> Result<Option<Map<String, Value>>, String> {
+    let r = r?;
+    if (200..300).contains(&r.status) {
+        return Ok(r
+            .json()
+            .and_then(|v| v.as_object().cloned())
+            .filter(|m| !m.is_empty()));
+    }
+    let reason = super::http::error_reason(r.status, &r.body);
+    Err(match (r.status, op) {
+        (412, _) => format!("changed by someone else since it was read ({reason})"),
+        (404, WriteOp::Update { id, .. } | WriteOp::Delete { id }) => {
+            format!("no record `{id}` (deleted?): {reason}")
+        }
+        _ => reason,
+    })
+}
+
+#[async_trait]
+impl Connector for BusinessCentral {
+    fn integration_user(&self) -> &str {
+        &self.user
+    }
+
+    async fn read_changes(
+        &self,
+        q: &ChangeQuery<'_>,
+        after: Option<&Cursor>,
+    ) -> Result<Page, ConnectorError> {
+        let a = self.api(q.table)?;
+        let (pushed, rest) = self.split(q.filter);
+        let mut parts: Vec<String> = pushed.into_iter().collect();
+        if let Some(c) = after.or(q.since) {
+            parts.push(odata::keyset(&a.modified, "id", c));
+        }
+        let top = q.page_size.max(1);
+        let mut params = Vec::new();
+        if let Some(fields) = q.fields {
+            let mut cols = vec!["id".to_string(), a.modified.clone()];
+            let extra: Vec<&str> = rest.as_ref().map(|r| r.fields()).unwrap_or_default();
+            for f in fields.iter().map(String::as_str).chain(extra) {
+                if let Some(api) = a.table.fields.get(f).and_then(|f| f.api.clone()) {
+                    if !cols.contains(&api) {
+                        cols.push(api);
+                    }
+                }
+            }
+            params.push(("$select", cols.join(",")));
+        }
+        if let Some(f) = odata::and_all(&parts) {
+            params.push(("$filter", f));
+        }
+        params.push(("$orderby", format!("{} asc,id asc", a.modified)));
+        params.push(("$top", top.to_string()));
+        let url = self.entity_url(a.set, None, &params).await?;
+        let (mut json, mut url) = self.get_json(url).await?;
+        let mut raw = Vec::new();
+        loop {
+            raw.extend(
+                odata::rows(&json)
+                    .iter()
+                    .map(|r| self.decode(&a, q.table, r)),
+            );
+            match odata::next_link(&json, &url) {
+                Some(next) if raw.len() < top => (json, url) = self.get_json(next).await?,
+                _ => break,
+            }
+        }
+        let next = (raw.len() >= top)
+            .then(|| raw.last().map(Record::cursor))
+            .flatten();
+        let records = raw
+            .into_iter()
+            .filter(|r| rest.as_ref().is_none_or(|p| odata::matches(p, r)))
+            .collect();
+        Ok(Page { records, next })
+    }
+
+    async fn read_by_ids(
+        &self,
+        table: &str,
+        ids: &[String],
+    ) -> Result<Vec<Record>, ConnectorError> {
+        let a = self.api(table)?;
+        let mut out = Vec::new();
+        for chunk in ids.chunks(50) {
+            let conds: Vec<String> = chunk
+                .iter()
+                .map(|s| s.to_lowercase())
+                .filter(|id| uuid::Uuid::parse_str(id).is_ok())
+                .map(|id| format!("id eq {id}"))
+                .collect();
+            if conds.is_empty() {
+                continue;
+            }
+            out.extend(
+                self.read_all(table, &a, Some(conds.join(" or ")), None, None)
+                    .await?,
+            );
+        }
+        Ok(out)
+    }
+
+    async fn find(
+        &self,
+        table: &str,
+        equals: &[(String, Value)],
+        ignore_case: bool,
+        filter: Option<&Pred>,
+    ) -> Result<Vec<Record>, ConnectorError> {
+        let a = self.api(table)?;
+        let (pushed, rest) = self.split(filter);
+        let mut parts: Vec<String> = pushed.into_iter().collect();
+        let mut local: Vec<(String, Value)> = Vec::new();
+        for (name, v) in equals {
+            let f = a
+                .table
+                .fields
+                .get(name)
+                .ok_or_else(|| self.err(format!("`{name}` is not a field of `{table}`")))?;
+            if v.is_null() {
+                return Ok(Vec::new());
+            }
+            match &f.api {
+                // Text compared ignoring case cannot be pushed down exactly: filter here.
+                Some(_) if ignore_case && f.ty == FieldType::Text => {
+                    local.push((name.clone(), v.clone()))
+                }
+                Some(api) => parts.push(format!(
+                    "{api} eq {}",
+                    self.literal(f, v).map_err(|e| self.err(e))?
+                )),
+                None => {
+                    return Err(self.err(format!(
+                        "`{table}`.`{name}` is not exposed by the API; it cannot be matched on"
+                    )))
+                }
+            }
+        }
+        let found = self
+            .read_all(
+                table,
+                &a,
+                odata::and_all(&parts),
+                rest.as_ref(),
+                if local.is_empty() { Some(10) } else { None },
+            )
+            .await?;
+        Ok(found
+            .into_iter()
+            .filter(|r| {
+                local.iter().all(|(n, v)| match (r.get(n), v) {
+                    (Value::String(x), Value::String(y)) => x.to_lowercase() == y.to_lowercase(),
+                    _ => false,
+                })
+            })
+            .take(2)
+            .collect())
+    }
+
+    async fn read_deleted(
+        &self,
+        table: &str,
+        _since: Option<&str>,
+    ) -> Result<Vec<Tombstone>, ConnectorError> {
+        // Business Central reports deletions only through webhooks.
+        self.api(table)?;
+        Ok(Vec::new())
+    }
+
+    async fn count(&self, table: &str, filter: Option<&Pred>) -> Result<u64, ConnectorError> {
+        let a = self.api(table)?;
+        let (pushed, rest) = self.split(filter);
+        if rest.is_some() {
+            return Ok(self
+                .read_all(table, &a, pushed, rest.as_ref(), None)
+                .await?
+                .len() as u64);
+        }
+        let mut params = Vec::new();
+        if let Some(f) = pushed {
+            params.push(("$filter", f));
+        }
+        let path = format!("{}/$count", self.entity_path(a.set, None).await?);
+        let url = odata::url(&self.root, &path, &params).map_err(|e| self.err(e))?;
+        let resp = self
+            .send(&self.req(Method::GET, url).header("Accept", "text/plain"))
+            .await?;
+        if !resp.ok() {
+            return Err(self.err(format!("counting `{}` failed: {}", a.set, resp.reason())));
+        }
+        resp.text()
+            .trim()
+            .trim_start_matches('\u{feff}')
+            .parse::<u64>()
+            .map_err(|_| self.err(format!("counting `{}`: not a number", a.set)))
+    }
+
+    async fn write(
+        &self,
+        table: &str,
+        ops: Vec<WriteOp>,
+    ) -> Result<Vec<WriteResult>, ConnectorError> {
+        let a = self.api(table)?;
+        self.company_id().await?;
+        let mut results: Vec<Option<WriteResult>> = vec![None; ops.len()];
+        let mut sendable: Vec<(usize, BatchOp)> = Vec::new();
+        for (i, op) in ops.iter().enumerate() {
+            match self.op_request(table, &a, op).await {
+                Ok(b) => sendable.push((i, b)),
+                Err(e) => results[i] = Some(Err(self.http.scrub(&e))),
+            }
+        }
+        let size = self.opts.batch_size.clamp(1, 100);
+        for chunk in sendable.chunks(size) {
+            let batch: Vec<BatchOp> = chunk.iter().map(|(_, b)| b.clone()).collect();
+            let answers = self.send_chunk(&batch).await;
+            for ((i, _), answer) in chunk.iter().zip(answers) {
+                let op = &ops[*i];
+                results[*i] = Some(match outcome(op, answer) {
+                    Err(e) => Err(self.http.scrub(&e)),
+                    Ok(Some(body)) if !matches!(op, WriteOp::Delete { .. }) => {
+                        Ok(self.decode(&a, table, &body))
+                    }
+                    Ok(_) => {
+                        let id = op.id().to_lowercase();
+                        self.etags
+                            .lock()
+                            .unwrap_or_else(|p| p.into_inner())
+                            .remove(&(table.to_string(), id.clone()));
+                        Ok(Record {
+                            id,
+                            modified_on: now_stamp(),
+                            modified_by: None,
+                            fields: Map::new(),
+                        })
+                    }
+                });
+            }
+        }
+        Ok(results
+            .into_iter()
+            .map(|r| r.unwrap_or_else(|| Err("no result for the write".into())))
+            .collect())
+    }
+}

@@ -1,0 +1,527 @@
+//! The HTTP client the connectors share: rustls with certificate verification (never turned
+//! off), plain `http://` only to loopback addresses, a per-endpoint concurrency limit, bounded
+//! retries (429 honouring `Retry-After`; 5xx, timeouts and connection errors with exponential
+//! backoff and jitter), bearer tokens renewed on 401, and a request counter.
+//!
+//! No error message, log line or `Debug` output of this module contains the client secret or a
+//! bearer token: every message is scrubbed of them before it leaves (see [`Http::scrub`]).
+
+use super::auth::TokenSource;
+use reqwest::header::{HeaderMap, HeaderValue, AUTHORIZATION};
+use reqwest::Method;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::Semaphore;
+use url::Url;
+
+/// Limits and retry behaviour of one endpoint.
+#[derive(Debug, Clone)]
+pub struct HttpOptions {
+    /// Requests in flight at once (Dataverse allows 52 per user, Business Central 5).
+    pub concurrency: usize,
+    /// Retries after the first attempt, for 429, 5xx, timeouts and connection errors.
+    pub max_retries: u32,
+    /// The first backoff; doubled on every retry, with jitter.
+    pub base_delay: Duration,
+    pub max_delay: Duration,
+    /// The longest `Retry-After` honoured; a longer one is cut to this.
+    pub max_retry_after: Duration,
+    /// One request, from sending to the last byte of the body.
+    pub timeout: Duration,
+}
+
+impl HttpOptions {
+    pub fn dataverse() -> HttpOptions {
+        HttpOptions {
+            concurrency: 52,
+            ..HttpOptions::default()
+        }
+    }
+
+    pub fn business_central() -> HttpOptions {
+        HttpOptions {
+            concurrency: 5,
+            ..HttpOptions::default()
+        }
+    }
+}
+
+impl Default for HttpOptions {
+    fn default() -> Self {
+        HttpOptions {
+            concurrency: 5,
+            max_retries: 5,
+            base_delay: Duration::from_millis(500),
+            max_delay: Duration::from_secs(30),
+            max_retry_after: Duration::from_secs(300),
+            timeout: Duration::from_secs(120),
+        }
+    }
+}
+
+/// A failed request (after its retries). `transient`: worth trying again later.
+#[derive(Debug, Clone, PartialEq)]
+pub struct HttpError {
+    pub message: String,
+    pub transient: bool,
+}
+
+impl std::fmt::Display for HttpError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+/// One request. The body is bytes with its content type.
+#[derive(Clone)]
+pub struct Req {
+    pub method: Method,
+    pub url: Url,
+    pub headers: Vec<(String, String)>,
+    pub body: Option<(String, Vec<u8>)>,
+}
+
+impl Req {
+    pub fn new(method: Method, url: Url) -> Req {
+        Req {
+            method,
+            url,
+            headers: Vec::new(),
+            body: None,
+        }
+    }
+
+    pub fn get(url: Url) -> Req {
+        Req::new(Method::GET, url)
+    }
+
+    pub fn header(mut self, name: &str, value: impl Into<String>) -> Req {
+        self.headers.push((name.to_string(), value.into()));
+        self
+    }
+
+    pub fn json(mut self, body: &serde_json::Value) -> Req {
+        self.body = Some((
+            "application/json".into(),
+            serde_json::to_vec(body).unwrap_or_default(),
+        ));
+        self
+    }
+
+    pub fn body(mut self, content_type: &str, body: Vec<u8>) -> Req {
+        self.body = Some((content_type.to_string(), body));
+        self
+    }
+}
+
+/// A response with its whole body.
+#[derive(Debug, Clone)]
+pub struct Resp {
+    pub status: u16,
+    pub headers: HeaderMap,
+    pub body: Vec<u8>,
+    pub url: Url,
+}
+
+impl Resp {
+    pub fn ok(&self) -> bool {
+        (200..300).contains(&self.status)
+    }
+
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).and_then(|v| v.to_str().ok())
+    }
+
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.body).into_owned()
+    }
+
+    pub fn json(&self) -> Result<serde_json::Value, String> {
+        if self.body.is_empty() {
+            return Ok(serde_json::Value::Null);
+        }
+        serde_json::from_slice(&self.body).map_err(|e| {
+            format!(
+                "{} {}: the response is not JSON ({e})",
+                self.status,
+                path_of(&self.url)
+            )
+        })
+    }
+
+    /// The server's reason: the OData `error.message` when there is one, else the body's start.
+    pub fn reason(&self) -> String {
+        error_reason(self.status, &self.body)
+    }
+}
+
+/// `404: No record …` from an OData error body (`{"error":{"code","message"}}`).
+pub fn error_reason(status: u16, body: &[u8]) -> String {
+    let parsed: Option<serde_json::Value> = serde_json::from_slice(body).ok();
+    let message = parsed.as_ref().and_then(|v| {
+        let e = v.get("error").unwrap_or(v);
+        e.get("message")
+            .and_then(|m| {
+                m.as_str()
+                    .map(str::to_string)
+                    .or_else(|| m.get("value")?.as_str().map(str::to_string))
+            })
+            .or_else(|| e.get("error_description")?.as_str().map(str::to_string))
+    });
+    let text = message.unwrap_or_else(|| {
+        let t = String::from_utf8_lossy(body);
+        t.chars().take(300).collect::<String>()
+    });
+    let name = reqwest::StatusCode::from_u16(status)
+        .ok()
+        .and_then(|s| s.canonical_reason())
+        .unwrap_or("");
+    if text.trim().is_empty() {
+        format!("{status} {name}")
+    } else {
+        format!("{status} {name}: {}", text.trim())
+    }
+}
+
+/// The path and query of a URL, for messages (never credentials: URLs carry none).
+pub fn path_of(url: &Url) -> String {
+    let mut s = url.path().to_string();
+    if let Some(q) = url.query() {
+        s.push('?');
+        s.push_str(q);
+    }
+    let decoded = percent_decode(&s);
+    if decoded.chars().count() > 1000 {
+        format!("{}…", decoded.chars().take(1000).collect::<String>())
+    } else {
+        decoded
+    }
+}
+
+fn percent_decode(s: &str) -> String {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%' && i + 2 < bytes.len() && s.is_char_boundary(i + 3) {
+            if let Ok(b) = u8::from_str_radix(&s[i + 1..i + 3], 16) {
+                out.push(b);
+                i += 3;
+                continue;
+            }
+        }
+        out.push(bytes[i]);
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// The shared client of one endpoint.
+pub struct Http {
+    client: reqwest::Client,
+    limit: Semaphore,
+    pub options: HttpOptions,
+    /// Every HTTP request sent (retries and token requests included).
+    pub requests: Arc<AtomicU64>,
+    auth: Option<Arc<TokenSource>>,
+}
+
+impl std::fmt::Debug for Http {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Http")
+            .field("options", &self.options)
+            .field("requests", &self.requests.load(Ordering::Relaxed))
+            .field("auth", &self.auth)
+            .finish()
+    }
+}
+
+impl Http {
+    /// A client for an endpoint; `base` is checked (https, or http on loopback only).
+    pub fn new(
+        base: &Url,
+        options: HttpOptions,
+        auth: Option<Arc<TokenSource>>,
+    ) -> Result<Http, String> {
+        crate::config::check_url(base.as_str(), "url")?;
+        let client = reqwest::Client::builder()
+            .use_rustls_tls()
+            .https_only(false) // plain http is refused above unless on loopback
+            .timeout(options.timeout)
+            .connect_timeout(Duration::from_secs(30).min(options.timeout))
+            .pool_max_idle_per_host(options.concurrency.max(1))
+            .user_agent(concat!("coupler/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .map_err(|e| format!("cannot build the HTTP client: {e}"))?;
+        Ok(Http {
+            client,
+            limit: Semaphore::new(options.concurrency.max(1)),
+            options,
+            requests: Arc::new(AtomicU64::new(0)),
+            auth,
+        })
+    }
+
+    pub fn request_count(&self) -> u64 {
+        self.requests.load(Ordering::Relaxed)
+    }
+
+    pub fn has_auth(&self) -> bool {
+        self.auth.is_some()
+    }
+
+    /// Removes the client secret and any bearer token from a message.
+    pub fn scrub(&self, text: &str) -> String {
+        match &self.auth {
+            Some(a) => a.scrub(text),
+            None => text.to_string(),
+        }
+    }
+
+    /// Sends a request with authentication and retries. Any status that is not retried is
+    /// returned as a response (the caller decides what a 404 or 412 means); an error is a request
+    /// that could not be completed even after its retries.
+    pub async fn send(&self, req: &Req) -> Result<Resp, HttpError> {
+        let mut renewed = false;
+        let mut attempt: u32 = 0;
+        loop {
+            let token = match &self.auth {
+                Some(a) => Some(a.token(self, false).await?),
+                None => None,
+            };
+            let outcome = self.attempt(req, token.as_deref()).await;
+            let (retry_after, why) = match outcome {
+                Ok(resp) if resp.status == 401 && token.is_some() && !renewed => {
+                    // The token may have been revoked or expired early: renew it once.
+                    renewed = true;
+                    if let (Some(a), Some(t)) = (&self.auth, &token) {
+                        a.invalidate(t).await;
+                    }
+                    continue;
+                }
+                Ok(resp) if resp.status == 429 => {
+                    (retry_after(&resp), format!("throttled: {}", resp.reason()))
+                }
+                Ok(resp) if resp.status >= 500 && resp.status != 501 && resp.status != 505 => {
+                    (None, resp.reason())
+                }
+                Ok(resp) => return Ok(resp),
+                Err(e) => (None, e),
+            };
+            if attempt >= self.options.max_retries {
+                return Err(HttpError {
+                    message: self.scrub(&format!(
+                        "{} {} failed after {} attempts: {why}",
+                        req.method,
+                        path_of(&req.url),
+                        attempt + 1
+                    )),
+                    transient: true,
+                });
+            }
+            let delay = match retry_after {
+                Some(d) => d.min(self.options.max_retry_after),
+                None => self.backoff(attempt),
+            };
+            attempt += 1;
+            tokio::time::sleep(delay).await;
+        }
+    }
+
+    /// Sends without authentication (the token request itself), with the same retries.
+    pub(super) async fn send_plain(&self, req: &Req) -> Result<Resp, HttpError> {
+        let mut attempt = 0;
+        loop {
+            let (retry_after, why) = match self.attempt(req, None).await {
+                Ok(resp) if resp.status == 429 => {
+                    (retry_after(&resp), format!("throttled: {}", resp.reason()))
+                }
+                Ok(resp) if resp.status >= 500 && resp.status != 501 => (None, resp.reason()),
+                Ok(resp) => return Ok(resp),
+                Err(e) => (None, e),
+            };
+            if attempt >= self.options.max_retries {
+                return Err(HttpError {
+                    message: self.scrub(&format!(
+                        "{} {} failed after {} attempts: {why}",
+                        req.method,
+                        path_of(&req.url),
+                        attempt + 1
+                    )),
+                    transient: true,
+                });
+            }
+            let delay = retry_after
+                .map(|d| d.min(self.options.max_retry_after))
+                .unwrap_or_else(|| self.backoff(attempt));
+            attempt += 1;
+            tokio::time::sleep(delay).await;
+        }
+    }
+
+    /// Exponential backoff with jitter: a random delay between half and all of base·2^n.
+    fn backoff(&self, attempt: u32) -> Duration {
+        let exp = self
+            .options
+            .base_delay
+            .saturating_mul(1u32 << attempt.min(16))
+            .min(self.options.max_delay);
+        let factor: f64 = 0.5 + rand::random::<f64>() * 0.5;
+        exp.mul_f64(factor)
+    }
+
+    /// One attempt: waits for a slot, sends, reads the whole body. Errors are scrubbed texts.
+    async fn attempt(&self, req: &Req, token: Option<&str>) -> Result<Resp, String> {
+        let _permit = self
+            .limit
+            .acquire()
+            .await
+            .map_err(|_| "the HTTP client is shutting down".to_string())?;
+        self.requests.fetch_add(1, Ordering::Relaxed);
+        let mut b = self.client.request(req.method.clone(), req.url.clone());
+        let mut headers = HeaderMap::new();
+        for (k, v) in &req.headers {
+            let name = reqwest::header::HeaderName::from_bytes(k.as_bytes())
+                .map_err(|_| format!("invalid header name `{k}`"))?;
+            let value =
+                HeaderValue::from_str(v).map_err(|_| format!("invalid value for header `{k}`"))?;
+            headers.append(name, value);
+        }
+        if let Some(t) = token {
+            let mut value = HeaderValue::from_str(&format!("Bearer {t}"))
+                .map_err(|_| "the access token is not a valid header value".to_string())?;
+            value.set_sensitive(true);
+            headers.insert(AUTHORIZATION, value);
+        }
+        b = b.headers(headers);
+        if let Some((ct, body)) = &req.body {
+            b = b
+                .header(reqwest::header::CONTENT_TYPE, ct.as_str())
+                .body(body.clone());
+        }
+        let resp = b.send().await.map_err(|e| self.describe(&e))?;
+        let status = resp.status().as_u16();
+        let headers = resp.headers().clone();
+        let url = resp.url().clone();
+        let body = resp.bytes().await.map_err(|e| self.describe(&e))?;
+        Ok(Resp {
+            status,
+            headers,
+            body: body.to_vec(),
+            url,
+        })
+    }
+
+    /// A transport error in words, with its causes, scrubbed.
+    fn describe(&self, e: &reqwest::Error) -> String {
+        let what = if e.is_timeout() {
+            "timed out"
+        } else if e.is_connect() {
+            "could not connect"
+        } else if e.is_body() || e.is_decode() {
+            "the response broke off"
+        } else {
+            "request failed"
+        };
+        let mut causes = Vec::new();
+        let mut source = std::error::Error::source(e);
+        while let Some(s) = source {
+            causes.push(s.to_string());
+            source = s.source();
+        }
+        causes.dedup();
+        let text = if causes.is_empty() {
+            what.to_string()
+        } else {
+            format!("{what} ({})", causes.join(": "))
+        };
+        self.scrub(&text)
+    }
+}
+
+/// `Retry-After`: seconds, or an HTTP date.
+pub fn retry_after(resp: &Resp) -> Option<Duration> {
+    parse_retry_after(resp.header("retry-after")?, chrono::Utc::now())
+}
+
+pub fn parse_retry_after(value: &str, now: chrono::DateTime<chrono::Utc>) -> Option<Duration> {
+    let v = value.trim();
+    if let Ok(secs) = v.parse::<u64>() {
+        return Some(Duration::from_secs(secs));
+    }
+    if let Ok(secs) = v.parse::<f64>() {
+        if secs.is_finite() && secs >= 0.0 {
+            return Some(Duration::from_secs_f64(secs));
+        }
+    }
+    let when = chrono::DateTime::parse_from_rfc2822(v).ok()?;
+    let wait = when.with_timezone(&chrono::Utc) - now;
+    Some(wait.to_std().unwrap_or(Duration::ZERO))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn retry_after_takes_seconds_and_dates() {
+        let now = chrono::DateTime::parse_from_rfc3339("2015-10-21T07:28:00Z")
+            .unwrap()
+            .with_timezone(&chrono::Utc);
+        assert_eq!(parse_retry_after("3", now), Some(Duration::from_secs(3)));
+        assert_eq!(
+            parse_retry_after("Wed, 21 Oct 2015 07:28:05 GMT", now),
+            Some(Duration::from_secs(5))
+        );
+        assert_eq!(
+            parse_retry_after("Wed, 21 Oct 2015 07:27:00 GMT", now),
+            Some(Duration::ZERO)
+        );
+        assert_eq!(parse_retry_after("soon", now), None);
+    }
+
+    #[test]
+    fn plain_http_only_on_loopback() {
+        for ok in [
+            "http://127.0.0.1:4004/api",
+            "http://127.1.2.3/x",
+            "http://localhost:1/x",
+            "http://[::1]:8080/x",
+            "https://org.crm.dynamics.com/api/data/v9.2",
+        ] {
+            let u = Url::parse(ok).unwrap();
+            assert!(Http::new(&u, HttpOptions::default(), None).is_ok(), "{ok}");
+        }
+        for bad in [
+            "http://org.crm.dynamics.com/api/data/v9.2",
+            "http://10.0.0.1/x",
+            "http://localhost.evil.com/x",
+            "ftp://127.0.0.1/x",
+        ] {
+            let u = Url::parse(bad).unwrap();
+            let e = Http::new(&u, HttpOptions::default(), None).unwrap_err();
+            assert!(e.contains("http") || e.contains("scheme"), "{bad}: {e}");
+        }
+    }
+
+    #[test]
+    fn backoff_grows_and_is_capped() {
+        let u = Url::parse("http://127.0.0.1/").unwrap();
+        let h = Http::new(
+            &u,
+            HttpOptions {
+                base_delay: Duration::from_millis(100),
+                max_delay: Duration::from_millis(1000),
+                ..HttpOptions::default()
+            },
+            None,
+        )
+        .unwrap();
+        for n in 0..10 {
+            let d = h.backoff(n);
+            let full = Duration::from_millis(100 * (1 << n)).min(Duration::from_millis(1000));
+            assert!(d >= full / 2 && d <= full, "{n}: {d:?}");
+        }
+    }
+}

@@ -1,0 +1,196 @@
+// CAP test servers for coupler: Dataverse (/api/data/v9.2) and Business Central (/api/v2.0).
+//
+//   node server.js            PORT unset or 0: a free port; prints `LISTENING <port>` on stdout
+//   PORT=4004 node server.js  a fixed port
+//
+// Binds 127.0.0.1 only. The database is in-memory SQLite, so every start is clean (the only row is
+// the BC company of db/data/bc-companies.csv). With COUPLER_EXIT_ON_STDIN_EOF=1 the server exits
+// when its stdin closes, so a test harness that dies without cleaning up does not leave it behind.
+// See README.md for the behaviour added on top of CAP (lookups, modifiedby, code fields).
+'use strict'
+const path = require('path')
+const cds = require('@sap/cds')
+const express = require('express')
+const info = require('./srv/model-info.json')
+
+const DEFAULT_USER = '11111111-1111-1111-1111-111111111111' // modifiedby when no user header is sent
+const BUSINESS_UNIT = '22222222-2222-2222-2222-222222222222'
+const ORGANIZATION = '33333333-3333-3333-3333-333333333333'
+
+// ---------------------------------------------------------------- Dataverse lookups (@odata.bind)
+// CAP resolves `<nav>@odata.bind` itself but keeps only the key, not the entity set, so a
+// polymorphic owner (`ownerid@odata.bind: "/teams(<id>)"`) could not be told from a systemuser.
+// Wrap CAP's odataBind (used by POST, PATCH, PUT, and inside both $batch formats) and turn every
+// Dataverse binding into the lookup column `_<field>_value` (+ `<field>type` where the table has it).
+const cdsDir = path.dirname(require.resolve('@sap/cds/package.json'))
+const bindFile = path.join(cdsDir, 'libx/odata/utils/odataBind.js')
+const odataBind = require(bindFile)
+require.cache[bindFile].exports = function coupler_odataBind(data, target) {
+  if (target?.name?.startsWith('DataverseService.')) {
+    const set = target.name.slice('DataverseService.'.length)
+    for (const row of Array.isArray(data) ? data : [data]) dataverseBind(row, set)
+  }
+  return odataBind(data, target)
+}
+
+function badRequest(message) {
+  return Object.assign(new Error(message), { statusCode: 400, status: 400 })
+}
+
+function dataverseBind(row, set) {
+  const meta = info.dataverse[set]
+  if (!row || typeof row !== 'object' || !meta) return
+  for (const prop of Object.keys(row)) {
+    const m = prop.match(/^(.+)@odata\.bind$/)
+    if (!m) continue
+    const nav = m[1]
+    let field = meta.lookups[nav] ? nav : null
+    let wanted = null // logical name implied by a polymorphic nav name (parentcustomerid_account)
+    if (!field) {
+      for (const [f, l] of Object.entries(meta.lookups)) {
+        for (const [tset, logical] of Object.entries(l.targets)) {
+          if (nav === `${f}_${logical}`) { field = f; wanted = tset }
+        }
+      }
+    }
+    if (!field) throw badRequest(`${set}: no lookup named ${nav} (for ${prop})`)
+    const lookup = meta.lookups[field]
+    const value = row[prop]
+    delete row[prop]
+    if (value === null) {
+      row[lookup.column] = null
+      continue
+    }
+    const r = typeof value === 'string' && value.match(/([A-Za-z_][A-Za-z0-9_]*)\(([0-9a-fA-F-]{36})\)\s*$/)
+    if (!r) throw badRequest(`${set}: ${prop} must look like "<entityset>(<guid>)", got ${JSON.stringify(value)}`)
+    const [, tset, id] = r
+    if (!lookup.targets[tset] || (wanted && tset !== wanted))
+      throw badRequest(`${set}: ${prop} cannot refer to ${tset} (allowed: ${wanted || Object.keys(lookup.targets).join(', ')})`)
+    row[lookup.column] = id.toLowerCase()
+    // Only polymorphic lookups (ownerid, parentcustomerid, customerid) have a `<field>type` column.
+    if (Object.keys(lookup.targets).length > 1) row[`${field}type`] = lookup.targets[tset]
+  }
+}
+
+function userOf(req) {
+  const h = (n) => req.headers?.[n] ?? req.req?.headers?.[n] ?? cds.context?.http?.req?.headers?.[n]
+  return h('x-coupler-user') || h('mscrmcallerid') || null
+}
+
+// ---------------------------------------------------------------- handlers
+cds.on('served', (services) => {
+  const dv = services.DataverseService
+  if (dv) {
+    // Dataverse does not require If-Match: an update or delete without a condition header applies
+    // unconditionally. CAP answers 428 on etag'd entities, so assume `If-Match: *` (a PATCH to a
+    // missing row therefore gives 404; real Dataverse would create it: upsert).
+    const assumeIfMatch = (req) => {
+      const h = req.headers
+      if (h && !h['if-match'] && !h['if-none-match']) h['if-match'] = '*'
+    }
+    assumeIfMatch._initial = true // run with (before) CAP's own etag check, which is an "initial" handler
+    dv.prepend(() => dv.before(['UPDATE', 'DELETE'], '*', assumeIfMatch))
+    dv.before(['CREATE', 'UPDATE', 'UPSERT'], '*', (req) => {
+      const set = req.target?.name?.split('.').pop()
+      const meta = info.dataverse[set]
+      if (!meta) return
+      const elements = req.target.elements
+      for (const row of Array.isArray(req.data) ? req.data : [req.data]) {
+        if (!row || typeof row !== 'object') continue
+        // drop `<field>type` set by dataverseBind where the table has no such column
+        for (const k of Object.keys(row)) if (k.endsWith('type') && !elements[k]) delete row[k]
+        const user = userOf(req) || row._modifiedby_value || DEFAULT_USER
+        if (meta.has_modifiedby) row._modifiedby_value = user
+        if (req.event === 'CREATE' && meta.has_createdby) row._createdby_value = userOf(req) || row._createdby_value || user
+        // Dataverse computes fullname (contacts, systemusers) on create
+        if (req.event === 'CREATE' && elements.fullname && row.fullname == null && (row.firstname || row.lastname))
+          row.fullname = [row.firstname, row.lastname].filter(Boolean).join(' ')
+      }
+    })
+    dv.on('WhoAmI', (req) => ({
+      BusinessUnitId: BUSINESS_UNIT,
+      UserId: userOf(req) || DEFAULT_USER,
+      OrganizationId: ORGANIZATION,
+    }))
+  }
+  const bc = services.BusinessCentralService
+  if (bc) {
+    // Business Central stores Code fields in upper case
+    bc.before(['CREATE', 'UPDATE', 'UPSERT'], '*', (req) => {
+      const meta = info.business_central[req.target?.name?.split('.').pop()]
+      if (!meta) return
+      for (const row of Array.isArray(req.data) ? req.data : [req.data]) {
+        if (!row || typeof row !== 'object') continue
+        for (const f of meta.code_fields) if (typeof row[f] === 'string') row[f] = row[f].toUpperCase()
+      }
+    })
+  }
+})
+
+cds.on('listening', ({ server }) => {
+  // the harness (tests/http_support/cap.rs) reads this line
+  process.stdout.write(`LISTENING ${server.address().port}\n`)
+})
+
+// ---------------------------------------------------------------- HTTP-level adjustments
+// Top-level requests only (the sub-requests of a $batch do not pass through here):
+//  - @odata.nextLink is made absolute, as both Dataverse and BC send it (CAP writes it relative to
+//    the service root, e.g. `companies(<id>)/items?$skiptoken=100`). COUPLER_CAP_RELATIVE_NEXTLINK=1
+//    keeps CAP's relative links.
+//  - Dataverse POST/PATCH answer 204 No Content unless `Prefer: return=representation` is sent, and
+//    a create carries `OData-EntityId: <absolute url of the new row>`, as Dataverse does.
+const ROOTS = ['/api/data/v9.2', '/api/v2.0']
+function dataverseAndBcResponses(req, res, next) {
+  const root = ROOTS.find((r) => req.path === r || req.path.startsWith(r + '/'))
+  if (!root) return next()
+  const base = `http://${req.headers.host}${root}/`
+  const dataverse = root === '/api/data/v9.2'
+  if (dataverse && (req.method === 'POST' || req.method === 'PATCH') && !req.path.endsWith('/$batch')) {
+    const prefer = req.headers.prefer || ''
+    if (!/return=representation/i.test(prefer)) req.headers.prefer = prefer ? `${prefer},return=minimal` : 'return=minimal'
+  }
+  if (dataverse) {
+    const setHeader = res.setHeader.bind(res)
+    res.setHeader = (name, value) => {
+      if (String(name).toLowerCase() === 'location' && typeof value === 'string' && !/^https?:/.test(value))
+        setHeader('OData-EntityId', base + value)
+      return setHeader(name, value)
+    }
+  }
+  if (process.env.COUPLER_CAP_RELATIVE_NEXTLINK !== '1') {
+    const json = res.json.bind(res)
+    res.json = (body) => {
+      const link = body && typeof body === 'object' && body['@odata.nextLink']
+      if (typeof link === 'string' && !/^https?:/.test(link)) body['@odata.nextLink'] = base + link
+      return json(body)
+    }
+  }
+  next()
+}
+
+// ---------------------------------------------------------------- custom server: loopback only
+// cds.server calls app.listen(port) without a host, which binds all interfaces.
+module.exports = (o) => {
+  const app = express()
+  const listen = app.listen.bind(app)
+  app.listen = (port, ...rest) => listen(port, '127.0.0.1', ...rest)
+  app.use(dataverseAndBcResponses)
+  o.app = app
+  return cds.server(o)
+}
+
+if (require.main === module) {
+  process.chdir(__dirname)
+  if (process.env.PORT === undefined || process.env.PORT === '') process.env.PORT = '0'
+  if (process.env.COUPLER_EXIT_ON_STDIN_EOF === '1') {
+    process.stdin.on('end', () => process.exit(0))
+    process.stdin.on('error', () => process.exit(0))
+    process.stdin.resume()
+  }
+  // `cds serve all --in-memory`: deploys the model and db/data/*.csv into the in-memory database,
+  // then bootstraps through this file's export (cds picks up ./server.js).
+  require('@sap/cds/bin/serve')([], { 'in-memory': true }).catch((e) => {
+    console.error(e)
+    process.exit(1)
+  })
+}
