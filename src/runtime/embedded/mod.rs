@@ -465,18 +465,30 @@ impl EmbeddedSystem {
         let mut written: Vec<Option<(String, Map<String, Value>)>> = Vec::with_capacity(ops.len());
         let op_ids: Vec<String> = ops.iter().map(|o| o.id().to_lowercase()).collect();
         for op in ops {
-            // A savepoint per record: a failed record leaves no trace and the batch goes on.
-            let sp = tx.savepoint().map_err(sql_err)?;
-            match self.apply_one(
-                &sp, &table, table_name, &id_name, &op, &stamp, user, trusted,
-            ) {
-                Ok(w) => {
+            // A failed record leaves no trace and the batch goes on: one statement undoes itself
+            // when it fails; writes of several statements get a savepoint.
+            let several = matches!(op, WriteOp::Delete { .. })
+                || (self.kind == SystemKind::Dataverse && table_name == "uomschedule");
+            let outcome = if several {
+                let sp = tx.savepoint().map_err(sql_err)?;
+                let r = self.apply_one(
+                    &sp, &table, table_name, &id_name, &op, &stamp, user, trusted,
+                );
+                if r.is_ok() {
                     sp.commit().map_err(sql_err)?;
+                }
+                r
+            } else {
+                self.apply_one(
+                    &tx, &table, table_name, &id_name, &op, &stamp, user, trusted,
+                )
+            };
+            match outcome {
+                Ok(w) => {
                     written.push(w);
                     results.push(Ok(()));
                 }
                 Err(e) => {
-                    drop(sp);
                     written.push(None);
                     results.push(Err(e));
                 }

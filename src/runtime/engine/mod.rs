@@ -253,68 +253,72 @@ async fn resolve_pending(
     mapping: &str,
     dirs: &[Arc<Direction>],
 ) -> Result<(), String> {
-    let pending = ctx.state.pending_creates(mapping)?;
-    for (arrow, source_id, target_id) in pending {
-        let Some(dir) = dirs.iter().find(|d| d.arrow == arrow) else {
-            ctx.state
-                .transaction(|conn| tx::clear_pending_create(conn, mapping, &arrow, &source_id))?;
-            continue;
-        };
-        let source = ctx.system(&dir.source_side.system)?;
-        let target = ctx.system(&dir.target_side.system)?;
-        let s = source
-            .read_by_ids(&dir.source_side.table, std::slice::from_ref(&source_id))
-            .await
-            .map_err(|e| e.message)?;
-        let t = target
-            .read_by_ids(&dir.target_side.table, std::slice::from_ref(&target_id))
-            .await
-            .map_err(|e| e.message)?;
-        let source_table = ctx.table(&dir.source_side)?;
-        let target_table = ctx.table(&dir.target_side)?;
-        ctx.state.transaction(|conn| {
-            if let (Some(sr), Some(tr)) = (s.first(), t.first()) {
-                let s_ref = reference(dir.source_kind, &source_table, sr);
-                let t_ref = reference(dir.target_kind, &target_table, tr);
-                // The source may have changed since: no source stamp, so it is sent again.
-                let (left_id, right_id, left_ref, right_ref, left_stamp, right_stamp) =
-                    match dir.source {
-                        SideName::Left => (
-                            sr.id.clone(),
-                            tr.id.clone(),
-                            s_ref,
-                            t_ref,
-                            None,
-                            Some(tr.modified_on.clone()),
-                        ),
-                        SideName::Right => (
-                            tr.id.clone(),
-                            sr.id.clone(),
-                            t_ref,
-                            s_ref,
-                            Some(tr.modified_on.clone()),
-                            None,
-                        ),
-                    };
-                tx::put_coupling(
-                    conn,
-                    &crate::runtime::state::Coupling {
-                        mapping: mapping.to_string(),
-                        left_id,
-                        right_id,
-                        left_ref,
-                        right_ref,
-                        left_stamp,
-                        right_stamp,
-                        skipped: false,
-                        pending: false,
-                    },
-                )?;
+    for (batch, arrow, pairs) in ctx.state.pending_creates(mapping)? {
+        if let Some(dir) = dirs.iter().find(|d| d.arrow == arrow) {
+            for (source_id, target_id) in &pairs {
+                adopt_pending(ctx, mapping, dir, source_id, target_id).await?;
             }
-            tx::clear_pending_create(conn, mapping, &arrow, &source_id)
-        })?;
+        }
+        ctx.state
+            .transaction(|conn| tx::clear_pending_creates(conn, batch))?;
     }
     Ok(())
+}
+
+/// Couples a create of an interrupted run if its record exists on both sides.
+async fn adopt_pending(
+    ctx: &Ctx<'_>,
+    mapping: &str,
+    dir: &Direction,
+    source_id: &str,
+    target_id: &str,
+) -> Result<(), String> {
+    let source = ctx.system(&dir.source_side.system)?;
+    let target = ctx.system(&dir.target_side.system)?;
+    let s = source
+        .read_by_ids(&dir.source_side.table, &[source_id.to_string()])
+        .await
+        .map_err(|e| e.message)?;
+    let t = target
+        .read_by_ids(&dir.target_side.table, &[target_id.to_string()])
+        .await
+        .map_err(|e| e.message)?;
+    let (Some(sr), Some(tr)) = (s.first(), t.first()) else {
+        return Ok(());
+    };
+    let s_ref = reference(dir.source_kind, &ctx.table(&dir.source_side)?, sr);
+    let t_ref = reference(dir.target_kind, &ctx.table(&dir.target_side)?, tr);
+    // The source may have changed since: no source stamp, so it is sent again.
+    let (left_id, right_id, left_ref, right_ref, left_stamp, right_stamp) = match dir.source {
+        SideName::Left => (
+            sr.id.clone(),
+            tr.id.clone(),
+            s_ref,
+            t_ref,
+            None,
+            Some(tr.modified_on.clone()),
+        ),
+        SideName::Right => (
+            tr.id.clone(),
+            sr.id.clone(),
+            t_ref,
+            s_ref,
+            Some(tr.modified_on.clone()),
+            None,
+        ),
+    };
+    let c = crate::runtime::state::Coupling {
+        mapping: mapping.to_string(),
+        left_id,
+        right_id,
+        left_ref,
+        right_ref,
+        left_stamp,
+        right_stamp,
+        skipped: false,
+        pending: false,
+    };
+    ctx.state.transaction(|conn| tx::put_coupling(conn, &c))
 }
 
 /// Deferred lookups: for the records this mapping handled since, patch the deferred fields.

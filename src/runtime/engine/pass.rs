@@ -654,15 +654,20 @@ impl<'c, 'a> Pass<'c, 'a> {
             .collect();
         // Creates are announced before the records exist, with the keys coupler chose: a run
         // that stops before it couples them finds them again (see `resolve_pending`).
+        let mut pending: Option<i64> = None;
         if !restores.is_empty() || !new_ids.is_empty() {
-            ctx.state.transaction(|conn| {
+            pending = ctx.state.transaction(|conn| {
                 for old in &restores {
                     tx::delete_coupling(conn, &dir.mapping, &old.left_id)?;
                 }
-                for (i, id) in &new_ids {
-                    tx::add_pending_create(conn, &dir.mapping, dir.arrow, &records[*i].id, id)?;
+                if new_ids.is_empty() {
+                    return Ok(None);
                 }
-                Ok(())
+                let pairs: Vec<(String, String)> = new_ids
+                    .iter()
+                    .map(|(i, id)| (records[*i].id.clone(), id.clone()))
+                    .collect();
+                tx::add_pending_creates(conn, &dir.mapping, dir.arrow, &pairs).map(Some)
             })?;
         }
         // 3. The writes, one result per record.
@@ -682,11 +687,11 @@ impl<'c, 'a> Pass<'c, 'a> {
         let has_deferred = dir.has_deferred();
         let mut outcome: Vec<bool> = Vec::with_capacity(decisions.len());
         ctx.state.transaction(|conn| {
+            if let Some(batch) = pending {
+                tx::clear_pending_creates(conn, batch)?;
+            }
             for (i, (record, d)) in records.iter().zip(&decisions).enumerate() {
                 let source = &record.id;
-                if new_ids.contains_key(&i) {
-                    tx::clear_pending_create(conn, &dir.mapping, dir.arrow, source)?;
-                }
                 let ok = match d {
                     Decision::Create { .. } => match result_of.remove(&i) {
                         Some(Ok(written)) => {

@@ -67,12 +67,13 @@ pub const MIGRATIONS: &[&str] = &[
      );",
     // 2: finding interrupted creates without scanning every coupling.
     "CREATE INDEX couplings_pending ON couplings(mapping) WHERE pending = 1;",
-    // 3: creates in flight: written before the record, removed once it is coupled.
+    // 3: creates in flight, one row per written batch: [[source id, target id], ...]; written
+    // before the records, removed once they are coupled.
     "CREATE TABLE pending_creates (
+        id INTEGER PRIMARY KEY,
         mapping TEXT NOT NULL,
         direction TEXT NOT NULL,
-        source_id TEXT NOT NULL,
-        target_id TEXT NOT NULL,
-        PRIMARY KEY (mapping, direction, source_id)
-     );",
+        pairs TEXT NOT NULL
+     );
+     CREATE INDEX pending_creates_mapping ON pending_creates(mapping);",
 ];

@@ -450,18 +450,30 @@ impl StateStore {
         rows.collect::<Result<_, _>>().map_err(err)
     }
 
-    /// Creates that were in flight when a run stopped: (direction, source id, target id).
-    pub fn pending_creates(&self, mapping: &str) -> Res<Vec<(String, String, String)>> {
+    /// Creates that were in flight when a run stopped: (batch, direction, [(source, target)]).
+    #[allow(clippy::type_complexity)]
+    pub fn pending_creates(&self, mapping: &str) -> Res<Vec<(i64, String, Vec<(String, String)>)>> {
         let conn = self.lock();
         let mut stmt = conn
-            .prepare_cached(
-                "SELECT direction, source_id, target_id FROM pending_creates WHERE mapping = ?1",
-            )
+            .prepare_cached("SELECT id, direction, pairs FROM pending_creates WHERE mapping = ?1")
             .map_err(err)?;
         let rows = stmt
-            .query_map([mapping], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+            .query_map([mapping], |r| {
+                Ok((
+                    r.get::<_, i64>(0)?,
+                    r.get::<_, String>(1)?,
+                    r.get::<_, String>(2)?,
+                ))
+            })
             .map_err(err)?;
-        rows.collect::<Result<_, _>>().map_err(err)
+        let mut out = Vec::new();
+        for row in rows {
+            let (id, direction, pairs) = row.map_err(err)?;
+            let pairs: Vec<(String, String)> = serde_json::from_str(&pairs)
+                .map_err(|e| format!("state store: pending creates of `{mapping}`: {e}"))?;
+            out.push((id, direction, pairs));
+        }
+        Ok(out)
     }
 
     pub fn patch_ids(&self, mapping: &str, direction: &str) -> Res<Vec<String>> {
@@ -612,32 +624,25 @@ pub mod tx {
         Ok(())
     }
 
-    pub fn add_pending_create(
+    /// Announces a batch of creates (source id, chosen target id); returns its id.
+    pub fn add_pending_creates(
         conn: &Connection,
         mapping: &str,
         direction: &str,
-        source: &str,
-        target: &str,
-    ) -> Res<()> {
+        pairs: &[(String, String)],
+    ) -> Res<i64> {
+        let json = serde_json::to_string(pairs).map_err(|e| e.to_string())?;
         conn.exec(
-            "INSERT OR REPLACE INTO pending_creates (mapping, direction, source_id, target_id) VALUES (?1, ?2, ?3, ?4)",
-            params![mapping, direction, source, target],
+            "INSERT INTO pending_creates (mapping, direction, pairs) VALUES (?1, ?2, ?3)",
+            params![mapping, direction, json],
         )
         .map_err(err)?;
-        Ok(())
+        Ok(conn.last_insert_rowid())
     }
 
-    pub fn clear_pending_create(
-        conn: &Connection,
-        mapping: &str,
-        direction: &str,
-        source: &str,
-    ) -> Res<()> {
-        conn.exec(
-            "DELETE FROM pending_creates WHERE mapping = ?1 AND direction = ?2 AND source_id = ?3",
-            params![mapping, direction, source],
-        )
-        .map_err(err)?;
+    pub fn clear_pending_creates(conn: &Connection, batch: i64) -> Res<()> {
+        conn.exec("DELETE FROM pending_creates WHERE id = ?1", params![batch])
+            .map_err(err)?;
         Ok(())
     }
 
