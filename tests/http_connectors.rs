@@ -548,6 +548,31 @@ async fn tokens_paging_and_change_tracking_on_the_mock() {
     );
     assert!(c.read_deleted("account", None).await.unwrap().is_empty());
 
+    // Across runs: the delta link is the deletion position the engine stores, and a new
+    // connector (the next run) resumes from it.
+    let position = c.deletion_position("account").expect("a delta link");
+    assert!(position.starts_with("http"), "{position}");
+    assert!(mock.delete("accounts", &all[6].id));
+    let next_run = Dataverse::new(
+        catalog("dynamics-365-sales.yaml"),
+        &mock.api_url(),
+        Some(&auth),
+        None,
+        DataverseOptions {
+            http: fast(),
+            ..DataverseOptions::default()
+        },
+    )
+    .unwrap();
+    let gone = next_run
+        .read_deleted("account", Some(&position))
+        .await
+        .unwrap();
+    assert_eq!(
+        gone.iter().map(|t| t.id.as_str()).collect::<Vec<_>>(),
+        vec![all[6].id.as_str()]
+    );
+
     // Writes as single requests (204 + OData-EntityId, stamps read back) and as a $batch.
     let r = c
         .write(
@@ -583,7 +608,8 @@ async fn tokens_paging_and_change_tracking_on_the_mock() {
     let user = mock.integration_user();
     q.exclude_modified_by = Some(&user);
     let (theirs, _) = read_all(&c, &q).await;
-    assert_eq!(theirs.len(), 5);
+    // Seven seeded, two deleted above, one rewritten by the integration user.
+    assert_eq!(theirs.len(), 4);
 }
 
 #[tokio::test]

@@ -142,7 +142,14 @@ pub trait Connector: Send + Sync {
         filter: Option<&Pred>,
     ) -> Result<Vec<Record>, ConnectorError>;
 
-    /// Records deleted since a point in time.
+    /// Where the deletions read so far end, when the endpoint has its own marker (Dataverse's
+    /// delta link): the engine stores it and gives it back as `since` to `read_deleted` next
+    /// run. None: the latest deletion time is used.
+    fn deletion_position(&self, _table: &str) -> Option<String> {
+        None
+    }
+
+    /// Records deleted since a point in time (or a position from `deletion_position`).
     async fn read_deleted(
         &self,
         table: &str,

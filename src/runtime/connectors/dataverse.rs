@@ -830,10 +830,20 @@ impl Connector for Dataverse {
             .collect())
     }
 
+    fn deletion_position(&self, table: &str) -> Option<String> {
+        self.deltas
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(table)
+            .cloned()
+            .flatten()
+            .map(|u| u.to_string())
+    }
+
     async fn read_deleted(
         &self,
         table: &str,
-        _since: Option<&str>,
+        since: Option<&str>,
     ) -> Result<Vec<Tombstone>, ConnectorError> {
         if !self.opts.track_deletions {
             return Ok(Vec::new());
@@ -844,7 +854,14 @@ impl Connector for Dataverse {
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .get(table)
-            .cloned();
+            .cloned()
+            // The delta link of the previous run, kept by the engine's state store.
+            .or_else(|| {
+                since
+                    .filter(|s| s.starts_with("http"))
+                    .and_then(|s| reqwest::Url::parse(s).ok())
+                    .map(Some)
+            });
         let prefer = ["odata.track-changes", "odata.maxpagesize=5000"];
         let key = self.key(t);
         let (mut json, mut url, initial) = match known {

@@ -924,6 +924,9 @@ impl<'c, 'a> Pass<'c, 'a> {
                 DeletePolicy::Restore => self.restore(&c, &record).await?,
             }
         }
+        if let Some(position) = self.source.deletion_position(&dir.source_side.table) {
+            latest = position;
+        }
         if !ctx.opts.dry_run && !latest.is_empty() {
             ctx.state.transaction(|conn| {
                 tx::set_deleted_since(conn, &dir.mapping, dir.source, &latest)
