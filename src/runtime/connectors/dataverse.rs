@@ -656,28 +656,6 @@ fn lookup_target(
     Ok(f.lookup[0].clone())
 }
 
-/// A write response -> a result for the record.
-fn outcome(
-    op: &WriteOp,
-    r: Result<BatchResponse, String>,
-) -> Result<Option<Map<String, Value>>, String> {
-    let r = r?;
-    if (200..300).contains(&r.status) {
-        return Ok(r
-            .json()
-            .and_then(|v| v.as_object().cloned())
-            .filter(|m| !m.is_empty()));
-    }
-    let reason = super::http::error_reason(r.status, &r.body);
-    Err(match (r.status, op) {
-        (412, _) => format!("changed by someone else since it was read ({reason})"),
-        (404, WriteOp::Update { id, .. } | WriteOp::Delete { id }) => {
-            format!("no record `{id}` (deleted?): {reason}")
-        }
-        _ => reason,
-    })
-}
-
 #[async_trait]
 impl Connector for Dataverse {
     fn integration_user(&self) -> &str {
@@ -983,7 +961,7 @@ impl Connector for Dataverse {
         for (chunk, answers) in chunks.iter().zip(answers) {
             for ((i, _), answer) in chunk.iter().zip(answers) {
                 let op = &ops[*i];
-                results[*i] = Some(match outcome(op, answer) {
+                results[*i] = Some(match odata::write_outcome(op, answer) {
                     Err(e) => Err(self.http.scrub(&e)),
                     Ok(_) if matches!(op, WriteOp::Delete { .. }) => Ok(Record {
                         id: op.id().to_lowercase(),

@@ -343,6 +343,30 @@ pub fn parse_json_batch(json: &Value, n: usize) -> Result<Vec<BatchResponse>, St
         .collect())
 }
 
+/// A write response -> the result for its record: the values the endpoint returned, or why it
+/// failed (a 412 is the conflict path: the record changed since it was read).
+pub fn write_outcome(
+    op: &crate::runtime::connector::WriteOp,
+    r: Result<BatchResponse, String>,
+) -> Result<Option<Map<String, Value>>, String> {
+    use crate::runtime::connector::WriteOp;
+    let r = r?;
+    if (200..300).contains(&r.status) {
+        return Ok(r
+            .json()
+            .and_then(|v| v.as_object().cloned())
+            .filter(|m| !m.is_empty()));
+    }
+    let reason = super::http::error_reason(r.status, &r.body);
+    Err(match (r.status, op) {
+        (412, _) => format!("changed by someone else since it was read ({reason})"),
+        (404, WriteOp::Update { id, .. } | WriteOp::Delete { id }) => {
+            format!("no record `{id}` (deleted?): {reason}")
+        }
+        _ => reason,
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
