@@ -138,3 +138,326 @@ async fn standard_mapping_set_embedded_bc_to_cap_dataverse() {
         requests as f64 * 1000.0 / records.max(1) as f64
     );
 }
+
+// ---------------------------------------------------------------------------------------------
+// CAP Business Central <-> CAP Dataverse.
+
+/// The mappings kept for the CAP Business Central service: those whose BC table has an `api:`
+/// entity set in schemas/business-central.yaml (the CAP BC service serves exactly those).
+/// Left out: "UNIT GROUP", "ITEM UOM", "RESOURCE UOM", RESOURCE-PRODUCT, CUSTPRCGRP-PRICE,
+/// SALESPRC-PRODPRICE, PLHEADER-PRICE, PLLINE-PRODPRICE and the options "SHIPPING AGENT" (their
+/// tables are not in the API), together with the `via "SHIPPING AGENT"` field lines of CUSTOMER,
+/// VENDOR, POSTEDSALESINV-INV and the sales order mappings, and RESOURCE-PRODUCT from `after`.
+/// Also left out: POSTEDSALESLINE-INV. Its table is in the API, but neither its key's
+/// "Document No." nor anything else that links a line to its invoice has an API name in the
+/// catalog (real Business Central links lines by `documentId`), so the lines cannot be loaded
+/// (their keys collide) nor tied to their invoices. The sales order mappings are kept; they are
+/// off by the settings and the seed has no sales orders.
+const CAP_BC_MAPPINGS: &[&str] = &[
+    "SALESPEOPLE",
+    "CURRENCY",
+    "CUSTOMER",
+    "VENDOR",
+    "CONTACT",
+    "\"UNIT OF MEASURE\"",
+    "ITEM-PRODUCT",
+    "OPPORTUNITY",
+    "POSTEDSALESINV-INV",
+    "SALESORDER-ORDER-ONEWAY",
+    "SALESORDER-ORDER",
+    "SOLINE-ORDERDETAIL",
+    "\"PAYMENT TERMS\"",
+    "\"SHIPMENT METHOD\"",
+];
+
+/// mappings/business-central-sales.map reduced to [`CAP_BC_MAPPINGS`], written to `dir`.
+fn reduced_model(dir: &Path) -> Model {
+    let text = std::fs::read_to_string(repo().join("mappings/business-central-sales.map")).unwrap();
+    let schemas = format!("\"{}/", repo().join("schemas").display());
+    let mut out = String::new();
+    let mut dropping = false;
+    for line in text.lines() {
+        if dropping {
+            dropping = line != "}";
+            continue;
+        }
+        let head = line
+            .strip_prefix("mapping ")
+            .or_else(|| line.strip_prefix("options "));
+        if let Some(rest) = head {
+            let name = rest.split(':').next().unwrap().trim();
+            if !CAP_BC_MAPPINGS.contains(&name) {
+                dropping = line.starts_with("mapping ");
+                continue;
+            }
+        }
+        if line.contains("via \"SHIPPING AGENT\"") {
+            continue;
+        }
+        // `after ITEM-PRODUCT, RESOURCE-PRODUCT, ...`: only the kept mappings.
+        let mut line = line.to_string();
+        if let Some(list) = line.trim_start().strip_prefix("after ") {
+            let kept: Vec<&str> = list
+                .split(',')
+                .map(str::trim)
+                .filter(|m| CAP_BC_MAPPINGS.contains(m))
+                .collect();
+            if kept.is_empty() {
+                continue;
+            }
+            line = format!("    after {}", kept.join(", "));
+        }
+        out.push_str(&line.replace("\"../schemas/", &schemas));
+        out.push('\n');
+    }
+    let path = dir.join("cap-bc.map");
+    std::fs::write(&path, &out).unwrap();
+    let (loaded, model) = coupler::cli::load::check_text(&path, &out);
+    if loaded.diagnostics.has_errors() {
+        let errors: Vec<String> = loaded
+            .diagnostics
+            .into_sorted()
+            .into_iter()
+            .map(|d| format!("{} ({})", d.message, d.label))
+            .collect();
+        panic!("reduced mapping set has errors: {errors:#?}");
+    }
+    model
+}
+
+/// Every record of a table, through the change stream.
+async fn read_all(c: &dyn Connector, table: &str) -> Vec<coupler::runtime::connector::Record> {
+    let q = coupler::runtime::connector::ChangeQuery {
+        table,
+        filter: None,
+        since: None,
+        exclude_modified_by: None,
+        page_size: 1000,
+        fields: None,
+    };
+    let mut all = Vec::new();
+    let mut after = None;
+    loop {
+        let page = c.read_changes(&q, after.as_ref()).await.unwrap();
+        all.extend(page.records);
+        match page.next {
+            Some(n) => after = Some(n),
+            None => return all,
+        }
+    }
+}
+
+/// Loads `tables` of a demo seed into an HTTP endpoint through its connector's `write` (Business
+/// Central: the writable fields its API has; ids kept), then copies what the endpoint
+/// holds into the embedded `reference`. Returns the number of records loaded.
+async fn load(
+    model: &Model,
+    dir: &Path,
+    system: &str,
+    seed: &str,
+    tables: &[String],
+    endpoint: &dyn Connector,
+    reference: &EmbeddedSystem,
+) -> usize {
+    use coupler::runtime::connector::WriteOp;
+    let catalog = model.systems[system].catalog.clone().unwrap();
+    let seeded = embedded(
+        model,
+        &dir.join(format!("seed-{system}")),
+        system,
+        Some(&repo().join(seed)),
+    );
+    let bc = model.systems[system].kind == coupler::analysis::SystemKind::BusinessCentral;
+    let mut loaded = 0;
+    for table in tables {
+        let t = catalog.table(table).unwrap();
+        let ops: Vec<WriteOp> = seeded
+            .list(table)
+            .unwrap()
+            .into_iter()
+            .map(|r| {
+                let fields = r
+                    .fields
+                    .into_iter()
+                    .filter(|(k, v)| {
+                        let f = &t.fields[k];
+                        let writable = if bc {
+                            f.api.is_some() && f.api.as_deref() != Some("id") && !f.read_only
+                        } else {
+                            // The key is the record id; the server stamps created*/modified*.
+                            // Other read-only columns (`islicensed`) are seeded, as CAP allows.
+                            !t.key.contains(k)
+                                && !k.starts_with("created")
+                                && !k.starts_with("modified")
+                        };
+                        writable && !v.is_null()
+                    })
+                    .collect();
+                WriteOp::Create { id: r.id, fields }
+            })
+            .collect();
+        loaded += ops.len();
+        for res in endpoint.write(table, ops).await.unwrap() {
+            res.unwrap_or_else(|e| panic!("loading {table} into {system}: {e}"));
+        }
+        for r in read_all(endpoint, table).await {
+            let fields = r.fields.into_iter().filter(|(_, v)| !v.is_null()).collect();
+            reference.put_as(table, fields, "seed", true).unwrap();
+        }
+    }
+    assert!(loaded > 0, "the seed has records in {tables:?}");
+    loaded
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cap_business_central_to_cap_dataverse() {
+    use coupler::runtime::connectors::{BusinessCentral, BusinessCentralOptions};
+
+    let dir = tempfile::tempdir().unwrap();
+    let model = reduced_model(dir.path());
+    let catalog = model.systems["bc"].catalog.clone().unwrap();
+    let cap = tokio::task::spawn_blocking(CapServer::start).await.unwrap();
+
+    // What a profile with `kind: business_central` (url = the API root, company by name) and
+    // `kind: dataverse` builds.
+    let bc = Arc::new(
+        BusinessCentral::new(
+            catalog.clone(),
+            &cap.business_central_url(),
+            Some(http_support::cap::COMPANY_NAME),
+            None,
+            Some(IU),
+            BusinessCentralOptions {
+                client_ids: true,
+                ..BusinessCentralOptions::default()
+            },
+        )
+        .unwrap(),
+    );
+    let sales = Arc::new(
+        Dataverse::new(
+            model.systems["sales"].catalog.clone().unwrap(),
+            &cap.dataverse_url(),
+            None,
+            Some(IU),
+            DataverseOptions {
+                extra_headers: vec![(USER_HEADER.into(), IU.into())],
+                ..DataverseOptions::default()
+            },
+        )
+        .unwrap(),
+    );
+
+    // The demo seed, API tables and API fields only, into CAP's Business Central through the
+    // connector's write; then read back, so the embedded reference gets exactly what CAP holds
+    // (CAP's defaults for the fields the seed leaves empty included). Tables in the API whose
+    // key fields are all in it (not the document lines, see above).
+    let api_tables: Vec<String> = catalog
+        .tables
+        .iter()
+        .filter(|(_, t)| t.api.is_some() && t.key.iter().all(|k| t.fields[k].api.is_some()))
+        .map(|(n, _)| n.clone())
+        .collect();
+    let reference_bc = embedded(&model, dir.path(), "bc", None);
+    let loaded = load(
+        &model,
+        dir.path(),
+        "bc",
+        "examples/demo/business-central",
+        &api_tables,
+        bc.as_ref(),
+        &reference_bc,
+    )
+    .await;
+    // The Sales users and currencies of the demo seed on both sides, so that salespeople couple
+    // by e-mail (owners resolve) as in the demo profile.
+    let reference_sales = embedded(&model, dir.path(), "sales", None);
+    let sales_tables = ["systemuser".to_string(), "transactioncurrency".to_string()];
+    load(
+        &model,
+        dir.path(),
+        "sales",
+        "examples/demo/dynamics-365-sales",
+        &sales_tables,
+        sales.as_ref(),
+        &reference_sales,
+    )
+    .await;
+
+    // Reference: embedded <-> embedded from the same data.
+    let mut systems: HashMap<String, Arc<dyn Connector>> = HashMap::new();
+    systems.insert("bc".into(), reference_bc);
+    systems.insert("sales".into(), reference_sales);
+    let state = StateStore::open(&dir.path().join("state-ref.db"), true).unwrap();
+    let want1 = run_once(&model, &systems, &state, true).await;
+    let want2 = run_once(&model, &systems, &state, false).await;
+
+    // CAP Business Central <-> CAP Dataverse.
+    let bc_before = bc.http().request_count();
+    let mut systems: HashMap<String, Arc<dyn Connector>> = HashMap::new();
+    systems.insert("bc".into(), bc.clone());
+    systems.insert("sales".into(), sales.clone());
+    let state = StateStore::open(&dir.path().join("state.db"), true).unwrap();
+    let got1 = run_once(&model, &systems, &state, true).await;
+    let got2 = run_once(&model, &systems, &state, false).await;
+    // Same known CAP defect as above (products cannot be created on CAP's Dataverse).
+    let cap_bug = state
+        .failures(None)
+        .unwrap()
+        .iter()
+        .any(|f| f.message.contains("type\" does not exist"));
+    let skip: &[&str] = if cap_bug {
+        eprintln!(
+            "note: CAP rejects `<field>type` on tables without it; ITEM-PRODUCT not compared"
+        );
+        &["ITEM-PRODUCT"]
+    } else {
+        &[]
+    };
+    let keep = |v: Vec<String>| -> Vec<String> {
+        v.into_iter()
+            .filter(|l| !skip.iter().any(|s| l.starts_with(&format!("{s} "))))
+            .collect()
+    };
+    assert_eq!(
+        keep(counts(&got1)),
+        keep(counts(&want1)),
+        "first (full) run"
+    );
+    assert_eq!(keep(counts(&got2)), keep(counts(&want2)), "second run");
+    assert!(want1.total().inserted > 0);
+    // The second run changes nothing. Its failures are the first run's, retried: all come from
+    // Currency "ISO Code", which has no API name in the catalog (BC API v2.0 `currencies` has
+    // none), so CURRENCY (`where bc: "ISO Code" != ''`) couples no currency and the customers,
+    // vendors and invoices in a foreign currency cannot resolve `transactioncurrencyid`. The
+    // embedded reference, loaded from what CAP holds, fails the same records (compared above).
+    let t2 = got2.total();
+    assert_eq!((t2.inserted, t2.modified), (0, 0), "{:#?}", counts(&got2));
+    let failed = |r: &RunReport| -> Vec<(String, u64)> {
+        r.mappings
+            .iter()
+            .filter(|m| m.counts.failed > 0)
+            .map(|m| (format!("{} {}", m.mapping, m.direction), m.counts.failed))
+            .collect()
+    };
+    assert_eq!(
+        failed(&got2),
+        failed(&got1),
+        "only the first run's failures, retried"
+    );
+    for f in state.failures(None).unwrap() {
+        assert!(
+            f.message.contains("has no coupled record in `CURRENCY`")
+                || f.message.contains("has no coupled record in `CUSTOMER`"),
+            "unexpected failure in {}: {}",
+            f.mapping,
+            f.message
+        );
+    }
+    eprintln!(
+        "CAP BC <-> CAP Dataverse: {} BC requests, {} Dataverse requests, {} records loaded",
+        bc.http().request_count() - bc_before,
+        sales.http().request_count(),
+        loaded
+    );
+}

@@ -135,6 +135,16 @@ pub struct RunArgs {
     /// Records per page read from an endpoint
     #[arg(long, default_value_t = 1000)]
     pub page_size: usize,
+    /// Keep running: run each mapping on its schedule (`schedule every 30m`; every 30 minutes
+    /// without one) until SIGINT or SIGTERM, which stop it once the records in flight are done
+    #[arg(long, conflicts_with_all = ["full", "dry_run"])]
+    pub watch: bool,
+    /// With --watch: stop after this many runs
+    #[arg(long, requires = "watch", value_name = "N")]
+    pub max_runs: Option<u64>,
+    /// With --watch: one minute of the schedules lasts this many seconds (tests and demos)
+    #[arg(long, requires = "watch", value_name = "SECONDS", hide = true)]
+    pub tick: Option<f64>,
 }
 
 #[derive(Debug, Args)]

@@ -15,6 +15,7 @@ mod schema;
 mod setup;
 mod show;
 mod status;
+mod watch;
 
 pub use args::{Cli, Command};
 use clap::Parser;

@@ -14,6 +14,9 @@ pub fn run(args: RunArgs) -> i32 {
 }
 
 fn execute(args: RunArgs) -> Result<i32, Stop> {
+    if args.watch {
+        return Ok(super::watch::run(args));
+    }
     let (session, state) = setup::open_locked(&args.profile)?;
     let selection = match &args.select {
         Some(spec) => {

@@ -50,7 +50,9 @@ impl CapServer {
     /// Starts a server on a free loopback port and waits until it answers. Panics with the
     /// server's output if it does not come up within 30 s.
     pub fn start() -> CapServer {
-        Self::start_with_env(&[])
+        // Dataverse takes $batch requests of up to 1,000 operations; CAP's default body limit
+        // is far smaller.
+        Self::start_with_env(&[("CDS_SERVER_BODY__PARSER_LIMIT", "50mb")])
     }
 
     /// Like [`CapServer::start`], with extra environment variables for the server, e.g.

@@ -58,7 +58,7 @@ impl Default for DataverseOptions {
     fn default() -> Self {
         DataverseOptions {
             http: HttpOptions::dataverse(),
-            batch_size: 100,
+            batch_size: 1000,
             use_batch: true,
             track_deletions: true,
             extra_headers: Vec::new(),

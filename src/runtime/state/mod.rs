@@ -161,7 +161,13 @@ impl StateStore {
         conn.execute_batch("PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA busy_timeout=10000; PRAGMA foreign_keys=ON;")
             .map_err(|e| format!("state `{}`: {e}", path.display()))?;
         conn.set_prepared_statement_cache_capacity(256);
-        let version: i64 = conn
+        // Migrations run under the write lock and re-read the version inside it, so two
+        // processes opening a new state at once do not both apply them.
+        let mut conn = conn;
+        let tx = conn
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+            .map_err(|e| format!("state `{}`: {e}", path.display()))?;
+        let version: i64 = tx
             .one("PRAGMA user_version", [], |r| r.get(0))
             .map_err(|e| format!("state `{}`: {e}", path.display()))?;
         let known = migrations::MIGRATIONS.len() as i64;
@@ -176,13 +182,12 @@ impl StateStore {
             .enumerate()
             .skip(version as usize)
         {
-            let tx = conn.unchecked_transaction().map_err(err)?;
             tx.execute_batch(step)
                 .map_err(|e| format!("state migration {}: {e}", i + 1))?;
             tx.execute_batch(&format!("PRAGMA user_version = {}", i + 1))
                 .map_err(err)?;
-            tx.commit().map_err(err)?;
         }
+        tx.commit().map_err(err)?;
         Ok(StateStore {
             conn: Mutex::new(conn),
             path: path.to_path_buf(),
