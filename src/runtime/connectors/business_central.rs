@@ -89,12 +89,7 @@ impl BusinessCentral {
         integration_user: Option<&str>,
         opts: BusinessCentralOptions,
     ) -> Result<BusinessCentral, String> {
-        let root = crate::config::check_url(url.trim_end_matches('/'), "url")?;
-        let tokens = match auth {
-            Some(a) => Some(Arc::new(super::auth::TokenSource::new(a, &root)?)),
-            None => None,
-        };
-        let http = Arc::new(Http::new(&root, opts.http.clone(), tokens)?);
+        let (root, http) = Http::for_endpoint(url, auth, opts.http.clone())?;
         Ok(BusinessCentral {
             catalog,
             root,

@@ -238,6 +238,22 @@ impl std::fmt::Debug for Http {
 }
 
 impl Http {
+    /// The service root of a configured `url` and a client for it, with tokens when `auth` is
+    /// given: what both connectors start from.
+    pub fn for_endpoint(
+        url: &str,
+        auth: Option<&crate::config::Auth>,
+        options: HttpOptions,
+    ) -> Result<(Url, Arc<Http>), String> {
+        let root = crate::config::check_url(url.trim_end_matches('/'), "url")?;
+        let tokens = match auth {
+            Some(a) => Some(Arc::new(TokenSource::new(a, &root)?)),
+            None => None,
+        };
+        let http = Arc::new(Http::new(&root, options, tokens)?);
+        Ok((root, http))
+    }
+
     /// A client for an endpoint; `base` is checked (https, or http on loopback only).
     pub fn new(
         base: &Url,
