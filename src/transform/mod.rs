@@ -10,6 +10,7 @@ mod literal;
 mod text;
 
 mod alphanumeric;
+mod clamp;
 mod default;
 mod extract_date;
 mod format_date;
@@ -162,7 +163,7 @@ impl std::error::Error for CompileError {}
 
 type Compiler = fn(&[Arg]) -> Result<Box<dyn Function>, ArgError>;
 
-static SIGNATURES: [Signature; 17] = [
+static SIGNATURES: [Signature; 18] = [
     upper::SIGNATURE,
     lower::SIGNATURE,
     title::SIGNATURE,
@@ -174,6 +175,7 @@ static SIGNATURES: [Signature; 17] = [
     regex_match::SIGNATURE,
     alphanumeric::SIGNATURE,
     round::SIGNATURE,
+    clamp::SIGNATURE,
     format_date::SIGNATURE,
     format_decimal::SIGNATURE,
     extract_date::SIGNATURE,
@@ -183,7 +185,7 @@ static SIGNATURES: [Signature; 17] = [
 ];
 
 /// Same order as SIGNATURES.
-static COMPILERS: [Compiler; 17] = [
+static COMPILERS: [Compiler; 18] = [
     upper::compile,
     lower::compile,
     title::compile,
@@ -195,6 +197,7 @@ static COMPILERS: [Compiler; 17] = [
     regex_match::compile,
     alphanumeric::compile,
     round::compile,
+    clamp::compile,
     format_date::compile,
     format_decimal::compile,
     extract_date::compile,

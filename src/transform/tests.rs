@@ -218,7 +218,7 @@ fn signatures_are_consistent() {
         assert_eq!(signature(sig.name).map(|s| s.name), Some(sig.name));
         assert!(!sig.summary.is_empty() && !sig.accepts.is_empty() && !sig.returns.is_empty());
     }
-    assert_eq!(signatures().len(), 17);
+    assert_eq!(signatures().len(), 18);
     assert!(signature("nope").is_none());
     assert_eq!(compile("nope", &[]).unwrap_err(), CompileError::Unknown);
 }
