@@ -320,11 +320,7 @@ fn print_run(report: &RunReport, jobs: &[Job], json: bool) {
     if changed {
         // Only the rows that did something: a quiet mapping is the rule, not the news.
         let mut rows = report.clone();
-        rows.mappings.retain(|m| {
-            let c = &m.counts;
-            m.error.is_some()
-                || c.inserted + c.modified + c.deleted + c.coupled + c.failed + c.conflicts > 0
-        });
+        rows.mappings.retain(did_something);
         crate::out!("{}", Progress::table(&rows));
     }
 }

@@ -62,36 +62,9 @@ pub struct Project {
     pub map: PathBuf,
 }
 
-/// Counters of one mapping direction, as `coupler run --format json` reports them.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Deserialize)]
-pub struct Counts {
-    pub inserted: u64,
-    pub modified: u64,
-    pub deleted: u64,
-    pub unchanged: u64,
-    pub skipped: u64,
-    pub failed: u64,
-    pub coupled: u64,
-    pub conflicts: u64,
-}
-
-impl Counts {
-    pub fn add(&mut self, o: &Counts) {
-        self.inserted += o.inserted;
-        self.modified += o.modified;
-        self.deleted += o.deleted;
-        self.unchanged += o.unchanged;
-        self.skipped += o.skipped;
-        self.failed += o.failed;
-        self.coupled += o.coupled;
-        self.conflicts += o.conflicts;
-    }
-
-    /// Everything that wrote to a system or to the couplings.
-    pub fn writes(&self) -> u64 {
-        self.inserted + self.modified + self.deleted + self.coupled
-    }
-}
+/// Counters of one mapping direction, as `coupler run --format json` reports them: the
+/// library's own type, read back from the JSON.
+pub use coupler::runtime::state::Counts;
 
 /// What one `coupler run --format json` said.
 #[derive(Debug)]

@@ -220,7 +220,7 @@ async fn execute_mapping(ctx: &Ctx<'_>, name: &str, dirs: &[Arc<Direction>]) -> 
                     report.note = Some("full synchronization".into());
                 }
                 let r = p.execute().await;
-                report.counts = p.counts.clone();
+                report.counts = p.counts;
                 if let Err(e) = r {
                     report.error = Some(e);
                 }

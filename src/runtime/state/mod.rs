@@ -28,6 +28,11 @@ impl SideName {
         }
     }
 
+    /// The couplings column of this side: `column("id")` is `left_id` or `right_id`.
+    fn column(self, what: &str) -> String {
+        format!("{}_{what}", self.as_str())
+    }
+
     pub fn other(self) -> SideName {
         match self {
             SideName::Left => SideName::Right,
@@ -72,7 +77,7 @@ impl Coupling {
     }
 }
 
-#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Counts {
     pub inserted: u64,
     pub modified: u64,
@@ -94,6 +99,11 @@ impl Counts {
         self.failed += o.failed;
         self.coupled += o.coupled;
         self.conflicts += o.conflicts;
+    }
+
+    /// Everything that wrote to a system or to the couplings.
+    pub fn writes(&self) -> u64 {
+        self.inserted + self.modified + self.deleted + self.coupled
     }
 }
 
@@ -209,10 +219,7 @@ impl StateStore {
     }
 
     pub fn coupling_by(&self, mapping: &str, side: SideName, id: &str) -> Res<Option<Coupling>> {
-        let col = match side {
-            SideName::Left => "left_id",
-            SideName::Right => "right_id",
-        };
+        let col = side.column("id");
         let conn = self.lock();
         query_coupling(
             &conn,
@@ -228,10 +235,7 @@ impl StateStore {
         side: SideName,
         ids: &[&str],
     ) -> Res<HashMap<String, Coupling>> {
-        let col = match side {
-            SideName::Left => "left_id",
-            SideName::Right => "right_id",
-        };
+        let col = side.column("id");
         let conn = self.lock();
         let mut out = HashMap::new();
         for chunk in ids.chunks(500) {
@@ -263,10 +267,7 @@ impl StateStore {
         side: SideName,
         reference: &str,
     ) -> Res<Option<Coupling>> {
-        let col = match side {
-            SideName::Left => "left_ref",
-            SideName::Right => "right_ref",
-        };
+        let col = side.column("ref");
         let conn = self.lock();
         query_coupling(
             &conn,
@@ -487,10 +488,7 @@ impl StateStore {
 
     /// Removes a coupling by hand (`coupler uncouple`).
     pub fn uncouple(&self, mapping: &str, side: SideName, id: &str) -> Res<bool> {
-        let col = match side {
-            SideName::Left => "left_id",
-            SideName::Right => "right_id",
-        };
+        let col = side.column("id");
         let conn = self.lock();
         let n = conn
             .execute(
