@@ -88,6 +88,8 @@ fixtures! {
     no_field_in_direction => ["E0406"],
     same_system => ["E0407"],
     conflict_on_one_way => ["E0408"],
+    condition_against_flow => ["E0409"],
+    split_one_way => ["E0410"],
     // E05: lookups and modifiers
     via_wrong_tables => ["E0501"],
     via_wrong_tables_contact_company => ["E0501"],
@@ -100,6 +102,9 @@ fixtures! {
     via_on_plain_field => ["E0503"],
     modifier_needs_via => ["E0504"],
     conflicting_modifiers => ["E0505"],
+    parent_modifier_conflicts => ["E0505", "E0504"],
+    borrowed_couplings => ["E0506"],
+    couple_via_wrong_tables => ["E0501", "E0304"],
     // E06: types
     function_type => ["E0601"],
     type_mismatch => ["E0602"],
@@ -120,6 +125,8 @@ fixtures! {
     filter_type_bad_date => ["E0605"],
     filter_type_too_long => ["E0605"],
     couple_type => ["E0606"],
+    split_length => ["E0607"],
+    split_length_not_a_number => ["E0607"],
     // E07: dependencies
     cycle_customer_contact => ["E0701"],
     cycle_three_mappings => ["E0701"],

@@ -1,11 +1,12 @@
-//! Issue 6 (partial): item availability (negative inventory written as 0) and sales orders from
-//! Sales (SALESORDER-FROMSALES and its lines), end to end with the real `coupler` binary on the
-//! standard mapping set and two embedded systems.
+//! Issue 6: item availability (negative inventory written as 0, refreshed from a FlowField that
+//! changes without a stamp), and sales orders from Sales (SALESORDER-FROMSALES and its lines:
+//! parents, write-in products, long descriptions on Comment lines), end to end with the real
+//! `coupler` binary on the standard mapping set and two embedded systems.
 
 #[path = "sync_support/mod.rs"]
 mod sync_support;
 
-use serde_json::{json, Value};
+use serde_json::{json, Map, Value};
 use sync_support::{standard_map, Project};
 
 const CUSTOMER_ID: &str = "c0000000-0000-4000-8000-000000000001";
@@ -36,33 +37,33 @@ fn bc_item(inventory: f64) -> Value {
     ]})
 }
 
-/// The standard set with ITEM-AVAILABILITY switched on.
-fn with_item_availability() -> String {
+/// The standard set with ITEM-AVAILABILITY switched off.
+fn without_item_availability() -> String {
     let map = standard_map();
-    let on = map.replacen(
-        "item_availability          = false",
+    let off = map.replacen(
         "item_availability          = true",
+        "item_availability          = false",
         1,
     );
     assert_ne!(
-        map, on,
-        "the standard set no longer has `item_availability = false`"
+        map, off,
+        "the standard set no longer has `item_availability = true`"
     );
-    on
+    off
 }
 
 #[test]
 fn negative_inventory_reaches_sales_as_zero() {
-    let p = Project::with_map_text(&with_item_availability(), bc_item(-5.0), json!({}));
+    let p = Project::standard(bc_item(-5.0), json!({}));
     let o = p.run_ok(&["--full"]);
     assert_eq!(o.counts("ITEM-PRODUCT", "->").inserted, 1, "{:#}", o.report);
     let product = p.find("sales.product", "productnumber", "1000");
     assert_eq!(product["quantityonhand"], json!(0), "{product:#?}");
-    // ITEM-AVAILABILITY runs after ITEM-PRODUCT and couples to the same product (no duplicate).
+    // ITEM-AVAILABILITY runs after ITEM-PRODUCT, on its couplings: no second product.
     let av = o.mapping_total("ITEM-AVAILABILITY");
     assert_eq!(
         (av.inserted, av.modified, av.coupled),
-        (0, 0, 1),
+        (0, 0, 0),
         "{:#}",
         o.report
     );
@@ -72,17 +73,83 @@ fn negative_inventory_reaches_sales_as_zero() {
     assert!(at("ITEM-PRODUCT") < at("ITEM-AVAILABILITY"), "{order:?}");
 }
 
+/// Sets an item's inventory the way posting does: a FlowField changes, the item is not stamped.
+fn post_inventory(p: &Project, no: &str, inventory: f64) {
+    let db = p.root().join("state").join("bc.db");
+    let conn = rusqlite::Connection::open(&db).expect("bc database opens");
+    let n = conn
+        .execute(
+            "UPDATE \"Item\" SET \"Inventory\" = ?1 WHERE \"No.\" = ?2",
+            rusqlite::params![inventory, no],
+        )
+        .expect("inventory updates");
+    assert_eq!(n, 1, "item {no} exists");
+}
+
 #[test]
-fn positive_inventory_passes_unchanged() {
+fn item_availability_follows_inventory_that_changes_without_a_stamp() {
     let p = Project::standard(bc_item(12.5), json!({}));
-    let o = p.run_ok(&["--full"]);
+    p.run_ok(&["--full"]);
+    assert_eq!(
+        p.find("sales.product", "productnumber", "1000")["quantityonhand"],
+        json!(12.5)
+    );
+    // Posting changes Inventory without stamping the item: ITEM-PRODUCT sees nothing ...
+    post_inventory(&p, "1000", 7.0);
+    let o = p.run_ok(&[]);
+    assert_eq!(
+        o.mapping_total("ITEM-PRODUCT").writes(),
+        0,
+        "{:#}",
+        o.report
+    );
+    // ... ITEM-AVAILABILITY reads every item and writes the new quantity, on the same product.
+    let av = o.mapping_total("ITEM-AVAILABILITY");
+    assert_eq!((av.modified, av.inserted), (1, 0), "{:#}", o.report);
+    let products = p.show("sales.product");
+    assert_eq!(products.len(), 1, "{products:#?}");
+    assert_eq!(products[0]["quantityonhand"], json!(7));
+    // Negative inventory is written as 0.
+    post_inventory(&p, "1000", -3.0);
+    p.run_ok(&[]);
+    assert_eq!(
+        p.find("sales.product", "productnumber", "1000")["quantityonhand"],
+        json!(0)
+    );
+    // Nothing changed: nothing is written.
+    let again = p.run_ok(&[]);
+    assert_eq!(again.total().writes(), 0, "{:#}", again.report);
+}
+
+#[test]
+fn item_availability_never_creates_or_couples() {
+    // An item ITEM-PRODUCT does not take (blocked in Sales terms: ITEM-PRODUCT skips uncoupled
+    // items on an ordinary run) is left alone by ITEM-AVAILABILITY too.
+    let p = Project::standard(bc_item(4.0), json!({}));
+    let o = p.run_ok(&[]);
     assert_eq!(
         o.mapping_total("ITEM-AVAILABILITY").writes(),
         0,
-        "off by default"
+        "{:#}",
+        o.report
     );
-    let product = p.find("sales.product", "productnumber", "1000");
-    assert_eq!(product["quantityonhand"], json!(12.5), "{product:#?}");
+    assert!(p.show("sales.product").is_empty());
+    let skipped = o.counts("ITEM-AVAILABILITY", "->").skipped;
+    assert_eq!(skipped, 1, "{:#}", o.report);
+}
+
+#[test]
+fn item_availability_can_be_switched_off() {
+    let p = Project::with_map_text(&without_item_availability(), bc_item(12.5), json!({}));
+    let o = p.run_ok(&["--full"]);
+    assert_eq!(o.mapping_total("ITEM-AVAILABILITY").writes(), 0);
+    post_inventory(&p, "1000", 3.0);
+    p.run_ok(&[]);
+    // Without the refresh, a FlowField change does not reach Sales (Business Central's behaviour).
+    assert_eq!(
+        p.find("sales.product", "productnumber", "1000")["quantityonhand"],
+        json!(12.5)
+    );
 }
 
 /// A customer and an item coupled to their Sales counterparts, a submitted order and an active
@@ -90,9 +157,9 @@ fn positive_inventory_passes_unchanged() {
 fn orders_project(map: &str, lines: bool) -> Project {
     let details = if lines {
         json!([
-            { "salesorderid": SUBMITTED, "productid": PRODUCT, "sequencenumber": 10000,
+            { "salesorderid": SUBMITTED, "productid": PRODUCT, "sequencenumber": 1,
               "quantity": 3, "priceperunit": 390 },
-            { "salesorderid": ACTIVE, "productid": PRODUCT, "sequencenumber": 10000,
+            { "salesorderid": ACTIVE, "productid": PRODUCT, "sequencenumber": 1,
               "quantity": 1, "priceperunit": 400 }
         ])
     } else {
@@ -189,13 +256,9 @@ fn a_submitted_sales_order_becomes_a_business_central_order() {
     assert_eq!(p.show("bc.Sales Header").len(), 1);
 }
 
-/// Engine gap: a Business Central record is referenced by its primary key only when the key has
-/// one field (`runtime::engine::reference`), and "Sales Header"'s key is ("Document Type",
-/// "No."), so `salesorderid via SALESORDER-FROMSALES` finds no coupled header; and the lines of
-/// orders that are not taken (not Submitted) fail their parent lookup instead of being left
-/// out. Both need engine support (see the issue 6 report).
+/// A Sales Header's key is ("Document Type", "No."): lines reach it by "No.", as Business
+/// Central's table relation does. The line of the order that is not submitted waits for it.
 #[test]
-#[ignore = "engine: composite-key references and lines of filtered-out headers"]
 fn the_lines_of_a_submitted_order_follow_their_header() {
     let p = orders_project(&with_sales_orders(), true);
     couple_customer_and_item(&p);
@@ -220,10 +283,231 @@ fn the_lines_of_a_submitted_order_follow_their_header() {
     let line = &lines[0];
     assert_eq!(line["Document Type"], "Order");
     assert_eq!(line["Document No."], headers[0]["No."]);
+    assert_eq!(line["Line No."], json!(10000));
     assert_eq!(line["Type"], "Item");
     assert_eq!(line["No."], "1000");
     assert_eq!(line["Quantity"], json!(3));
     assert_eq!(line["Unit Price"], json!(390));
+    let again = p.run_ok(&[]);
+    assert_eq!(again.total().writes(), 0, "{:#}", again.report);
+}
+
+/// The issue's scenario: a submitted order with an item line, a write-in line and a line whose
+/// description has 250 characters.
+fn scenario_project() -> Project {
+    let long: String = (0..25).map(|i| format!("part{i:02}....")).collect();
+    assert_eq!(long.chars().count(), 250);
+    Project::with_map_text(
+        &with_sales_orders(),
+        json!({
+            "Customer": [{ "No.": "C1", "Name": "Alpha", "SystemId": CUSTOMER_ID }],
+            "Item": [
+                { "No.": "1000", "Description": "Bicycle", "Unit Price": 400, "SystemId": ITEM_ID },
+                { "No.": "WRITE-IN", "Description": "Write-in product" }
+            ]
+        }),
+        json!({
+            "account": [{ "accountid": ACCOUNT, "name": "Alpha", "customertypecode": "Customer",
+                          "statecode": "Active" }],
+            "product": [{ "productid": PRODUCT, "productnumber": "1000", "name": "Bicycle",
+                          "producttypecode": "Sales Inventory", "statecode": "Active" }],
+            "salesorder": [
+                { "salesorderid": SUBMITTED, "name": "PO-4711", "ordernumber": "ORD-01001",
+                  "customerid": ACCOUNT, "customeridtype": "account", "statecode": "Submitted" },
+                { "salesorderid": ACTIVE, "name": "Draft", "ordernumber": "ORD-01002",
+                  "customerid": ACCOUNT, "customeridtype": "account", "statecode": "Active" }
+            ],
+            "salesorderdetail": [
+                { "salesorderdetailid": "e0000000-0000-4000-8000-000000000001",
+                  "salesorderid": SUBMITTED, "productid": PRODUCT, "sequencenumber": 1,
+                  "quantity": 3, "priceperunit": 390, "productdescription": "Bicycle, red" },
+                { "salesorderdetailid": "e0000000-0000-4000-8000-000000000002",
+                  "salesorderid": SUBMITTED, "isproductoverridden": true, "sequencenumber": 2,
+                  "quantity": 1, "priceperunit": 25, "productdescription": "Gift wrapping" },
+                { "salesorderdetailid": "e0000000-0000-4000-8000-000000000003",
+                  "salesorderid": SUBMITTED, "productid": PRODUCT, "sequencenumber": 3,
+                  "quantity": 1, "priceperunit": 400, "productdescription": long },
+                { "salesorderdetailid": "e0000000-0000-4000-8000-000000000004",
+                  "salesorderid": ACTIVE, "productid": PRODUCT, "sequencenumber": 1,
+                  "quantity": 9, "priceperunit": 400, "productdescription": "Draft line" }
+            ]
+        }),
+    )
+}
+
+/// The lines of the Business Central order, by line number.
+fn order_lines(p: &Project) -> Vec<Map<String, Value>> {
+    let mut lines = p.show("bc.Sales Line");
+    lines.sort_by_key(|l| l["Line No."].as_i64().unwrap_or_default());
+    lines
+}
+
+fn line_summary(lines: &[Map<String, Value>]) -> Vec<(i64, String, String, String)> {
+    lines
+        .iter()
+        .map(|l| {
+            (
+                l["Line No."].as_i64().unwrap_or(-1),
+                l["Type"].as_str().unwrap_or("?").to_string(),
+                l["No."].as_str().unwrap_or("").to_string(),
+                l["Description"].as_str().unwrap_or("").to_string(),
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn a_submitted_order_with_a_write_in_and_a_long_description_arrives_as_business_central_does() {
+    let p = scenario_project();
+    couple_customer_and_item(&p);
+    let o = p.run(&[]);
+    assert_eq!(
+        o.code,
+        0,
+        "{:#}\n{:#}",
+        o.report,
+        Value::from(o.actions.clone())
+    );
+    let headers = p.show("bc.Sales Header");
+    assert_eq!(headers.len(), 1, "only the submitted order: {headers:#?}");
+    let no = headers[0]["No."]
+        .as_str()
+        .expect("a number from the series")
+        .to_string();
+    assert!(!no.is_empty());
+    let lines = order_lines(&p);
+    assert!(
+        lines.iter().all(|l| l["Document No."] == json!(no)),
+        "{lines:#?}"
+    );
+    assert!(
+        lines.iter().all(|l| l["Document Type"] == "Order"),
+        "{lines:#?}"
+    );
+    let long: String = (0..25).map(|i| format!("part{i:02}....")).collect();
+    let chars: Vec<char> = long.chars().collect();
+    let part = |a: usize, b: usize| chars[a..b].iter().collect::<String>();
+    assert_eq!(
+        line_summary(&lines),
+        vec![
+            (10000, "Item".into(), "1000".into(), "Bicycle, red".into()),
+            // The write-in line: the write-in item, with the description typed in Sales.
+            (
+                20000,
+                "Item".into(),
+                "WRITE-IN".into(),
+                "Gift wrapping".into()
+            ),
+            // 250 characters: 100 on the line, 100 + 50 on Comment lines (Type blank) after it.
+            (30000, "Item".into(), "1000".into(), part(0, 100)),
+            (30001, " ".into(), "".into(), part(100, 200)),
+            (30002, " ".into(), "".into(), part(200, 250)),
+        ]
+    );
+    let write_in = &lines[1];
+    assert_eq!(write_in["Quantity"], json!(1));
+    assert_eq!(write_in["Unit Price"], json!(25));
+
+    // A second run changes nothing: the comment lines are coupled, not created again.
+    let again = p.run_ok(&[]);
+    assert_eq!(again.total().writes(), 0, "{:#}", again.report);
+    assert_eq!(order_lines(&p).len(), 5);
+}
+
+#[test]
+fn a_changed_long_description_updates_adds_and_removes_comment_lines() {
+    let p = scenario_project();
+    couple_customer_and_item(&p);
+    p.run_ok(&[]);
+    let line3 = "e0000000-0000-4000-8000-000000000003";
+    // Longer: 320 characters -> 3 comment lines, the first two rewritten.
+    let longer: String = "x".repeat(150) + &"y".repeat(170);
+    p.put(
+        "sales.salesorderdetail",
+        json!({ "salesorderdetailid": line3, "productdescription": longer }),
+    );
+    let o = p.run_ok(&[]);
+    let c = o.counts("SALESORDERLINE-FROMSALES", "<-");
+    assert_eq!((c.inserted, c.modified), (1, 3), "{:#}", o.report);
+    let lines = order_lines(&p);
+    let numbers: Vec<i64> = lines
+        .iter()
+        .map(|l| l["Line No."].as_i64().unwrap())
+        .collect();
+    assert_eq!(numbers, vec![10000, 20000, 30000, 30001, 30002, 30003]);
+    assert_eq!(lines[5]["Description"], json!("y".repeat(20)));
+    // Shorter: 80 characters -> the line alone; its comment lines are deleted.
+    p.put(
+        "sales.salesorderdetail",
+        json!({ "salesorderdetailid": line3, "productdescription": "z".repeat(80) }),
+    );
+    let o = p.run_ok(&[]);
+    assert_eq!(
+        o.counts("SALESORDERLINE-FROMSALES", "<-").deleted,
+        3,
+        "{:#}",
+        o.report
+    );
+    let lines = order_lines(&p);
+    let numbers: Vec<i64> = lines
+        .iter()
+        .map(|l| l["Line No."].as_i64().unwrap())
+        .collect();
+    assert_eq!(numbers, vec![10000, 20000, 30000]);
+    assert_eq!(lines[2]["Description"], json!("z".repeat(80)));
+    let again = p.run_ok(&[]);
+    assert_eq!(again.total().writes(), 0, "{:#}", again.report);
+}
+
+#[test]
+fn the_lines_of_an_order_wait_until_it_is_submitted() {
+    let p = scenario_project();
+    couple_customer_and_item(&p);
+    let o = p.run_ok(&[]);
+    // The draft order's line waits (skipped, not failed) ...
+    let waiting: Vec<&Value> = o
+        .actions_of("SALESORDERLINE-FROMSALES")
+        .into_iter()
+        .filter(|a| {
+            a["reason"]
+                .as_str()
+                .is_some_and(|r| r.contains("waits for its parent"))
+        })
+        .collect();
+    assert_eq!(waiting.len(), 1, "{:#}", Value::from(o.actions.clone()));
+    assert!(p.errors().is_empty(), "{:#?}", p.errors());
+    // ... and follows its order once the order is submitted, although the line did not change.
+    p.put(
+        "sales.salesorder",
+        json!({ "salesorderid": ACTIVE, "statecode": "Submitted" }),
+    );
+    let o = p.run_ok(&[]);
+    assert_eq!(
+        o.counts("SALESORDER-FROMSALES", "<-").inserted,
+        1,
+        "{:#}",
+        o.report
+    );
+    assert_eq!(
+        o.counts("SALESORDERLINE-FROMSALES", "<-").inserted,
+        1,
+        "{:#}",
+        o.report
+    );
+    let headers = p.show("bc.Sales Header");
+    assert_eq!(headers.len(), 2);
+    let draft = headers
+        .iter()
+        .find(|h| h["External Document No."] == "DRAFT")
+        .expect("the draft order arrived");
+    let lines: Vec<_> = order_lines(&p)
+        .into_iter()
+        .filter(|l| l["Document No."] == draft["No."])
+        .collect();
+    assert_eq!(
+        line_summary(&lines),
+        vec![(10000, "Item".into(), "1000".into(), "Draft line".into())]
+    );
     let again = p.run_ok(&[]);
     assert_eq!(again.total().writes(), 0, "{:#}", again.report);
 }

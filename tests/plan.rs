@@ -284,7 +284,6 @@ fn standard_set_has_every_mapping_once() {
             "SOLINE-ORDERDETAIL",
             "SALESORDER-FROMSALES",
             "SALESORDERLINE-FROMSALES",
-            "ITEM-AVAILABILITY",
         ]),
         "mappings switched off by the standard settings"
     );

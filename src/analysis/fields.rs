@@ -214,12 +214,31 @@ pub(crate) fn report_read_only(cx: &mut Cx<'_>, side: &Side, name: &ast::Ident) 
 
 fn check_modifiers(cx: &mut Cx<'_>, line: &ast::FieldLine) {
     let has = |k| line.modifiers.iter().find(|m| m.kind == Some(k));
-    for kind in [ModifierKind::Deferred, ModifierKind::ClearOnFail] {
+    for kind in [
+        ModifierKind::Deferred,
+        ModifierKind::ClearOnFail,
+        ModifierKind::Parent,
+    ] {
         if let (Some(m), None) = (has(kind), &line.via) {
             cx.report(
                 Diagnostic::new(codes::MODIFIER_NEEDS_VIA, m.span, format!("`{}` applies to lookups only", kind.as_str()))
                     .label("this line has no `via`")
                     .help("add `via MAPPING` to resolve the value through couplings, or remove the modifier"),
+            );
+        }
+    }
+    // A parent must be found: neither given up on (cleared) nor looked up later (deferred).
+    for other in [ModifierKind::ClearOnFail, ModifierKind::Deferred] {
+        if let (Some(a), Some(b)) = (has(ModifierKind::Parent), has(other)) {
+            cx.report(
+                Diagnostic::new(
+                    codes::CONFLICTING_MODIFIERS,
+                    b.span,
+                    format!("`parent` and `{}` exclude each other", other.as_str()),
+                )
+                .label(format!("`{}` here", other.as_str()))
+                .with_label(a.span, "the record waits for this one")
+                .help("a record waits until its parent is coupled: remove one of the two"),
             );
         }
     }

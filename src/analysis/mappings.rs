@@ -1,6 +1,6 @@
 //! Table mappings: the header, and every clause but the field lines (see `fields.rs`).
 
-use super::{declarations, fields, filters, Cx, Dependency, DependencyKind, Side, SideOf};
+use super::{blocks, declarations, fields, filters, Cx, Dependency, DependencyKind, Side, SideOf};
 use crate::diagnostic::{codes, suggest, Diagnostic};
 use crate::source::Span;
 use crate::syntax::ast::{self, Clause, ConflictPolicy, Direction, Policy};
@@ -81,10 +81,17 @@ pub(crate) fn check_mapping(cx: &mut Cx<'_>, m: &ast::MappingDecl) {
             Clause::Couple(c) => check_couple(cx, &mcx, c),
             Clause::After(a) => check_after(cx, &mcx, a),
             Clause::Fields(f) => {
-                let f = fields::check_fields(cx, &mcx, f);
-                flows.forward |= f.forward;
-                flows.backward |= f.backward;
+                let block = fields::check_fields(cx, &mcx, f);
+                match &f.condition {
+                    Some(cond) => blocks::check_conditional(cx, &mcx, cond, block),
+                    None => {
+                        flows.forward |= block.forward;
+                        flows.backward |= block.backward;
+                    }
+                }
             }
+            Clause::Split(s) => blocks::check_split(cx, &mcx, s),
+            Clause::CoupleVia(c) => blocks::check_couple_via(cx, &mcx, c),
             Clause::CreateValues(c) => check_create_values(cx, &mcx, c),
             Clause::Policy(p) => {
                 if let Policy::Conflict(c) = &p.policy {
@@ -121,7 +128,10 @@ fn check_duplicate_clauses(cx: &mut Cx<'_>, m: &ast::MappingDecl) {
     let mut seen: HashMap<String, Span> = HashMap::new();
     for clause in &m.clauses {
         let key = match clause {
-            Clause::Fields(_) => "fields".to_string(),
+            Clause::Fields(f) if f.condition.is_none() => "fields".to_string(),
+            Clause::Fields(_) => continue,
+            Clause::Split(_) => "split".into(),
+            Clause::CoupleVia(_) => "couple via".into(),
             Clause::Where(w) => format!("where {}", w.system.name),
             Clause::Policy(p) => match p.policy {
                 Policy::Missing(_) => "on missing".into(),
@@ -159,7 +169,7 @@ fn check_duplicate_clauses(cx: &mut Cx<'_>, m: &ast::MappingDecl) {
 }
 
 /// The first line of a clause: multi-line spans make poor labels.
-fn head_span(cx: &Cx<'_>, span: Span) -> Span {
+pub(crate) fn head_span(cx: &Cx<'_>, span: Span) -> Span {
     let text = cx.sources.slice(span);
     let first = text.find('\n').unwrap_or(text.len());
     Span {
@@ -317,6 +327,10 @@ fn check_override(cx: &mut Cx<'_>, mcx: &MappingCx<'_>, k: &ast::FieldOverride, 
     let Some(side) = mcx.side_of(cx, &k.system).map(|s| s.side().clone()) else {
         return;
     };
+    // `watermark SYSTEM: none`: every run reads every record of that side.
+    if watermark && !k.field.quoted && k.field.name == "none" {
+        return;
+    }
     let Some(field) = cx.resolve_field(&side, &k.field) else {
         return;
     };

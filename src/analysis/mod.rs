@@ -3,6 +3,7 @@
 //! Checks never cascade: a side whose system or table is unknown is reported once and its
 //! fields are not checked; a field that is unknown is reported once and its line is not typed.
 
+mod blocks;
 mod cycles;
 mod declarations;
 mod fields;

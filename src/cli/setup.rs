@@ -49,6 +49,53 @@ pub fn checked_model_with(paths: &[PathBuf], warnings: bool, what: &str) -> Resu
     Ok(model)
 }
 
+/// The profile's values for settings of the mapping set: same names, same kinds of value.
+pub fn apply_settings(model: &mut Model, profile: &ResolvedProfile) -> Result<(), Stop> {
+    use crate::config::SettingValue;
+    use crate::syntax::ast::LitKind;
+    for (name, value) in &profile.settings {
+        let Some(lit) = model.settings.get_mut(name) else {
+            let hint = crate::diagnostic::suggest::help_for(name, model.settings.keys())
+                .map(|h| format!("; {h}"))
+                .unwrap_or_default();
+            return Err(fail(format!(
+                "profile `{}` sets `{name}`, which the mapping set does not declare in `settings {{ ... }}`{hint}",
+                profile.name
+            )));
+        };
+        let kind = match (&lit.kind, value) {
+            (LitKind::Bool(_), SettingValue::Bool(b)) => LitKind::Bool(*b),
+            (LitKind::Str(_), SettingValue::Text(t)) => LitKind::Str(t.clone()),
+            (LitKind::Num(..), SettingValue::Number(n)) => {
+                let raw = n.to_string();
+                match raw.parse::<rust_decimal::Decimal>() {
+                    Ok(d) => LitKind::Num(raw, d),
+                    Err(_) => {
+                        return Err(fail(format!(
+                            "profile `{}`: setting `{name}` = {n} is out of range",
+                            profile.name
+                        )))
+                    }
+                }
+            }
+            (declared, _) => {
+                let what = match declared {
+                    LitKind::Bool(_) => "`true` or `false`",
+                    LitKind::Str(_) => "a text",
+                    LitKind::Num(..) => "a number",
+                    LitKind::Null => "null",
+                };
+                return Err(fail(format!(
+                    "profile `{}` sets `{name}` to {value:?}, but the mapping set declares it as {what}",
+                    profile.name
+                )));
+            }
+        };
+        lit.kind = kind;
+    }
+    Ok(())
+}
+
 pub fn profile(name: &str, config: Option<&Path>) -> Result<ResolvedProfile, Stop> {
     config::load_profile(config, name).map_err(fail)
 }
@@ -79,8 +126,9 @@ pub fn open_with(
     profile_name: &str,
     config: Option<&Path>,
 ) -> Result<Session, Stop> {
-    let model = checked_model(paths)?;
+    let mut model = checked_model(paths)?;
     let profile = profile(profile_name, config)?;
+    apply_settings(&mut model, &profile)?;
     let mut systems: HashMap<String, Arc<dyn Connector>> = HashMap::new();
     let mut embedded = HashMap::new();
     for (name, system) in &model.systems {

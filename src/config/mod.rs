@@ -17,6 +17,18 @@ pub struct Profile {
     pub systems: IndexMap<String, Endpoint>,
     /// The state store (SQLite); relative to `coupler.yaml`.
     pub state: PathBuf,
+    /// Values for settings of the mapping set in this environment (`create_sales_orders: true`).
+    #[serde(default)]
+    pub settings: IndexMap<String, SettingValue>,
+}
+
+/// A setting's value in a profile: the literal kinds of the mapping language.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(untagged)]
+pub enum SettingValue {
+    Bool(bool),
+    Number(f64),
+    Text(String),
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -89,6 +101,7 @@ pub struct ResolvedProfile {
     pub root: PathBuf,
     pub systems: IndexMap<String, Endpoint>,
     pub state: PathBuf,
+    pub settings: IndexMap<String, SettingValue>,
 }
 
 impl ResolvedProfile {
@@ -207,6 +220,7 @@ pub fn load_profile(config: Option<&Path>, name: &str) -> Result<ResolvedProfile
         state: root.join(&profile.state),
         root,
         systems,
+        settings: profile.settings.clone(),
     })
 }
 

@@ -57,12 +57,15 @@ codes! {
     NO_FIELD_IN_DIRECTION = "E0406", Error, "no field flows in the mapping's direction";
     SAME_SYSTEM = "E0407", Error, "mapping pairs a system with itself";
     CONFLICT_ON_ONE_WAY = "E0408", Error, "conflict policy on a one-way mapping";
+    CONDITION_AGAINST_FLOW = "E0409", Error, "conditional field lines flow from the other system";
+    SPLIT_ONE_WAY = "E0410", Error, "`split` in a bidirectional mapping";
     // Lookups and modifiers (E05)
     VIA_WRONG_TABLES = "E0501", Error, "`via` mapping pairs other tables";
     LOOKUP_WITHOUT_VIA = "E0502", Error, "reference field without `via`";
     VIA_ON_PLAIN_FIELD = "E0503", Error, "`via` on a field that references nothing";
     MODIFIER_NEEDS_VIA = "E0504", Error, "modifier needs a lookup";
     CONFLICTING_MODIFIERS = "E0505", Error, "modifiers exclude each other";
+    BORROWED_COUPLINGS = "E0506", Error, "`couple via` with a clause that couples or creates";
     // Types (E06)
     FUNCTION_TYPE = "E0601", Error, "function does not accept the value's type";
     TYPE_MISMATCH = "E0602", Error, "source and target types do not match";
@@ -70,6 +73,7 @@ codes! {
     MAY_TRUNCATE = "W0604", Warning, "text longer than the target field";
     FILTER_TYPE = "E0605", Error, "filter value does not fit the field";
     COUPLE_TYPE = "E0606", Error, "`couple by` fields of different types";
+    SPLIT_LENGTH = "E0607", Error, "split length does not fit the target field";
     // Dependencies (E07)
     CYCLE = "E0701", Error, "dependency cycle";
     // Advice (W08)

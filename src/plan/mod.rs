@@ -54,6 +54,23 @@ pub struct MappingPlan {
     pub watermarks: Vec<FieldOverride>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub options: Option<OptionsPlan>,
+    /// `couple via M`: the mapping whose couplings this one updates.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub couple_via: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub split: Option<SplitPlan>,
+}
+
+/// One source record, several target records: the rest of a long text on extra records.
+#[derive(Debug, Clone, Serialize)]
+pub struct SplitPlan {
+    pub source: String,
+    pub every: usize,
+    pub into: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub numbered: Option<String>,
+    /// The fields of each extra record (the part itself goes to `into`).
+    pub steps: Vec<FieldStep>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -96,6 +113,9 @@ pub struct FieldStep {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub via: Option<String>,
     pub modifiers: Vec<&'static str>,
+    /// `fields when SYSTEM: EXPR`: the step applies to the source records that match.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub when: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -259,6 +279,8 @@ fn compile_mapping(
         keys: Vec::new(),
         watermarks: Vec::new(),
         options: None,
+        couple_via: None,
+        split: None,
     };
     match &m.kind {
         MappingKind::Options(o) => {
@@ -288,6 +310,7 @@ fn compile_mapping(
                 },
                 via: None,
                 modifiers: Vec::new(),
+                when: None,
             });
         }
         MappingKind::Table(decl) => compile_clauses(model, m, decl, &mut plan),
@@ -303,6 +326,7 @@ fn depends_on(
     let mut edges: Vec<Edge> = Vec::new();
     for d in deps.iter().filter(|d| d.kind != DependencyKind::Deferred) {
         let kind = match d.kind {
+            DependencyKind::After if d.reason == "couple via" => "couple via",
             DependencyKind::After => "after",
             _ if is_parent_lookup(model, m, &d.reason) => "parent",
             _ => "via",
@@ -446,9 +470,38 @@ fn compile_clauses(
                 }
             }
             Clause::Fields(f) => {
+                let when = f
+                    .condition
+                    .as_ref()
+                    .map(|c| format!("{}: {}", c.system.name, printer::expr(&c.expr)));
                 for line in &f.lines {
-                    plan.steps.extend(field_steps(decl, line));
+                    for mut step in field_steps(decl, line) {
+                        step.when = when.clone();
+                        plan.steps.push(step);
+                    }
                 }
+            }
+            Clause::CoupleVia(c) => plan.couple_via = Some(c.mapping.name.clone()),
+            Clause::Split(sp) => {
+                let (source_system, target_system) = match decl.arrow.dir {
+                    ast::Direction::Backward => (&decl.right.system, &decl.left.system),
+                    _ => (&decl.left.system, &decl.right.system),
+                };
+                plan.split = Some(SplitPlan {
+                    source: format!("{}.{}", source_system.name, printer::ident(&sp.field)),
+                    every: sp.length(),
+                    into: format!("{}.{}", target_system.name, printer::ident(&sp.into)),
+                    numbered: sp
+                        .numbered
+                        .as_ref()
+                        .map(|n| format!("{}.{}", target_system.name, printer::ident(n))),
+                    steps: sp
+                        .body
+                        .lines
+                        .iter()
+                        .flat_map(|l| field_steps(decl, l))
+                        .collect(),
+                });
             }
             Clause::After(_) => {}
         }
@@ -481,6 +534,7 @@ fn field_steps(decl: &ast::MappingDecl, line: &ast::FieldLine) -> Vec<FieldStep>
             target: right.clone(),
             via: via.clone(),
             modifiers: modifiers.clone(),
+            when: None,
         });
     }
     if line.arrow.dir.flows_backward() && matches!(line.left, Operand::Field(_)) {
@@ -491,6 +545,7 @@ fn field_steps(decl: &ast::MappingDecl, line: &ast::FieldLine) -> Vec<FieldStep>
             target: left,
             via,
             modifiers,
+            when: None,
         });
     }
     steps

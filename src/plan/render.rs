@@ -138,6 +138,9 @@ fn mapping_text(out: &mut String, m: &MappingPlan, plan: &Plan) {
             .unwrap_or(0);
         for s in steps {
             let mut line = format!("    {:<width$} -> ", s.source);
+            if let Some(w) = &s.when {
+                let _ = write!(line, "(when {w}) ");
+            }
             for t in &s.transforms {
                 let _ = write!(line, "{t} -> ");
             }
@@ -150,6 +153,37 @@ fn mapping_text(out: &mut String, m: &MappingPlan, plan: &Plan) {
             }
             let _ = writeln!(out, "{}", line.trim_end());
         }
+    }
+    if let Some(sp) = &m.split {
+        let numbered = sp
+            .numbered
+            .as_ref()
+            .map(|n| format!(", numbered after the record's {n}"))
+            .unwrap_or_default();
+        let _ = writeln!(
+            out,
+            "  split: {} in parts of {}: the first to {}, each further part to an extra record{numbered}:",
+            sp.source, sp.every, sp.into
+        );
+        for s in &sp.steps {
+            let mut line = format!("    {} -> ", s.source);
+            for t in &s.transforms {
+                let _ = write!(line, "{t} -> ");
+            }
+            line.push_str(&s.target);
+            if let Some(v) = &s.via {
+                let _ = write!(line, "  via {v}");
+            }
+            let _ = writeln!(out, "{}", line.trim_end());
+        }
+        let _ = writeln!(out, "    (part) -> {}", sp.into);
+    }
+    if let Some(c) = &m.couple_via {
+        let _ = writeln!(
+            out,
+            "  couplings: those of {} (updates them only; never couples or creates)",
+            quoted(c)
+        );
     }
     for p in plan.patches.iter().filter(|p| p.mapping == m.name) {
         let _ = writeln!(

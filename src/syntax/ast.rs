@@ -160,6 +160,8 @@ pub enum Clause {
     Key(FieldOverride),
     Watermark(FieldOverride),
     When(WhenClause),
+    CoupleVia(CoupleVia),
+    Split(SplitClause),
 }
 
 impl Clause {
@@ -174,6 +176,8 @@ impl Clause {
             Clause::Schedule(c) => c.span,
             Clause::Key(c) | Clause::Watermark(c) => c.span,
             Clause::When(c) => c.span,
+            Clause::CoupleVia(c) => c.span,
+            Clause::Split(c) => c.span,
         }
     }
 
@@ -184,7 +188,7 @@ impl Clause {
             Clause::Key(_) => 1,
             Clause::Watermark(_) => 2,
             Clause::Where(_) => 3,
-            Clause::Couple(_) => 4,
+            Clause::Couple(_) | Clause::CoupleVia(_) => 4,
             Clause::After(_) => 5,
             Clause::Policy(p) => match p.policy {
                 Policy::Missing(_) => 6,
@@ -194,6 +198,7 @@ impl Clause {
             Clause::Schedule(_) => 9,
             Clause::CreateValues(_) => 10,
             Clause::Fields(_) => 11,
+            Clause::Split(_) => 12,
         }
     }
 }
@@ -228,8 +233,48 @@ pub struct AfterClause {
     pub span: Span,
 }
 
+/// `couple via M`: the mapping updates the records mapping `M` coupled; it never couples or
+/// creates records itself.
+#[derive(Clone, Debug, PartialEq)]
+pub struct CoupleVia {
+    pub mapping: Ident,
+    pub span: Span,
+}
+
+/// `split FIELD every N into FIELD [numbered FIELD] { lines }`: a source text longer than `N`
+/// continues on extra target records, one per further `N` characters, each written with the
+/// block's lines; the first part goes to the main record.
+#[derive(Clone, Debug, PartialEq)]
+pub struct SplitClause {
+    pub field: Ident,
+    pub every: Literal,
+    pub into: Ident,
+    pub numbered: Option<Ident>,
+    pub body: FieldsBlock,
+    pub span: Span,
+}
+
+impl SplitClause {
+    /// The part length (the checker proved it a positive integer).
+    pub fn length(&self) -> usize {
+        match &self.every.kind {
+            LitKind::Num(raw, _) => raw.parse().unwrap_or(0),
+            _ => 0,
+        }
+    }
+}
+
+/// `when SYSTEM: EXPR` on a fields block: its lines apply to the source records that match.
+#[derive(Clone, Debug, PartialEq)]
+pub struct FieldsWhen {
+    pub system: Ident,
+    pub expr: Expr,
+    pub span: Span,
+}
+
 #[derive(Clone, Debug, PartialEq)]
 pub struct FieldsBlock {
+    pub condition: Option<FieldsWhen>,
     pub lines: Vec<FieldLine>,
     pub close: Span,
     pub span: Span,
@@ -287,13 +332,16 @@ pub enum ModifierKind {
     ClearOnFail,
     /// Patch the lookup after the target mapping ran; no ordering edge.
     Deferred,
+    /// The line points at the record this one belongs to: it waits until that is coupled.
+    Parent,
 }
 
 impl ModifierKind {
-    pub const ALL: [(&'static str, ModifierKind); 3] = [
+    pub const ALL: [(&'static str, ModifierKind); 4] = [
         ("not null", ModifierKind::NotNull),
         ("clear on fail", ModifierKind::ClearOnFail),
         ("deferred", ModifierKind::Deferred),
+        ("parent", ModifierKind::Parent),
     ];
 
     pub fn as_str(self) -> &'static str {

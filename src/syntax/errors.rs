@@ -33,6 +33,9 @@ fn describe(rule: Rule) -> Option<&'static str> {
         | Rule::schedule_clause
         | Rule::key_clause
         | Rule::watermark_clause
+        | Rule::couple_via
+        | Rule::split_clause
+        | Rule::kw_split
         | Rule::enabled_clause => "a clause (`where`, `couple by`, `after`, `on`, `fields`, ...)",
         Rule::close_brace => "`}`",
         Rule::ident | Rule::bare_ident | Rule::quoted_ident | Rule::word => "a name",
@@ -55,7 +58,7 @@ fn describe(rule: Rule) -> Option<&'static str> {
         Rule::via | Rule::kw_via => "`via`",
         Rule::transform => "`|`",
         Rule::modifiers => "`[`",
-        Rule::modifier => "a modifier (`not null`, `clear on fail`, `deferred`)",
+        Rule::modifier => "a modifier (`not null`, `clear on fail`, `deferred`, `parent`)",
         Rule::call | Rule::map_call | Rule::kw_map => "a function",
         Rule::call_args => "`(`",
         Rule::map_entry => "`'value' => 'value'`",
@@ -71,6 +74,9 @@ fn describe(rule: Rule) -> Option<&'static str> {
         Rule::kw_create => "`create`",
         Rule::kw_case => "`case`",
         Rule::kw_wins => "`wins`",
+        Rule::kw_into => "`into`",
+        Rule::kw_numbered => "`numbered`",
+        Rule::fields_when => "`when`",
         Rule::kw_ignoring => "`ignoring`",
         Rule::kw_not => "`not`",
         _ => return None,

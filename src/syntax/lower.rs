@@ -315,16 +315,53 @@ impl<'t> Lowerer<'t> {
                 span,
             }),
             Rule::fields_block => {
-                let mut lines = Vec::new();
-                let mut close = span;
+                let mut condition = None;
+                let mut rest = Vec::new();
                 for p in it {
-                    match p.as_rule() {
-                        Rule::field_line => lines.push(self.lower_field_line(p)),
-                        Rule::close_brace => close = self.span(&p),
-                        _ => {}
+                    if p.as_rule() == Rule::fields_when {
+                        let cspan = self.span(&p);
+                        let mut parts = kids(p).filter(|q| !is_keyword(q.as_rule()));
+                        let system = self.lower_ident(parts.next()?);
+                        let expr = self.lower_expr(parts.next()?);
+                        condition = Some(FieldsWhen {
+                            system,
+                            expr,
+                            span: cspan,
+                        });
+                    } else {
+                        rest.push(p);
                     }
                 }
-                Clause::Fields(FieldsBlock { lines, close, span })
+                let mut block = self.lower_lines(rest, span);
+                block.condition = condition;
+                Clause::Fields(block)
+            }
+            Rule::couple_via => Clause::CoupleVia(CoupleVia {
+                mapping: self.lower_ident(it.next()?),
+                span,
+            }),
+            Rule::split_clause => {
+                let field = self.lower_ident(it.next()?);
+                let every = self.lower_literal(it.next()?);
+                let into = self.lower_ident(it.next()?);
+                let mut numbered = None;
+                let mut rest = Vec::new();
+                for p in it {
+                    match p.as_rule() {
+                        Rule::ident => numbered = Some(self.lower_ident(p)),
+                        _ => rest.push(p),
+                    }
+                }
+                let body_start = rest.first().map(|p| self.span(p)).unwrap_or(span);
+                let body = self.lower_lines(rest, body_start.to(span));
+                Clause::Split(SplitClause {
+                    field,
+                    every,
+                    into,
+                    numbered,
+                    body,
+                    span,
+                })
             }
             Rule::create_values => {
                 let system = self.lower_ident(it.next()?);
@@ -493,6 +530,25 @@ impl<'t> Lowerer<'t> {
         let field = self.lower_ident(it.next().expect("grammar: field"));
         let value = self.lower_literal(it.next().expect("grammar: value"));
         Assignment { field, value, span }
+    }
+
+    /// Field lines and the closing brace of a block.
+    fn lower_lines(&mut self, pairs: Vec<P<'_>>, span: Span) -> FieldsBlock {
+        let mut lines = Vec::new();
+        let mut close = span;
+        for p in pairs {
+            match p.as_rule() {
+                Rule::field_line => lines.push(self.lower_field_line(p)),
+                Rule::close_brace => close = self.span(&p),
+                _ => {}
+            }
+        }
+        FieldsBlock {
+            condition: None,
+            lines,
+            close,
+            span,
+        }
     }
 
     fn lower_field_line(&mut self, pair: P<'_>) -> FieldLine {
@@ -769,6 +825,9 @@ fn is_keyword(rule: Rule) -> bool {
             | Rule::kw_watermark
             | Rule::kw_when
             | Rule::kw_wins
+            | Rule::kw_split
+            | Rule::kw_into
+            | Rule::kw_numbered
             | Rule::kw_via
             | Rule::kw_and
             | Rule::kw_or

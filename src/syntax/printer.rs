@@ -228,7 +228,10 @@ impl<'a> Printer<'a> {
             .map(|c| {
                 (
                     c.span(),
-                    !matches!(c, Clause::Fields(_) | Clause::CreateValues(_)),
+                    !matches!(
+                        c,
+                        Clause::Fields(_) | Clause::CreateValues(_) | Clause::Split(_)
+                    ),
                 )
             })
             .collect();
@@ -241,7 +244,10 @@ impl<'a> Printer<'a> {
             let clause = &m.clauses[i];
             let a = attached[i].take().unwrap_or_default();
             // A block clause stands apart from the one-line clauses before it.
-            let is_block = matches!(clause, Clause::Fields(_) | Clause::CreateValues(_));
+            let is_block = matches!(
+                clause,
+                Clause::Fields(_) | Clause::CreateValues(_) | Clause::Split(_)
+            );
             if is_block && prev_rank.is_some() {
                 self.out.push('\n');
             }
@@ -302,8 +308,29 @@ impl<'a> Printer<'a> {
                 return;
             }
             Clause::Fields(f) => {
-                self.push_line(1, "fields {", trailing);
+                let head = match &f.condition {
+                    Some(c) => format!("fields when {}: {} {{", ident(&c.system), expr(&c.expr)),
+                    None => "fields {".to_string(),
+                };
+                self.push_line(1, &head, trailing);
                 self.fields(f);
+                self.push_line(1, "}", None);
+                return;
+            }
+            Clause::CoupleVia(c) => format!("couple via {}", mapping_name(&c.mapping)),
+            Clause::Split(c) => {
+                let mut head = format!(
+                    "split {} every {} into {}",
+                    ident(&c.field),
+                    c.every.source_text(),
+                    ident(&c.into)
+                );
+                if let Some(n) = &c.numbered {
+                    head.push_str(&format!(" numbered {}", ident(n)));
+                }
+                head.push_str(" {");
+                self.push_line(1, &head, trailing);
+                self.fields(&c.body);
                 self.push_line(1, "}", None);
                 return;
             }

@@ -17,6 +17,7 @@ mod format_date;
 mod format_decimal;
 mod lower;
 mod map;
+mod multiply;
 mod regex_match;
 mod regex_replace;
 mod replace;
@@ -163,7 +164,7 @@ impl std::error::Error for CompileError {}
 
 type Compiler = fn(&[Arg]) -> Result<Box<dyn Function>, ArgError>;
 
-static SIGNATURES: [Signature; 18] = [
+static SIGNATURES: [Signature; 19] = [
     upper::SIGNATURE,
     lower::SIGNATURE,
     title::SIGNATURE,
@@ -176,6 +177,7 @@ static SIGNATURES: [Signature; 18] = [
     alphanumeric::SIGNATURE,
     round::SIGNATURE,
     clamp::SIGNATURE,
+    multiply::SIGNATURE,
     format_date::SIGNATURE,
     format_decimal::SIGNATURE,
     extract_date::SIGNATURE,
@@ -185,7 +187,7 @@ static SIGNATURES: [Signature; 18] = [
 ];
 
 /// Same order as SIGNATURES.
-static COMPILERS: [Compiler; 18] = [
+static COMPILERS: [Compiler; 19] = [
     upper::compile,
     lower::compile,
     title::compile,
@@ -198,6 +200,7 @@ static COMPILERS: [Compiler; 18] = [
     alphanumeric::compile,
     round::compile,
     clamp::compile,
+    multiply::compile,
     format_date::compile,
     format_decimal::compile,
     extract_date::compile,

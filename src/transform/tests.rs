@@ -218,7 +218,7 @@ fn signatures_are_consistent() {
         assert_eq!(signature(sig.name).map(|s| s.name), Some(sig.name));
         assert!(!sig.summary.is_empty() && !sig.accepts.is_empty() && !sig.returns.is_empty());
     }
-    assert_eq!(signatures().len(), 18);
+    assert_eq!(signatures().len(), 19);
     assert!(signature("nope").is_none());
     assert_eq!(compile("nope", &[]).unwrap_err(), CompileError::Unknown);
 }
@@ -256,4 +256,24 @@ fn example_parser() {
     );
     assert_eq!(parse_call("trim"), ("trim".into(), vec![]));
     assert_eq!(run("truncate(2)", json!("abc")), Ok(json!("ab")));
+}
+
+#[test]
+fn multiply_keeps_integers_whole_and_refuses_overflow() {
+    assert_eq!(run("multiply(10000)", json!(3)), Ok(json!(30000)));
+    assert_eq!(run("multiply(0.5)", json!(3)), Ok(json!(1.5)));
+    assert_eq!(run("multiply(-2)", json!(2.25)), Ok(json!(-4.5)));
+    assert!(run("multiply(10)", json!(i64::MAX)).is_err());
+    assert_eq!(
+        compiled("multiply(10000)").output(&Ty::Integer),
+        Ok(Ty::Integer)
+    );
+    assert_eq!(
+        compiled("multiply(1.5)").output(&Ty::Integer),
+        Ok(Ty::Decimal)
+    );
+    assert!(compiled("multiply(2)")
+        .output(&Ty::Text { len: None })
+        .is_err());
+    assert!(compile("multiply", &[Arg::Str("x".into())]).is_err());
 }

@@ -656,8 +656,10 @@ impl EmbeddedSystem {
                             .is_none_or(|v| v.is_null() || v.as_str() == Some(""));
                         if missing {
                             let f = &table.fields[k];
+                            // The number series fills the key's last field (a document's
+                            // "No."); other blank parts of a composite key stay blank.
                             if matches!(f.ty, FieldType::Code | FieldType::Text)
-                                && table.key.len() == 1
+                                && table.key.last() == Some(k)
                             {
                                 values.insert(
                                     k.clone(),

@@ -21,6 +21,20 @@ pub struct Step {
     pub not_null: bool,
     pub clear_on_fail: bool,
     pub deferred: bool,
+    /// `[parent]`: a lookup that finds nothing holds the record until its parent is coupled.
+    pub parent: bool,
+    /// `fields when`: the step applies to the source records that match.
+    pub condition: Option<Pred>,
+}
+
+/// `split`: the rest of a long source text on extra target records.
+pub struct Split {
+    pub field: String,
+    pub length: usize,
+    pub into: String,
+    pub numbered: Option<String>,
+    /// The fields of each extra record.
+    pub steps: Vec<Step>,
 }
 
 pub enum StepSource {
@@ -50,6 +64,11 @@ pub struct Direction {
     pub bidirectional: bool,
     /// The source fields this pass reads: steps, filter, match fields and the key.
     pub source_fields: Vec<String>,
+    /// `couple via M`: M's couplings, and the side of M this pass reads from.
+    pub borrowed: Option<(String, SideName)>,
+    /// `watermark SOURCE: none`: every run reads every record and compares values.
+    pub read_all: bool,
+    pub split: Option<Split>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -67,6 +86,14 @@ impl Direction {
 
     pub fn has_deferred(&self) -> bool {
         self.steps.iter().any(|s| s.deferred)
+    }
+
+    /// The mapping whose couplings this pass reads and writes, and the side its source is.
+    pub fn couplings(&self) -> (&str, SideName) {
+        match &self.borrowed {
+            Some((m, side)) => (m, *side),
+            None => (&self.mapping, self.source),
+        }
     }
 }
 
@@ -164,6 +191,9 @@ pub fn directions(model: &Model, m: &Mapping) -> Vec<Arc<Direction>> {
             delete: DeletePolicy::Ignore,
             bidirectional: m.direction == ast::Direction::Both,
             source_fields: Vec::new(),
+            borrowed: None,
+            read_all: false,
+            split: None,
         };
         if d.bidirectional {
             d.conflict = Some(ConflictWinner::Nobody);
@@ -221,37 +251,45 @@ pub fn directions(model: &Model, m: &Mapping) -> Vec<Arc<Direction>> {
                     Policy::Delete(x) => d.delete = *x,
                 },
                 Clause::Fields(f) => {
-                    for line in &f.lines {
-                        let flows = if forward {
-                            line.arrow.dir.flows_forward()
+                    let condition = match &f.condition {
+                        // A condition reads the source record: in the other direction the
+                        // block has no lines (the checker proved it).
+                        Some(c) if c.system.name != d.source_side.system => continue,
+                        Some(c) => Some(filter::resolve(model, &d.source_side, &c.expr)),
+                        None => None,
+                    };
+                    d.steps
+                        .extend(compile_lines(&f.lines, forward, condition.as_ref()));
+                }
+                Clause::CoupleVia(c) => {
+                    let side = model.mappings.get(&c.mapping.name).and_then(|o| {
+                        if o.left.as_ref() == Some(&d.source_side) {
+                            Some(SideName::Left)
+                        } else if o.right.as_ref() == Some(&d.source_side) {
+                            Some(SideName::Right)
                         } else {
-                            line.arrow.dir.flows_backward()
-                        };
-                        if !flows {
-                            continue;
+                            None
                         }
-                        let (src, tgt) = if forward {
-                            (&line.left, &line.right)
-                        } else {
-                            (&line.right, &line.left)
-                        };
-                        let Operand::Field(target) = tgt else {
-                            continue;
-                        };
-                        let has = |k| line.modifiers.iter().any(|m| m.kind == Some(k));
-                        d.steps.push(Step {
-                            source: match src {
-                                Operand::Field(f) => StepSource::Field(f.name.clone()),
-                                Operand::Const(l) => StepSource::Const(literal_json(l)),
-                            },
-                            target: target.name.clone(),
-                            transforms: compile_calls(&line.transforms),
-                            via: line.via.as_ref().map(|v| v.name.clone()),
-                            not_null: has(ModifierKind::NotNull),
-                            clear_on_fail: has(ModifierKind::ClearOnFail),
-                            deferred: has(ModifierKind::Deferred),
-                        });
+                    });
+                    if let Some(side) = side {
+                        d.borrowed = Some((c.mapping.name.clone(), side));
                     }
+                }
+                Clause::Watermark(w)
+                    if w.system.name == d.source_side.system
+                        && !w.field.quoted
+                        && w.field.name == "none" =>
+                {
+                    d.read_all = true;
+                }
+                Clause::Split(sp) => {
+                    d.split = Some(Split {
+                        field: sp.field.name.clone(),
+                        length: sp.length(),
+                        into: sp.into.name.clone(),
+                        numbered: sp.numbered.as_ref().map(|n| n.name.clone()),
+                        steps: compile_lines(&sp.body.lines, forward, None),
+                    });
                 }
                 _ => {}
             }
@@ -260,6 +298,45 @@ pub fn directions(model: &Model, m: &Mapping) -> Vec<Arc<Direction>> {
         out.push(Arc::new(d));
     }
     out
+}
+
+/// The steps of field lines that flow in this direction.
+fn compile_lines(lines: &[ast::FieldLine], forward: bool, condition: Option<&Pred>) -> Vec<Step> {
+    let mut steps = Vec::new();
+    for line in lines {
+        let flows = if forward {
+            line.arrow.dir.flows_forward()
+        } else {
+            line.arrow.dir.flows_backward()
+        };
+        if !flows {
+            continue;
+        }
+        let (src, tgt) = if forward {
+            (&line.left, &line.right)
+        } else {
+            (&line.right, &line.left)
+        };
+        let Operand::Field(target) = tgt else {
+            continue;
+        };
+        let has = |k| line.modifiers.iter().any(|m| m.kind == Some(k));
+        steps.push(Step {
+            source: match src {
+                Operand::Field(f) => StepSource::Field(f.name.clone()),
+                Operand::Const(l) => StepSource::Const(literal_json(l)),
+            },
+            target: target.name.clone(),
+            transforms: compile_calls(&line.transforms),
+            via: line.via.as_ref().map(|v| v.name.clone()),
+            not_null: has(ModifierKind::NotNull),
+            clear_on_fail: has(ModifierKind::ClearOnFail),
+            deferred: has(ModifierKind::Deferred),
+            parent: has(ModifierKind::Parent),
+            condition: condition.cloned(),
+        });
+    }
+    steps
 }
 
 fn source_fields(model: &Model, d: &Direction) -> Vec<String> {
@@ -279,10 +356,17 @@ fn source_fields(model: &Model, d: &Direction) -> Vec<String> {
             add(m);
         }
     }
-    for s in &d.steps {
+    let splits = d.split.iter().flat_map(|sp| sp.steps.iter());
+    for s in d.steps.iter().chain(splits) {
         if let StepSource::Field(f) = &s.source {
             add(f);
         }
+        if let Some(c) = &s.condition {
+            c.fields().into_iter().for_each(&mut add);
+        }
+    }
+    if let Some(sp) = &d.split {
+        add(&sp.field);
     }
     if let Some(p) = &d.source_filter {
         p.fields().into_iter().for_each(&mut add);

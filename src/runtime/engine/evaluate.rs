@@ -1,7 +1,7 @@
 //! Computing the target values of one source record: constants, `via` lookups through
 //! couplings, transforms, modifiers, and the target field's own type and length rules.
 
-use super::compile::{Direction, StepSource};
+use super::compile::{Direction, Step, StepSource};
 use crate::analysis::{MappingKind, Model, SystemKind};
 use crate::runtime::connector::Record;
 use crate::runtime::state::{SideName, StateStore};
@@ -122,15 +122,40 @@ impl<'a> Lookups<'a> {
     }
 }
 
-/// How a record is referenced by others: Business Central by its (single-field) primary key,
-/// Dataverse by its id.
+/// How a record is referenced by others: Dataverse by its id, Business Central by its primary
+/// key's last field. The other fields of a composite key are what the referring record carries
+/// itself, as in Business Central's table relations: a Sales Line names its header by
+/// "Document No." and has its own "Document Type".
 pub fn reference(kind: SystemKind, table: &Table, record: &Record) -> Option<String> {
     match kind {
         SystemKind::Dataverse => Some(record.id.clone()),
-        SystemKind::BusinessCentral => match table.key.as_slice() {
-            [one] => ref_text(record.get(one)),
-            _ => None,
-        },
+        SystemKind::BusinessCentral => table.key.last().and_then(|k| ref_text(record.get(k))),
+    }
+}
+
+/// Why a record's values could not be computed.
+#[derive(Debug, Clone, PartialEq)]
+pub enum EvalError {
+    Fail(String),
+    /// A `[parent]` lookup found no coupled record: the record waits for its parent.
+    Wait {
+        via: String,
+        reference: String,
+        message: String,
+    },
+}
+
+impl EvalError {
+    pub fn message(self) -> String {
+        match self {
+            EvalError::Fail(m) | EvalError::Wait { message: m, .. } => m,
+        }
+    }
+}
+
+impl From<String> for EvalError {
+    fn from(m: String) -> EvalError {
+        EvalError::Fail(m)
     }
 }
 
@@ -150,9 +175,53 @@ pub fn evaluate(
     lookups: &Lookups<'_>,
     target: &Table,
     deferred: bool,
-) -> Result<Map<String, Value>, String> {
+) -> Result<Map<String, Value>, EvalError> {
+    let steps: Vec<&Step> = dir
+        .steps
+        .iter()
+        .filter(|s| s.deferred == deferred)
+        .collect();
+    let mut out = evaluate_steps(dir, &steps, record, lookups, target)?;
+    // A split text: its first part stays on the main record.
+    if let (Some(split), false) = (&dir.split, deferred) {
+        let first = super::split::parts(&super::split::text_of(record, split), split.length)
+            .into_iter()
+            .next()
+            .map_or(Value::Null, Value::String);
+        let field = target.fields.get(&split.into).ok_or_else(|| {
+            format!(
+                "`{}` is not a field of `{}`",
+                split.into, dir.target_side.table
+            )
+        })?;
+        out.insert(split.into.clone(), normalize(&split.into, field, &first)?);
+    }
+    Ok(out)
+}
+
+/// The values of `steps` for one record. A step of a `fields when` block applies when its
+/// condition holds, and then replaces the unconditional step for the same target field.
+pub fn evaluate_steps(
+    dir: &Direction,
+    steps: &[&Step],
+    record: &Record,
+    lookups: &Lookups<'_>,
+    target: &Table,
+) -> Result<Map<String, Value>, EvalError> {
+    let applies = |s: &Step| {
+        s.condition
+            .as_ref()
+            .is_none_or(|c| super::filter_eval::matches(c, record))
+    };
+    let overridden: Vec<&str> = steps
+        .iter()
+        .filter(|s| s.condition.is_some() && applies(s))
+        .map(|s| s.target.as_str())
+        .collect();
     let mut out = Map::new();
-    for step in dir.steps.iter().filter(|s| s.deferred == deferred) {
+    for step in steps.iter().copied().filter(|s| {
+        applies(s) && (s.condition.is_some() || !overridden.contains(&s.target.as_str()))
+    }) {
         let (mut value, source_name) = match &step.source {
             StepSource::Field(f) => (record.get(f).clone(), f.as_str()),
             StepSource::Const(v) => (v.clone(), "constant"),
@@ -169,10 +238,19 @@ pub fn evaluate(
                     None if step.clear_on_fail => value = Value::Null,
                     // A code with no matching option leaves the option blank (Business Central's rule).
                     None if lookups.is_options(via) => value = Value::Null,
+                    None if step.parent => {
+                        return Err(EvalError::Wait {
+                            via: via.clone(),
+                            message: format!(
+                                "waits for its parent: `{source_name}` = `{reference}` is not coupled in `{via}` yet"
+                            ),
+                            reference,
+                        })
+                    }
                     None => {
-                        return Err(format!(
+                        return Err(EvalError::Fail(format!(
                             "`{source_name}` = `{reference}` has no coupled record in `{via}`; synchronize or couple it in `{via}` first, or mark the line `[clear on fail]`"
-                        ))
+                        )))
                     }
                 }
             } else {

@@ -8,6 +8,7 @@ pub mod filter_eval;
 mod options;
 mod pass;
 pub mod report;
+mod split;
 
 pub use evaluate::reference;
 pub use report::{Action, Change, MappingReport, Observer, Quiet, RunReport};
@@ -394,7 +395,7 @@ async fn execute_patches(
                         owners.push((record.id.clone(), c.clone()));
                     }
                 }
-                Err(message) => failures.push((record.id.clone(), message)),
+                Err(e) => failures.push((record.id.clone(), e.message())),
             }
         }
         if ctx.opts.dry_run {

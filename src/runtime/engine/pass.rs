@@ -9,7 +9,7 @@
 //! The watermark moves only past records that were handled (written, or recorded as failed).
 
 use super::compile::{ConflictWinner, Direction};
-use super::evaluate::{changed_fields, evaluate, reference};
+use super::evaluate::{changed_fields, evaluate, reference, EvalError};
 use super::filter_eval;
 use super::report::{Action, Change};
 use super::Ctx;
@@ -39,8 +39,16 @@ enum Decision {
     Unchanged {
         coupling: Coupling,
         target: Record,
+        /// The source changed since the last synchronization (its values did not).
+        fresh: bool,
     },
     Skip(String),
+    /// A `[parent]` lookup found nothing: held until the parent is coupled.
+    Wait {
+        via: String,
+        reference: String,
+        message: String,
+    },
     Uncouple {
         coupling: Coupling,
         reason: String,
@@ -60,19 +68,21 @@ pub(crate) struct Pass<'c, 'a> {
     pub dir: &'c Direction,
     pub reverse: Option<&'c Direction>,
     source: Arc<dyn Connector>,
-    target: Arc<dyn Connector>,
+    pub(super) target: Arc<dyn Connector>,
     source_table: Table,
-    target_table: Table,
+    pub(super) target_table: Table,
     /// Creating uncoupled records is allowed (policy, --full, or the first run).
     create: bool,
     full: bool,
     pub counts: Counts,
     /// Records with a recorded failure: only those need clearing when they succeed.
     failed: std::collections::HashSet<String>,
+    /// Records waiting for their parent: released when handled otherwise.
+    held: std::collections::HashSet<String>,
     /// Records retried in this pass: the change stream does not take them twice.
     retried: std::collections::HashSet<String>,
     /// A failed record is retried as it was attempted: created when it is not coupled.
-    retrying: bool,
+    pub(super) retrying: bool,
 }
 
 /// The target after an update: what it was, with the written values and the new stamp.
@@ -116,6 +126,7 @@ impl<'c, 'a> Pass<'c, 'a> {
             full,
             counts: Counts::default(),
             failed: Default::default(),
+            held: Default::default(),
             retried: Default::default(),
             retrying: false,
         })
@@ -160,55 +171,47 @@ impl<'c, 'a> Pass<'c, 'a> {
         }
     }
 
-    /// Runs the pass: retries of failed records, then the change stream, then deletions.
+    /// Runs the pass: retries of failed records and of records whose parent is now coupled,
+    /// then the change stream, then deletions.
     pub async fn execute(&mut self) -> Result<(), String> {
         let ctx = self.ctx;
         let dir = self.dir;
-        // Records that failed last time come first, whether or not they changed since.
-        let failed = ctx.state.failed_ids(&dir.mapping, dir.arrow)?;
+        // Records that failed last time come first, whether or not they changed since; so do
+        // split records whose extra records a stopped run left unconfirmed.
+        let mut failed = ctx.state.failed_ids(&dir.mapping, dir.arrow)?;
         self.failed = failed.iter().cloned().collect();
-        for chunk in failed.chunks(ctx.opts.page_size.max(1)) {
-            let records = self
-                .source
-                .read_by_ids(&dir.source_side.table, chunk)
-                .await
-                .map_err(|e| e.message)?;
-            let (keep, gone): (Vec<Record>, Vec<Record>) = records.into_iter().partition(|r| {
-                dir.source_filter
-                    .as_ref()
-                    .is_none_or(|f| filter_eval::matches(f, r))
-            });
-            if !ctx.opts.dry_run {
-                // Deleted or filtered out since: nothing left to retry.
-                let present: Vec<&str> = keep
-                    .iter()
-                    .chain(gone.iter())
-                    .map(|r| r.id.as_str())
-                    .collect();
-                ctx.state.transaction(|conn| {
-                    for id in chunk.iter().filter(|id| {
-                        !present.contains(&id.as_str()) || gone.iter().any(|g| &g.id == *id)
-                    }) {
-                        tx::clear_failure(conn, &dir.mapping, dir.arrow, id)?;
-                    }
-                    Ok(())
-                })?;
+        if dir.split.is_some() {
+            for id in ctx.state.pending_part_sources(&dir.mapping)? {
+                if !self.failed.contains(&id) {
+                    failed.push(id);
+                }
             }
-            self.retried.extend(keep.iter().map(|r| r.id.clone()));
-            self.retrying = true;
-            let r = self.process(&keep, None).await;
-            self.retrying = false;
-            r?;
         }
+        self.revisit(&failed).await?;
+        // Records waiting for their parent: those whose parent is coupled now.
+        let held = ctx.state.held(&dir.mapping, dir.arrow)?;
+        self.held = held.iter().map(|h| h.source_id.clone()).collect();
+        let mut ready = Vec::new();
+        for h in &held {
+            if ctx
+                .lookups
+                .resolve(&h.via, &dir.source_side.system, &h.parent_ref)?
+                .is_some()
+                && !self.retried.contains(&h.source_id)
+            {
+                ready.push(h.source_id.clone());
+            }
+        }
+        self.revisit(&ready).await?;
         if ctx.opts.retry_only {
             return Ok(());
         }
-        let since = if self.full {
+        let since = if self.full || dir.read_all {
             None
         } else {
             ctx.state.watermark(&dir.mapping, dir.source)?
         };
-        let exclude = if self.full {
+        let exclude = if self.full || dir.read_all {
             None
         } else {
             Some(self.source.integration_user().to_string())
@@ -238,7 +241,8 @@ impl<'c, 'a> Pass<'c, 'a> {
                     .filter(|r| !self.retried.contains(&r.id))
                     .collect()
             };
-            self.process(&fresh, last.as_ref()).await?;
+            let mark = last.as_ref().filter(|_| !dir.read_all);
+            self.process(&fresh, mark).await?;
             seen += fresh.len() as u64;
             ctx.observer.progress(&dir.mapping, dir.arrow, seen);
             match page.next {
@@ -246,7 +250,52 @@ impl<'c, 'a> Pass<'c, 'a> {
                 None => break,
             }
         }
+        if dir.borrowed.is_some() {
+            // Deletions are the business of the mapping that owns the couplings.
+            return Ok(());
+        }
         self.deletions().await
+    }
+
+    /// Reads records by id and handles them again (retries, released records). Records deleted
+    /// or filtered out since have nothing left to do.
+    async fn revisit(&mut self, ids: &[String]) -> Result<(), String> {
+        let ctx = self.ctx;
+        let dir = self.dir;
+        for chunk in ids.chunks(ctx.opts.page_size.max(1)) {
+            let records = self
+                .source
+                .read_by_ids(&dir.source_side.table, chunk)
+                .await
+                .map_err(|e| e.message)?;
+            let (keep, gone): (Vec<Record>, Vec<Record>) = records.into_iter().partition(|r| {
+                dir.source_filter
+                    .as_ref()
+                    .is_none_or(|f| filter_eval::matches(f, r))
+            });
+            if !ctx.opts.dry_run {
+                let present: Vec<&str> = keep
+                    .iter()
+                    .chain(gone.iter())
+                    .map(|r| r.id.as_str())
+                    .collect();
+                ctx.state.transaction(|conn| {
+                    for id in chunk.iter().filter(|id| {
+                        !present.contains(&id.as_str()) || gone.iter().any(|g| &g.id == *id)
+                    }) {
+                        tx::clear_failure(conn, &dir.mapping, dir.arrow, id)?;
+                        tx::release(conn, &dir.mapping, dir.arrow, id)?;
+                    }
+                    Ok(())
+                })?;
+            }
+            self.retried.extend(keep.iter().map(|r| r.id.clone()));
+            self.retrying = true;
+            let r = self.process(&keep, None).await;
+            self.retrying = false;
+            r?;
+        }
+        Ok(())
     }
 
     /// Decides and applies one batch. `watermark`: where the change stream stands after it.
@@ -258,13 +307,14 @@ impl<'c, 'a> Pass<'c, 'a> {
         let ctx = self.ctx;
         let dir = self.dir;
         let ids: Vec<&str> = records.iter().map(|r| r.id.as_str()).collect();
-        let mut found = ctx.state.couplings_by(&dir.mapping, dir.source, &ids)?;
+        let (owner, side) = dir.couplings();
+        let mut found = ctx.state.couplings_by(owner, side, &ids)?;
         let couplings: Vec<Option<Coupling>> =
             records.iter().map(|r| found.remove(&r.id)).collect();
         let target_ids: Vec<String> = couplings
             .iter()
             .flatten()
-            .map(|c| c.id(dir.target()).to_string())
+            .map(|c| c.id(side.other()).to_string())
             .collect();
         let targets: HashMap<String, Record> = if target_ids.is_empty() {
             HashMap::new()
@@ -297,6 +347,9 @@ impl<'c, 'a> Pass<'c, 'a> {
         claimed: &mut Vec<String>,
     ) -> Result<Decision, String> {
         let dir = self.dir;
+        // The sides of the coupling: a borrowed mapping may pair the tables the other way.
+        let (owner, source_side) = dir.couplings();
+        let target_side = source_side.other();
         if let Some(c) = &coupling {
             if c.skipped {
                 return Ok(Decision::Skip("the coupling is marked skipped".into()));
@@ -305,13 +358,36 @@ impl<'c, 'a> Pass<'c, 'a> {
         // Values are computed only for records that will be written or compared: a record
         // that is skipped anyway must not fail on a lookup.
         let evaluate_for = |target: Option<String>| -> Result<Map<String, Value>, Box<Decision>> {
-            evaluate(dir, record, &self.ctx.lookups, &self.target_table, false)
-                .map_err(|message| Box::new(Decision::Fail { message, target }))
+            evaluate(dir, record, &self.ctx.lookups, &self.target_table, false).map_err(|e| {
+                Box::new(match e {
+                    EvalError::Fail(message) => Decision::Fail { message, target },
+                    EvalError::Wait {
+                        via,
+                        reference,
+                        message,
+                    } => Decision::Wait {
+                        via,
+                        reference,
+                        message,
+                    },
+                })
+            })
         };
         let Some(c) = coupling else {
+            if dir.borrowed.is_some() {
+                return Ok(Decision::Skip(format!(
+                    "not coupled in `{owner}` (`couple via {owner}` updates coupled records only)"
+                )));
+            }
             return self.decide_uncoupled(record, claimed, &evaluate_for).await;
         };
-        let Some(target) = targets.get(c.id(dir.target())) else {
+        let Some(target) = targets.get(c.id(target_side)) else {
+            if dir.borrowed.is_some() {
+                return Ok(Decision::Skip(format!(
+                    "the record coupled in `{owner}` was deleted in `{}`",
+                    dir.target_side.system
+                )));
+            }
             // The coupled target is gone: the deletion policy says what to do.
             return Ok(match dir.delete {
                 DeletePolicy::Restore => match evaluate_for(None) {
@@ -327,21 +403,24 @@ impl<'c, 'a> Pass<'c, 'a> {
                 },
                 DeletePolicy::Ignore => Decision::Skip(format!(
                     "the coupled record `{}` was deleted in `{}` (`on delete: ignore`)",
-                    c.id(dir.target()),
+                    c.id(target_side),
                     dir.target_side.system
                 )),
             });
         };
-        let source_changed = c.stamp(dir.source) != Some(record.modified_on.as_str());
-        let target_changed = c.stamp(dir.target()) != Some(target.modified_on.as_str());
+        let source_changed = c.stamp(source_side) != Some(record.modified_on.as_str());
+        let target_changed = c.stamp(target_side) != Some(target.modified_on.as_str());
         // The source did not change since the pair was last synchronized (a record read again,
         // a full run): it has nothing to send. Changes on the target side travel in the other
-        // direction, and sending here could undo them or a transform's cut.
-        let never_synced = c.stamp(dir.source).is_none() && c.stamp(dir.target()).is_none();
-        if !source_changed && !never_synced {
+        // direction, and sending here could undo them or a transform's cut. A mapping that
+        // reads everything (values that change without a stamp) and a retry always compare.
+        let never_synced = c.stamp(source_side).is_none() && c.stamp(target_side).is_none();
+        let compare = dir.read_all || dir.borrowed.is_some() || self.retrying;
+        if !source_changed && !never_synced && !compare {
             return Ok(Decision::Unchanged {
                 coupling: c,
                 target: target.clone(),
+                fresh: false,
             });
         }
         let wanted = match evaluate_for(Some(target.id.clone())) {
@@ -353,6 +432,7 @@ impl<'c, 'a> Pass<'c, 'a> {
             return Ok(Decision::Unchanged {
                 coupling: c,
                 target: target.clone(),
+                fresh: source_changed || never_synced || self.retrying,
             });
         }
         let target_edited =
@@ -484,7 +564,7 @@ impl<'c, 'a> Pass<'c, 'a> {
         fields
     }
 
-    fn action(
+    pub(super) fn action(
         &self,
         kind: &'static str,
         source: &Record,
@@ -587,9 +667,10 @@ impl<'c, 'a> Pass<'c, 'a> {
                     Vec::new(),
                     None,
                 ),
-                Decision::Skip(reason) => {
-                    self.action("skip", record, None, Vec::new(), Some(reason.clone()))
-                }
+                Decision::Skip(reason)
+                | Decision::Wait {
+                    message: reason, ..
+                } => self.action("skip", record, None, Vec::new(), Some(reason.clone())),
                 Decision::Uncouple { coupling, reason } => self.action(
                     "uncouple",
                     record,
@@ -639,7 +720,8 @@ impl<'c, 'a> Pass<'c, 'a> {
             for d in &decisions {
                 self.count(d, true);
             }
-            return Ok(());
+            let all = vec![true; decisions.len()];
+            return self.parts_after(records, &decisions, &all).await;
         }
         // 2. Replaced couplings (restores) go first: their records are gone.
         let restores: Vec<&Coupling> = decisions
@@ -718,7 +800,10 @@ impl<'c, 'a> Pass<'c, 'a> {
                     Decision::Unchanged { coupling, .. } => {
                         // The source's state is now handled; the target's is not ours to
                         // declare synchronized (it may carry an edit for the other direction).
-                        if coupling.stamp(dir.source) != Some(record.modified_on.as_str()) {
+                        // Borrowed couplings keep their owner's stamps.
+                        if dir.borrowed.is_none()
+                            && coupling.stamp(dir.source) != Some(record.modified_on.as_str())
+                        {
                             let mut c = coupling.clone();
                             match dir.source {
                                 SideName::Left => c.left_stamp = Some(record.modified_on.clone()),
@@ -734,6 +819,7 @@ impl<'c, 'a> Pass<'c, 'a> {
                         let written =
                             self.after_write(conn, result_of.remove(&i), source, target)?;
                         match written {
+                            Some(_) if dir.borrowed.is_some() => true,
                             Some(w) => {
                                 let mut c = self.coupling(
                                     coupling.left_id.clone(),
@@ -768,6 +854,13 @@ impl<'c, 'a> Pass<'c, 'a> {
                         }
                         true
                     }
+                    Decision::Wait { via, reference, .. } => {
+                        if self.failed.contains(source) {
+                            tx::clear_failure(conn, &dir.mapping, dir.arrow, source)?;
+                        }
+                        tx::hold(conn, &dir.mapping, dir.arrow, source, via, reference)?;
+                        true
+                    }
                     Decision::Fail { message, target } => {
                         tx::record_failure(
                             conn,
@@ -793,7 +886,10 @@ impl<'c, 'a> Pass<'c, 'a> {
                         false
                     }
                 };
-                if ok && !matches!(d, Decision::Skip(_)) {
+                if self.held.contains(source) && !matches!(d, Decision::Wait { .. }) {
+                    tx::release(conn, &dir.mapping, dir.arrow, source)?;
+                }
+                if ok && !matches!(d, Decision::Skip(_) | Decision::Wait { .. }) {
                     if self.failed.contains(source) {
                         tx::clear_failure(conn, &dir.mapping, dir.arrow, source)?;
                     }
@@ -815,10 +911,45 @@ impl<'c, 'a> Pass<'c, 'a> {
             Ok(())
         })?;
         ctx.lookups.invalidate(&dir.mapping);
-        for (d, ok) in decisions.iter().zip(outcome) {
-            self.count(d, ok);
+        for (d, ok) in decisions.iter().zip(&outcome) {
+            self.count(d, *ok);
         }
-        Ok(())
+        self.parts_after(records, &decisions, &outcome).await
+    }
+
+    /// The extra records of a split, for the records whose main record was written, or whose
+    /// source changed: the main record's values may be equal while the rest of the text is not.
+    async fn parts_after(
+        &mut self,
+        records: &[Record],
+        decisions: &[Decision],
+        ok: &[bool],
+    ) -> Result<(), String> {
+        if self.dir.split.is_none() {
+            return Ok(());
+        }
+        let mut due: Vec<(&Record, Option<&Record>)> = Vec::new();
+        for ((record, d), ok) in records.iter().zip(decisions).zip(ok) {
+            if !ok {
+                continue;
+            }
+            match d {
+                Decision::Create { .. } => due.push((record, None)),
+                Decision::Update { target, .. } | Decision::Couple { target, .. } => {
+                    due.push((record, Some(target)))
+                }
+                Decision::Unchanged {
+                    target,
+                    fresh: true,
+                    ..
+                } => due.push((record, Some(target))),
+                _ => {}
+            }
+        }
+        if due.is_empty() {
+            return Ok(());
+        }
+        super::split::sync_parts(self, &due).await
     }
 
     /// The target after its write (what changed, merged into what was read), or None when the
@@ -863,6 +994,7 @@ impl<'c, 'a> Pass<'c, 'a> {
             Decision::Update { .. } => c.modified += 1,
             Decision::Couple { .. } => c.coupled += 1,
             Decision::Unchanged { .. } => c.unchanged += 1,
+            Decision::Wait { .. } => c.skipped += 1,
             Decision::Skip(reason) => {
                 c.skipped += 1;
                 if reason.starts_with("update conflict") {
@@ -961,7 +1093,8 @@ impl<'c, 'a> Pass<'c, 'a> {
         };
         let fields = match evaluate(reverse, &target, &ctx.lookups, &self.source_table, false) {
             Ok(f) => f,
-            Err(message) => {
+            Err(e) => {
+                let message = e.message();
                 self.counts.failed += 1;
                 if !ctx.opts.dry_run {
                     ctx.state.transaction(|conn| {

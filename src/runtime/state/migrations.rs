@@ -76,4 +76,22 @@ pub const MIGRATIONS: &[&str] = &[
         pairs TEXT NOT NULL
      );
      CREATE INDEX pending_creates_mapping ON pending_creates(mapping);",
+    // 4: records waiting for their parent (`[parent]`), and the extra target records of a
+    // `split` (one source record, several target records), numbered from 1.
+    "CREATE TABLE held (
+        mapping TEXT NOT NULL,
+        direction TEXT NOT NULL,
+        source_id TEXT NOT NULL,
+        via TEXT NOT NULL,
+        parent_ref TEXT NOT NULL,
+        PRIMARY KEY (mapping, direction, source_id)
+     );
+     CREATE TABLE parts (
+        mapping TEXT NOT NULL,
+        source_id TEXT NOT NULL,
+        part INTEGER NOT NULL,
+        target_id TEXT NOT NULL,
+        pending INTEGER NOT NULL DEFAULT 0,
+        PRIMARY KEY (mapping, source_id, part)
+     );",
 ];

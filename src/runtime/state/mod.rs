@@ -2,7 +2,10 @@
 //! counters, failed records, and pending deferred patches. It is what makes a second run
 //! incremental and a crashed run resumable without duplicates.
 
+mod extra;
 mod migrations;
+
+pub use extra::{Held, Part};
 
 use crate::runtime::connector::Cursor;
 use crate::runtime::sql::Cached;
@@ -533,6 +536,7 @@ fn query_coupling(
 
 /// Writes used inside [`StateStore::transaction`].
 pub mod tx {
+    pub use super::extra::{delete_part, hold, put_part, release};
     use super::*;
 
     pub fn put_coupling(conn: &Connection, c: &Coupling) -> Res<()> {
