@@ -511,3 +511,108 @@ fn the_lines_of_an_order_wait_until_it_is_submitted() {
     let again = p.run_ok(&[]);
     assert_eq!(again.total().writes(), 0, "{:#}", again.report);
 }
+
+/// Appends `settings:` to the test profile of `coupler.yaml`.
+fn profile_settings(p: &Project, yaml: &str) {
+    let path = p.root().join("coupler.yaml");
+    let mut text = std::fs::read_to_string(&path).expect("coupler.yaml");
+    text.push_str("    settings:\n");
+    for line in yaml.lines() {
+        text.push_str(&format!("      {line}\n"));
+    }
+    std::fs::write(&path, text).expect("coupler.yaml written");
+}
+
+#[test]
+fn a_profile_switches_a_setting_on_for_its_environment() {
+    // The mapping set keeps Business Central's default (off); the profile turns it on.
+    let p = orders_project(&standard_map(), false);
+    profile_settings(&p, "create_sales_orders: true");
+    couple_customer_and_item(&p);
+    let o = p.run_ok(&[]);
+    assert_eq!(
+        o.counts("SALESORDER-FROMSALES", "<-").inserted,
+        1,
+        "{:#}",
+        o.report
+    );
+    assert_eq!(p.show("bc.Sales Header").len(), 1);
+}
+
+/// A plain `coupler run` on the test profile: (exit code, stderr).
+fn run_plain(p: &Project) -> (i32, String) {
+    let map = p.map_arg();
+    let out = p.coupler(&["run", "--profile", sync_support::PROFILE, &map]);
+    (sync_support::code(&out), sync_support::stderr(&out))
+}
+
+#[test]
+fn a_profile_setting_must_exist_and_keep_its_kind() {
+    let p = orders_project(&standard_map(), false);
+    profile_settings(&p, "create_sales_order: true");
+    let (code, err) = run_plain(&p);
+    assert_eq!(code, 2, "{err}");
+    assert!(
+        err.contains("`create_sales_order`") && err.contains("did you mean `create_sales_orders`"),
+        "{err}"
+    );
+    let p = orders_project(&standard_map(), false);
+    profile_settings(&p, "create_sales_orders: 'yes'");
+    let (code, err) = run_plain(&p);
+    assert_eq!(code, 2, "{err}");
+    assert!(
+        err.contains("`create_sales_orders`") && err.contains("`true` or `false`"),
+        "{err}"
+    );
+    // Nothing ran: no system was loaded.
+    assert!(!p.root().join("state/bc.db").exists());
+}
+
+/// The extra records of a split as the state store holds them: (part, target id, pending).
+fn parts_rows(p: &Project) -> Vec<(i64, String, i64)> {
+    let conn = rusqlite::Connection::open(p.state_db()).expect("state opens");
+    let mut stmt = conn
+        .prepare("SELECT part, target_id, pending FROM parts ORDER BY source_id, part")
+        .expect("parts table");
+    stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+        .expect("query")
+        .collect::<Result<_, _>>()
+        .expect("rows")
+}
+
+#[test]
+fn comment_lines_announced_but_not_confirmed_are_found_again_not_duplicated() {
+    let p = scenario_project();
+    couple_customer_and_item(&p);
+    p.run_ok(&[]);
+    let rows = parts_rows(&p);
+    assert_eq!(rows.len(), 2, "{rows:?}");
+    assert!(rows.iter().all(|r| r.2 == 0), "{rows:?}");
+    // A run stopped after writing the comment lines, before confirming them ...
+    let state = rusqlite::Connection::open(p.state_db()).expect("state opens");
+    state
+        .execute("UPDATE parts SET pending = 1", [])
+        .expect("mark pending");
+    // ... and another stopped before writing the second one (its record does not exist).
+    let second = rows[1].1.clone();
+    p.delete("bc", "Sales Line", &second);
+    assert_eq!(order_lines(&p).len(), 4);
+    let o = p.run_ok(&[]);
+    let c = o.counts("SALESORDERLINE-FROMSALES", "<-");
+    assert_eq!(
+        (c.inserted, c.modified, c.failed),
+        (1, 0, 0),
+        "{:#}",
+        o.report
+    );
+    // The missing one is created with the id chosen before; nothing is duplicated.
+    let lines = order_lines(&p);
+    assert_eq!(lines.len(), 5, "{lines:#?}");
+    assert!(
+        lines.iter().any(|l| l["SystemId"] == json!(second)),
+        "{lines:#?}"
+    );
+    assert_eq!(parts_rows(&p), rows, "the same parts, confirmed");
+    let again = p.run_ok(&[]);
+    assert_eq!(again.total().writes(), 0, "{:#}", again.report);
+}

@@ -30,6 +30,7 @@ fn execute(args: RunArgs) -> Result<i32, Stop> {
         dry_run: args.dry_run,
         retry_only: false,
         page_size: args.page_size.max(1),
+        stop: None,
     };
     let json = args.profile.format == OutputFormat::Json;
     let observer = Printer::new(

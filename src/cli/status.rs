@@ -18,6 +18,8 @@ struct MappingStatus {
     couplings: u64,
     skipped: u64,
     failures: usize,
+    /// Records waiting for their parent (`[parent]`).
+    waiting: u64,
     left_records: Option<u64>,
     right_records: Option<u64>,
     recommendation: String,
@@ -67,11 +69,16 @@ fn execute(args: ProfileArgs) -> Result<i32, Stop> {
                 }
             }
         }
+        let waiting = state.count_held(&m.name).map_err(setup::fail)?;
         let recommendation = if !m.enabled {
             format!(
                 "off (setting `{}` is false)",
                 m.when.clone().unwrap_or_default()
             )
+        } else if let Some(owner) = &m.couple_via {
+            format!("updates the records `{owner}` coupled")
+        } else if waiting > 0 {
+            format!("incremental: {waiting} record(s) wait for their parent to be coupled")
         } else if couplings > 0 {
             "incremental: couplings exist".to_string()
         } else {
@@ -93,6 +100,7 @@ fn execute(args: ProfileArgs) -> Result<i32, Stop> {
             couplings,
             skipped,
             failures: failures.iter().filter(|f| f.mapping == m.name).count(),
+            waiting,
             left_records: counts.0,
             right_records: counts.1,
             recommendation,

@@ -4,7 +4,7 @@
 //! One process, one run lock, one loop: the mappings that are due run together in one engine run
 //! over a plan restricted to them (so a mapping due together with what it depends on runs after
 //! it), then each gets its next due time, and the loop sleeps until the earliest one. Runs never
-//! overlap. SIGINT or SIGTERM stops the loop: a run in progress is finished first.
+//! overlap. SIGINT or SIGTERM stops the loop: a run in progress stops after the page in flight.
 
 use super::args::{OutputFormat, RunArgs};
 use super::progress::{Printer, Progress};
@@ -13,6 +13,8 @@ use crate::plan::{self, graph::DepGraph, select};
 use crate::runtime::engine::{self, MappingReport, RunOptions, RunReport};
 use std::collections::BTreeSet;
 use std::io::IsTerminal;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::watch as channel;
 use tokio::time::Instant;
@@ -117,17 +119,28 @@ fn execute(args: RunArgs) -> Result<i32, Stop> {
             "nothing to watch: no mapping is selected and enabled",
         ));
     }
+    // Turned on by the first signal: the run in progress stops after its page in flight.
+    let stopping = Arc::new(AtomicBool::new(false));
     let opts = RunOptions {
         full: false,
         dry_run: false,
         retry_only: false,
         page_size: args.page_size.max(1),
+        stop: Some(stopping.clone()),
     };
     let json = args.profile.format == OutputFormat::Json;
     let bars = !json && std::io::stderr().is_terminal();
     let max_runs = args.max_runs;
     setup::block_on(async {
         let stop = stop_on_signals();
+        {
+            let mut stop = stop.clone();
+            tokio::spawn(async move {
+                if stop.wait_for(|s| *s).await.is_ok() {
+                    stopping.store(true, Ordering::SeqCst);
+                }
+            });
+        }
         let mut runs = 0u64;
         loop {
             if *stop.borrow() {
@@ -151,7 +164,8 @@ fn execute(args: RunArgs) -> Result<i32, Stop> {
             }
             let plan = plan::compile(&session.model, Some(&due));
             let observer = Printer::new(false, bars);
-            // Not raced against the signals: a run always finishes (see `stop_on_signals`).
+            // Not raced against the signals: a signal stops the run between pages, through
+            // `opts.stop`, so what was read is written and recorded (see `stop_on_signals`).
             let report = engine::run(
                 &session.model,
                 &plan,

@@ -21,6 +21,7 @@ use crate::schema::Table;
 use compile::Direction;
 use evaluate::{changed_fields, evaluate, Lookups};
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 #[derive(Debug, Clone)]
@@ -32,6 +33,15 @@ pub struct RunOptions {
     /// Only retry the records that failed before.
     pub retry_only: bool,
     pub page_size: usize,
+    /// Set from outside (a signal): the run stops after the page in flight, and records what it
+    /// did; the next run goes on from there.
+    pub stop: Option<Arc<AtomicBool>>,
+}
+
+impl RunOptions {
+    pub fn stopping(&self) -> bool {
+        self.stop.as_ref().is_some_and(|s| s.load(Ordering::SeqCst))
+    }
 }
 
 impl Default for RunOptions {
@@ -41,6 +51,7 @@ impl Default for RunOptions {
             dry_run: false,
             retry_only: false,
             page_size: 1000,
+            stop: None,
         }
     }
 }
@@ -106,6 +117,9 @@ pub async fn run(
         })
         .collect();
     for (i, stage) in plan.stages.iter().enumerate() {
+        if opts.stopping() {
+            break;
+        }
         let runnable: Vec<&String> = stage
             .iter()
             .filter(|name| plan.mappings.iter().any(|m| &m.name == *name && m.enabled))
@@ -159,7 +173,9 @@ pub async fn run(
         dry_run: opts.dry_run,
         mappings: reports,
     };
-    let status = if report.mappings.iter().any(|m| m.error.is_some()) {
+    let status = if opts.stopping() {
+        "stopped"
+    } else if report.mappings.iter().any(|m| m.error.is_some()) {
         "error"
     } else if report.failed() {
         "failures"

@@ -245,6 +245,11 @@ impl<'c, 'a> Pass<'c, 'a> {
             self.process(&fresh, mark).await?;
             seen += fresh.len() as u64;
             ctx.observer.progress(&dir.mapping, dir.arrow, seen);
+            // A stop request ends the pass between pages: what was read is written and recorded,
+            // the watermark stands after it, and the next run goes on from there.
+            if ctx.opts.stopping() {
+                return Ok(());
+            }
             match page.next {
                 Some(c) => after = Some(c),
                 None => break,
