@@ -67,8 +67,16 @@ fn total(report: &Value, field: &str) -> u64 {
 }
 
 fn show(dir: &Path, target: &str) -> Vec<Value> {
-    let out = coupler(dir, &["show", "--profile", "demo", target, "--format", "json"]);
-    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = coupler(
+        dir,
+        &["show", "--profile", "demo", target, "--format", "json"],
+    );
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     serde_json::from_slice::<Value>(&out.stdout)
         .expect("JSON records")
         .as_array()
@@ -142,11 +150,24 @@ fn the_demo_synchronizes_and_keeps_in_sync_on_its_schedules() {
             &json!({ "salesorderid": DRAFT, "statecode": "Submitted" }).to_string(),
         ],
     );
-    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let out = coupler(
         d,
         &[
-            "run", "--profile", "demo", "--watch", "--tick", "0.01", "--max-runs", "2", "--format",
+            "run",
+            "--profile",
+            "demo",
+            "--watch",
+            "--tick",
+            "0.01",
+            "--max-runs",
+            "2",
+            "--format",
             "json",
         ],
     );
