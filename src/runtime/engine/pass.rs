@@ -453,10 +453,24 @@ impl<'c, 'a> Pass<'c, 'a> {
                     )))
                 }
                 ConflictWinner::Nobody => {
+                    // One conflict, one report: the first pass (`->`) records it; the way back
+                    // only says where to look.
+                    if dir.source == SideName::Right {
+                        let reported = self
+                            .ctx
+                            .state
+                            .failure_message(&dir.mapping, "->", &c.left_id)?
+                            .is_some_and(|m| m.starts_with("update conflict"));
+                        if reported {
+                            return Ok(Decision::Skip(
+                                "both sides changed: the conflict is reported by the `->` pass (`coupler errors`)".into(),
+                            ));
+                        }
+                    }
                     return Ok(Decision::Conflict {
                         message: "update conflict: both sides changed since the last synchronization; `on conflict: log` changes neither (make both sides agree, or say who wins)".into(),
                         target: target.id.clone(),
-                    })
+                    });
                 }
             }
         }

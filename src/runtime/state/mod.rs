@@ -441,6 +441,23 @@ impl StateStore {
         rows.collect::<Result<_, _>>().map_err(err)
     }
 
+    /// The message of a record's recorded failure, if it has one.
+    pub fn failure_message(
+        &self,
+        mapping: &str,
+        direction: &str,
+        source: &str,
+    ) -> Res<Option<String>> {
+        let conn = self.lock();
+        conn.one(
+            "SELECT message FROM failures WHERE mapping = ?1 AND direction = ?2 AND source_id = ?3",
+            [mapping, direction, source],
+            |r| r.get(0),
+        )
+        .optional()
+        .map_err(err)
+    }
+
     pub fn failed_ids(&self, mapping: &str, direction: &str) -> Res<Vec<String>> {
         self.source_ids("failures", mapping, direction)
     }
