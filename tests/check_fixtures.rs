@@ -83,6 +83,7 @@ fixtures! {
     constant_target_one_way => ["E0403"],
     target_twice => ["E0404"],
     target_twice_on_create => ["E0404"],
+    target_twice_split => ["E0404"],
     read_only_target => ["E0405"],
     read_only_target_flowfield => ["E0405"],
     no_field_in_direction => ["E0406"],

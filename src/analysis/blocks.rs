@@ -70,6 +70,7 @@ pub(crate) fn check_split(cx: &mut Cx<'_>, mcx: &MappingCx<'_>, split: &ast::Spl
     };
     // The block's lines: the same rules as a fields block (direction, targets, types).
     fields::check_fields(cx, mcx, &split.body);
+    check_split_targets(cx, mcx, split);
     let (Some(source), Some(target)) = (source.clone(), target.clone()) else {
         return;
     };
@@ -235,5 +236,51 @@ pub(crate) fn check_couple_via(cx: &mut Cx<'_>, mcx: &MappingCx<'_>, c: &ast::Co
                 )),
             );
         }
+    }
+}
+
+/// The split writes its `into` field (main and extra records) and its `numbered` field (extra
+/// records): a field line that writes them too would be overwritten without a word.
+fn check_split_targets(cx: &mut Cx<'_>, mcx: &MappingCx<'_>, split: &ast::SplitClause) {
+    let forward = mcx.decl.arrow.dir == Direction::Forward;
+    let target_of = |line: &ast::FieldLine| -> Option<ast::Ident> {
+        let target = if forward { &line.right } else { &line.left };
+        match target {
+            ast::Operand::Field(f) => Some(f.clone()),
+            ast::Operand::Const(_) => None,
+        }
+    };
+    let mut clashes: Vec<(ast::Ident, &ast::Ident, &str)> = Vec::new();
+    for clause in &mcx.decl.clauses {
+        if let Clause::Fields(f) = clause {
+            for line in &f.lines {
+                if let Some(t) = target_of(line).filter(|t| t.name == split.into.name) {
+                    clashes.push((t, &split.into, "the split writes its first part here"));
+                }
+            }
+        }
+    }
+    for line in &split.body.lines {
+        let Some(t) = target_of(line) else { continue };
+        if t.name == split.into.name {
+            clashes.push((t, &split.into, "the split writes each part here"));
+        } else if let Some(n) = split.numbered.as_ref().filter(|n| n.name == t.name) {
+            clashes.push((t, n, "the split numbers the extra records here"));
+        }
+    }
+    for (line_target, split_field, why) in clashes {
+        cx.report(
+            Diagnostic::new(
+                codes::TARGET_TWICE,
+                line_target.span,
+                format!(
+                    "field `{}` is written by a field line and by the split",
+                    line_target.name
+                ),
+            )
+            .label("written here")
+            .with_label(split_field.span, why)
+            .help("remove the field line: the split gives the field its value"),
+        );
     }
 }
