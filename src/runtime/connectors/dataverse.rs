@@ -14,8 +14,11 @@
 //!   `modifiedon` to the second while it orders by the stored value, so a keyset built from
 //!   returned values could repeat records within a second. Loop prevention:
 //!   `_modifiedby_value ne <integration user>`.
-//! - Writes: create `POST` with the key coupler chose, update `PATCH` with `If-Match: *` (never an
-//!   upsert), delete `DELETE`; several operations go as one multipart `$batch` with
+//! - Writes: create = upsert `PATCH <set>(<key coupler chose>)` without a condition header (a
+//!   create retried after a crash updates the record it made before: one record, never two);
+//!   update `PATCH` with `If-Match: *` (never an upsert: a record deleted meanwhile fails with
+//!   "no record", 404, or 412 from servers that say so, and is not re-created); delete
+//!   `DELETE`; several operations go as one multipart `$batch` with
 //!   `Prefer: odata.continue-on-error` (each operation outside change sets, so one failing record
 //!   fails alone), one result per record; a server that refuses `$batch` gets single requests.
 //! - Deletions (`read_deleted`): change tracking (`Prefer: odata.track-changes`). The first call
@@ -469,16 +472,15 @@ impl Dataverse {
         let id = op.id().to_lowercase();
         uuid::Uuid::parse_str(&id).map_err(|_| format!("`{id}` is not a GUID key"))?;
         Ok(match op {
-            WriteOp::Create { fields, .. } => {
-                let mut body = self.encode(t, fields)?;
-                body.insert(self.key(t).to_string(), Value::String(id));
-                BatchOp {
-                    method: "POST",
-                    url: set.to_string(),
-                    headers: vec![("Prefer".into(), "return=representation".into())],
-                    body: Some(Value::Object(body)),
-                }
-            }
+            // An upsert (no condition header): a create retried after a crash, whose record
+            // was already made, updates that record instead of failing or duplicating it.
+            WriteOp::Create { fields, .. } => BatchOp {
+                method: "PATCH",
+                url: format!("{set}({id})"),
+                headers: vec![("Prefer".into(), "return=representation".into())],
+                body: Some(Value::Object(self.encode(t, fields)?)),
+            },
+            // `If-Match: *`: never an upsert, so a record deleted meanwhile is not re-created.
             WriteOp::Update { fields, .. } => BatchOp {
                 method: "PATCH",
                 url: format!("{set}({id})"),
@@ -579,6 +581,20 @@ impl Dataverse {
         }
         futures::future::join_all(ops.iter().map(|op| self.send_single(op))).await
     }
+}
+
+/// An update sent with `If-Match: *` fails only when the record is gone: Dataverse answers 404,
+/// some OData servers (CAP) 412, which would otherwise read as "changed by someone else".
+fn gone_as_404(
+    op: &WriteOp,
+    answer: Result<BatchResponse, String>,
+) -> Result<BatchResponse, String> {
+    answer.map(|mut r| {
+        if r.status == 412 && matches!(op, WriteOp::Update { .. }) {
+            r.status = 404;
+        }
+        r
+    })
 }
 
 fn lower(v: &Value) -> Value {
@@ -956,7 +972,7 @@ impl Connector for Dataverse {
         for (chunk, answers) in chunks.iter().zip(answers) {
             for ((i, _), answer) in chunk.iter().zip(answers) {
                 let op = &ops[*i];
-                results[*i] = Some(match odata::write_outcome(op, answer) {
+                results[*i] = Some(match odata::write_outcome(op, gone_as_404(op, answer)) {
                     Err(e) => Err(self.http.scrub(&e)),
                     Ok(_) if matches!(op, WriteOp::Delete { .. }) => Ok(Record {
                         id: op.id().to_lowercase(),
