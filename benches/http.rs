@@ -272,12 +272,12 @@ fn to_sales(
 fn bc_source_no_change(rt: &tokio::runtime::Runtime, r: &ToSales, bc_proxy: &FaultProxy) {
     let dir = tempfile::tempdir().expect("temp dir");
     let model = model(dir.path(), "bc-source", TO_SALES);
-    let bc_connector = || {
+    let bc_connector = |company: &str| {
         Arc::new(
             BusinessCentral::new(
                 model.systems["bc"].catalog.clone().unwrap(),
                 &format!("{}/api/v2.0", bc_proxy.url()),
-                Some(COMPANY_NAME),
+                Some(company),
                 None,
                 Some(IU2),
                 BusinessCentralOptions::default(),
@@ -298,11 +298,15 @@ fn bc_source_no_change(rt: &tokio::runtime::Runtime, r: &ToSales, bc_proxy: &Fau
         systems.insert("sales".into(), sales.clone());
         systems
     };
-    let bc = bc_connector();
+    let bc = bc_connector(COMPANY_NAME);
     let (report, _) = run(rt, &model, &systems(bc.clone()), &state);
     let t = report.total();
     let mut figures = Vec::new();
-    for (label, bc) in [("same connector", bc), ("new connector", bc_connector())] {
+    for (label, bc) in [
+        ("same connector", bc),
+        ("new connector", bc_connector(COMPANY_NAME)),
+        ("new, company by id", bc_connector(r._cap.company_id())),
+    ] {
         let (bc_before, dv_before) = (bc_proxy.requests(), sales.http().request_count());
         let (report, _) = run(rt, &model, &systems(bc), &state);
         let t = report.total();

@@ -1,7 +1,8 @@
 //! The Business Central API v2.0 connector (`…/api/v2.0/companies(<id>)/<set>`).
 //!
 //! - `url` is the API root; the company (by name) is resolved once with
-//!   `GET companies?$filter=name eq '<name>'` (no name: the only company).
+//!   `GET companies?$filter=name eq '<name>'` (no name: the only company); a company given by
+//!   its id (a GUID) is used as it is, which saves that request in every run.
 //! - Tables are the catalog's entity sets (`api:`); fields are translated catalog name ↔ API
 //!   property through `Field.api`. A reference the API holds as an id (`api_ref:`, e.g. invoice
 //!   lines' `documentId` for "Document No.") is translated through the referenced record
@@ -156,6 +157,13 @@ impl BusinessCentral {
     pub async fn company_id(&self) -> Result<&str, ConnectorError> {
         self.company_id
             .get_or_try_init(|| async {
+                if let Some(id) = self
+                    .company
+                    .as_deref()
+                    .and_then(|c| uuid::Uuid::parse_str(c.trim()).ok())
+                {
+                    return Ok(id.to_string());
+                }
                 let mut params = vec![("$select", "id,name".to_string())];
                 if let Some(name) = &self.company {
                     params.push(("$filter", format!("name eq {}", odata::quote(name))));
