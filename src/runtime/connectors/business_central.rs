@@ -596,7 +596,7 @@ impl Connector for BusinessCentral {
                 .chain(extra.iter().map(|e| e.to_string()))
                 .collect();
             for f in names.iter().filter_map(|n| a.table.fields.get(n)) {
-                if let Some(api) = f.api.clone().or_else(|| f.api_ref.clone()) {
+                if let Some(api) = f.api.clone().or_else(|| f.api_ref.as_deref().cloned()) {
                     if !cols.contains(&api) {
                         cols.push(api);
                     }

@@ -55,7 +55,7 @@ impl BusinessCentral {
             .ok_or_else(|| format!("`{name}`: no key field of `{target}` is exposed by the API"))?;
         Ok(Some(Ref {
             field: name.to_string(),
-            property: property.clone(),
+            property: property.to_string(),
             set,
             code,
         }))
