@@ -400,6 +400,33 @@ fn main() {
                 bc_proxy.requests() - before,
                 sales.http().request_count() - dv_before
             );
+            // As a new `coupler run` process does it: new connectors (the BC company by id).
+            let fresh = dataverse(
+                &model,
+                &format!("{}/api/data/v9.2", r.proxy.url()),
+                None,
+                IU2,
+            );
+            let bc_fresh = Arc::new(
+                BusinessCentral::new(
+                    model.systems["bc"].catalog.clone().unwrap(),
+                    &format!("{}/api/v2.0", bc_proxy.url()),
+                    Some(r._cap.company_id()),
+                    None,
+                    Some(IU2),
+                    BusinessCentralOptions::default(),
+                )
+                .expect("bc connector"),
+            );
+            systems.insert("bc".into(), bc_fresh);
+            systems.insert("sales".into(), fresh.clone());
+            let before = bc_proxy.requests();
+            run(&rt, &model, &systems, &state);
+            println!(
+                "CAP Dataverse -> CAP BC       no-change run, new connectors: {} BC requests, {} Dataverse requests",
+                bc_proxy.requests() - before,
+                fresh.http().request_count()
+            );
             bc_source_no_change(&rt, &r, &bc_proxy);
         }
     }
