@@ -788,10 +788,11 @@ impl Connector for BusinessCentral {
                     Err(e) => Err(self.http.scrub(&e)),
                     Ok(Some(body)) if !matches!(op, WriteOp::Delete { .. }) => {
                         let mut one = [self.decode(&a, table, &body)];
-                        match self.fill_refs(&a, &[body], &mut one, None).await {
-                            Ok(()) => Ok(one[0].clone()),
-                            Err(e) => Err(e.message),
-                        }
+                        // The record is written whatever happens here: a failed translation
+                        // only leaves its `api_ref` fields out (failing it would write it twice).
+                        let _ = self.fill_refs(&a, &[body], &mut one, None).await;
+                        let [written] = one;
+                        Ok(written)
                     }
                     Ok(_) => {
                         let id = op.id().to_lowercase();
