@@ -385,29 +385,6 @@ async fn business_central_on_cap_etags_and_conflicts() {
 }
 
 #[tokio::test]
-async fn business_central_company_by_id_saves_a_request() {
-    let cap = tokio::task::spawn_blocking(CapServer::start).await.unwrap();
-    let proxy = FaultProxy::start(&cap.base_url(), Faults::none());
-    let url = format!("{}/api/v2.0", proxy.url());
-    // An incremental read with nothing new: the company lookup and the read, or the read alone.
-    for (company, requests) in [(COMPANY_NAME, 2), (cap.company_id(), 1)] {
-        let c = BusinessCentral::new(
-            catalog("business-central.yaml"),
-            &url,
-            Some(company),
-            None,
-            None,
-            BusinessCentralOptions::default(),
-        )
-        .unwrap();
-        let before = proxy.requests();
-        let page = c.read_changes(&query("Customer", 100), None).await.unwrap();
-        assert!(page.records.is_empty() && page.next.is_none());
-        assert_eq!(proxy.requests() - before, requests, "company `{company}`");
-    }
-}
-
-#[tokio::test]
 async fn retries_through_the_fault_proxy() {
     let cap = tokio::task::spawn_blocking(CapServer::start).await.unwrap();
     let proxy = FaultProxy::start(&cap.base_url(), Faults::none());

@@ -22,9 +22,12 @@
 //!   `Prefer: odata.continue-on-error` (each operation outside change sets, so one failing record
 //!   fails alone), one result per record; a server that refuses `$batch` gets single requests.
 //! - Deletions (`read_deleted`): change tracking (`Prefer: odata.track-changes`). The first call
-//!   for a table in a run only takes a delta link (deletions before it cannot be known); later
-//!   calls in the same run return the `$deletedEntity` rows since. The delta link lives in this
-//!   connector: the Connector trait has no place to persist it between runs (see the report).
+//!   for a table only takes a delta link (deletions before it cannot be known); later calls
+//!   return the `$deletedEntity` rows since. The delta link goes to the engine
+//!   (`deletion_position`), which keeps it between runs; so does the finding that a table has no
+//!   change tracking ([`untracked`]), which is checked again once a day, not every run.
+
+mod untracked;
 
 use super::http::{Http, HttpOptions, Req, Resp};
 use super::odata::{self, BatchOp, BatchResponse};
@@ -79,6 +82,8 @@ pub struct Dataverse {
     links: Mutex<HashMap<(String, String, String), Url>>,
     /// Change-tracking delta links by table; None: the server does not track changes.
     deltas: Mutex<HashMap<String, Option<Url>>>,
+    /// The deletion position of the tables without change tracking (see [`untracked`]).
+    untracked: Mutex<HashMap<String, String>>,
     batch_refused: AtomicBool,
     /// The server rejects entity-name columns (`owneridtype`) in `$select` (real Dataverse).
     no_type_columns: AtomicBool,
@@ -104,6 +109,7 @@ impl Dataverse {
             opts,
             links: Mutex::new(HashMap::new()),
             deltas: Mutex::new(HashMap::new()),
+            untracked: Mutex::new(HashMap::new()),
             batch_refused: AtomicBool::new(false),
             no_type_columns: AtomicBool::new(false),
         })
@@ -111,6 +117,18 @@ impl Dataverse {
 
     pub fn http(&self) -> &Arc<Http> {
         &self.http
+    }
+
+    /// Remembers that a table has no change tracking, with the position that says so.
+    fn not_tracked(&self, table: &str, marker: String) {
+        self.deltas
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(table.to_string(), None);
+        self.untracked
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(table.to_string(), marker);
     }
 
     pub fn set_integration_user(&mut self, user: &str) {
@@ -820,13 +838,22 @@ impl Connector for Dataverse {
     }
 
     fn deletion_position(&self, table: &str) -> Option<String> {
-        self.deltas
+        let delta = self
+            .deltas
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .get(table)
-            .cloned()
-            .flatten()
-            .map(|u| u.to_string())
+            .cloned();
+        match delta {
+            Some(Some(u)) => Some(u.to_string()),
+            Some(None) => self
+                .untracked
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .get(table)
+                .cloned(),
+            None => None,
+        }
     }
 
     async fn read_deleted(
@@ -838,6 +865,11 @@ impl Connector for Dataverse {
             return Ok(Vec::new());
         }
         let (t, set) = self.table(table)?;
+        if untracked::recent(since, chrono::Utc::now()) {
+            // Found untracked less than a day ago (a previous run): not asked again yet.
+            self.not_tracked(table, since.unwrap_or_default().to_string());
+            return Ok(Vec::new());
+        }
         let known = self
             .deltas
             .lock()
@@ -870,10 +902,7 @@ impl Connector for Dataverse {
                     .is_some_and(|p| p.contains("odata.track-changes"));
                 if !resp.ok() || !tracked {
                     // No change tracking on this table (or server): deletions stay unknown.
-                    self.deltas
-                        .lock()
-                        .unwrap_or_else(|p| p.into_inner())
-                        .insert(table.to_string(), None);
+                    self.not_tracked(table, untracked::marker(chrono::Utc::now()));
                     return Ok(Vec::new());
                 }
                 (resp.json().map_err(|e| self.err(e))?, url, true)
