@@ -45,6 +45,7 @@ async fn a_429_pauses_every_request_of_the_endpoint() {
     }
     let throttled = proxy.injected(FaultKind::RateLimited);
     let windows = (n / max) as u64;
+    eprintln!("{throttled} 429s for {n} requests ({windows} windows) in {elapsed:?}");
     // Each time the budget runs out, only the requests already in flight can get a 429; the
     // ones waiting for a slot wait for the pause instead. Without the shared pause every waiting
     // request collects at least one 429 (about one per admitted request).
