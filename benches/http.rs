@@ -266,6 +266,65 @@ fn to_sales(
     }
 }
 
+/// Phase 2b: those Business Central customers -> CAP Dataverse (BC as the source side): the
+/// requests of a no-change run, with the connector of the full run and with a new one (as a new
+/// `coupler run` process builds).
+fn bc_source_no_change(rt: &tokio::runtime::Runtime, r: &ToSales, bc_proxy: &FaultProxy) {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let model = model(dir.path(), "bc-source", TO_SALES);
+    let bc_connector = |company: &str| {
+        Arc::new(
+            BusinessCentral::new(
+                model.systems["bc"].catalog.clone().unwrap(),
+                &format!("{}/api/v2.0", bc_proxy.url()),
+                Some(company),
+                None,
+                Some(IU2),
+                BusinessCentralOptions::default(),
+            )
+            .expect("bc connector"),
+        )
+    };
+    let sales = dataverse(
+        &model,
+        &format!("{}/api/data/v9.2", r.proxy.url()),
+        None,
+        IU2,
+    );
+    let state = StateStore::open(&dir.path().join("state.db"), true).expect("state");
+    let systems = |bc: Arc<BusinessCentral>| {
+        let mut systems: HashMap<String, Arc<dyn Connector>> = HashMap::new();
+        systems.insert("bc".into(), bc);
+        systems.insert("sales".into(), sales.clone());
+        systems
+    };
+    let bc = bc_connector(COMPANY_NAME);
+    let (report, _) = run(rt, &model, &systems(bc.clone()), &state);
+    let t = report.total();
+    let mut figures = Vec::new();
+    for (label, bc) in [
+        ("same connector", bc),
+        ("new connector", bc_connector(COMPANY_NAME)),
+        ("new, company by id", bc_connector(r._cap.company_id())),
+    ] {
+        let (bc_before, dv_before) = (bc_proxy.requests(), sales.http().request_count());
+        let (report, _) = run(rt, &model, &systems(bc), &state);
+        let t = report.total();
+        assert_eq!(t.inserted + t.modified, 0, "no-change run wrote nothing");
+        figures.push(format!(
+            "{label}: {} BC, {} Dataverse",
+            bc_proxy.requests() - bc_before,
+            sales.http().request_count() - dv_before
+        ));
+    }
+    println!(
+        "CAP BC -> CAP Dataverse       full sync wrote {} (failed {}); no-change run requests: {} (target: 1 per mapping side)",
+        t.inserted + t.modified,
+        t.failed,
+        figures.join("; ")
+    );
+}
+
 fn main() {
     let args: Vec<String> = std::env::args()
         .skip(1)
@@ -341,6 +400,34 @@ fn main() {
                 bc_proxy.requests() - before,
                 sales.http().request_count() - dv_before
             );
+            // As a new `coupler run` process does it: new connectors (the BC company by id).
+            let fresh = dataverse(
+                &model,
+                &format!("{}/api/data/v9.2", r.proxy.url()),
+                None,
+                IU2,
+            );
+            let bc_fresh = Arc::new(
+                BusinessCentral::new(
+                    model.systems["bc"].catalog.clone().unwrap(),
+                    &format!("{}/api/v2.0", bc_proxy.url()),
+                    Some(r._cap.company_id()),
+                    None,
+                    Some(IU2),
+                    BusinessCentralOptions::default(),
+                )
+                .expect("bc connector"),
+            );
+            systems.insert("bc".into(), bc_fresh);
+            systems.insert("sales".into(), fresh.clone());
+            let before = bc_proxy.requests();
+            run(&rt, &model, &systems, &state);
+            println!(
+                "CAP Dataverse -> CAP BC       no-change run, new connectors: {} BC requests, {} Dataverse requests",
+                bc_proxy.requests() - before,
+                fresh.http().request_count()
+            );
+            bc_source_no_change(&rt, &r, &bc_proxy);
         }
     }
 

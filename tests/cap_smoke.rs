@@ -359,3 +359,54 @@ async fn business_central_json_batch() {
     assert_eq!(found.len(), 1);
     assert_eq!(found[0]["number"], "1001");
 }
+
+#[tokio::test]
+async fn dataverse_patch_is_an_upsert_with_dataverse_conditions() {
+    let cap = tokio::task::spawn_blocking(CapServer::start).await.unwrap();
+    let c = client();
+    let dv = cap.dataverse_url();
+    let url = |n: u8| format!("{dv}/accounts(0a000000-0000-4000-8000-0000000000{n:02})");
+    let patch = |u: String, header: Option<(&'static str, &'static str)>, name: &'static str| {
+        let mut b = c.patch(u).header(USER_HEADER, INTEGRATION_USER);
+        if let Some((k, v)) = header {
+            b = b.header(k, v);
+        }
+        b.json(&json!({ "name": name })).send()
+    };
+    let status = |r: Result<Response, reqwest::Error>| r.unwrap().status();
+    // No condition: creates a missing row, updates an existing one.
+    assert_eq!(
+        status(patch(url(1), None, "one").await),
+        StatusCode::NO_CONTENT
+    );
+    assert_eq!(
+        status(patch(url(1), None, "one b").await),
+        StatusCode::NO_CONTENT
+    );
+    // If-Match: * never creates (404), updates an existing row.
+    let r = patch(url(2), Some(("If-Match", "*")), "two").await.unwrap();
+    assert_eq!(r.status(), StatusCode::NOT_FOUND);
+    assert_eq!(
+        status(patch(url(1), Some(("If-Match", "*")), "one c").await),
+        StatusCode::NO_CONTENT
+    );
+    // If-None-Match: * never updates (412), creates a missing row.
+    assert_eq!(
+        status(patch(url(1), Some(("If-None-Match", "*")), "x").await),
+        StatusCode::PRECONDITION_FAILED
+    );
+    assert_eq!(
+        status(patch(url(3), Some(("If-None-Match", "*")), "three").await),
+        StatusCode::NO_CONTENT
+    );
+    let rows = get(&c, &format!("{dv}/accounts?$select=name&$orderby=name")).await;
+    let names: Vec<&str> = rows["value"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, vec!["one c", "three"]);
+    let one = get(&c, &format!("{}?$select=_createdby_value", url(1))).await;
+    assert_eq!(one["_createdby_value"], INTEGRATION_USER);
+}

@@ -65,6 +65,12 @@ pub struct Field {
     pub lookup: Vec<String>,
     #[serde(default)]
     pub api: Option<String>,
+    /// Business Central API: where the API has no property for this reference but one for the id
+    /// (SystemId) of the record it refers to (`"Document No."` of invoice lines: `documentId`),
+    /// that property. The connector translates the code <-> the id through the `lookup:` table.
+    /// Boxed: a thin pointer keeps `Field` (held by value in the checker's enums) small.
+    #[serde(default)]
+    pub api_ref: Option<Box<String>>,
     #[serde(default)]
     pub read_only: bool,
 }
@@ -147,6 +153,11 @@ impl Catalog {
                         ));
                     }
                 }
+                if field.api_ref.is_some() && field.lookup.len() != 1 {
+                    problems.push(format!(
+                        "field `{tname}.{fname}`: `api_ref` needs exactly one `lookup` table (the one whose id the property holds)"
+                    ));
+                }
                 if field.ty == FieldType::Option && field.options.is_none() {
                     problems.push(format!(
                         "field `{tname}.{fname}`: an option field needs `options`"
@@ -174,4 +185,45 @@ fn one_or_many<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<String>, D:
 
 fn opt_one_or_many<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
     one_or_many(d)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn api_ref_needs_one_lookup_table() {
+        let text = r#"
+system: business_central
+tables:
+  Header:
+    key: "No."
+    fields:
+      "No.": { type: code, length: 20, api: number }
+  Line:
+    key: [ "Document No.", "Line No." ]
+    fields:
+      "Document No.": { type: code, length: 20, lookup: Header, api_ref: documentId }
+      "Line No.": { type: integer, api: sequence }
+      Other: { type: code, length: 20, api_ref: otherId }
+"#;
+        let c = Catalog::parse(text).unwrap();
+        let line = &c.tables["Line"].fields["Document No."];
+        assert_eq!(
+            line.api_ref.as_deref().map(String::as_str),
+            Some("documentId")
+        );
+        assert_eq!(line.api, None);
+        assert_eq!(
+            c.validate(),
+            vec!["field `Line.Other`: `api_ref` needs exactly one `lookup` table (the one whose id the property holds)".to_string()]
+        );
+    }
+
+    #[test]
+    fn shipped_business_central_catalog_is_valid() {
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/schemas/business-central.yaml");
+        let c = Catalog::parse(&std::fs::read_to_string(path).unwrap()).unwrap();
+        assert_eq!(c.validate(), Vec::<String>::new());
+    }
 }

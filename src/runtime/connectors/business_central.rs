@@ -1,10 +1,14 @@
 //! The Business Central API v2.0 connector (`…/api/v2.0/companies(<id>)/<set>`).
 //!
 //! - `url` is the API root; the company (by name) is resolved once with
-//!   `GET companies?$filter=name eq '<name>'` (no name: the only company).
+//!   `GET companies?$filter=name eq '<name>'` (no name: the only company); a company given by
+//!   its id (a GUID) is used as it is, which saves that request in every run.
 //! - Tables are the catalog's entity sets (`api:`); fields are translated catalog name ↔ API
-//!   property through `Field.api`. A field without an API name reads as null, and writing it fails
-//!   the record with a message saying so. The record id is `id` (SystemId), the watermark
+//!   property through `Field.api`. A reference the API holds as an id (`api_ref:`, e.g. invoice
+//!   lines' `documentId` for "Document No.") is translated through the referenced record
+//!   ([`refs`]). A field with neither is not read (absent from records); reading, filtering or
+//!   matching on it fails before any request, and writing it fails the record, each with a message
+//!   naming the table and the field. The record id is `id` (SystemId), the watermark
 //!   `lastModifiedDateTime`.
 //! - Enums travel by name (the blank member as `" "`, which is also the canonical label).
 //! - Change reads are keyset pages: `(lastModifiedDateTime gt T or (… eq T and id gt ID))`,
@@ -17,6 +21,8 @@
 //! - Writes: `POST` (BC chooses the SystemId unless `client_ids`), `PATCH` with
 //!   `If-Match: <@odata.etag>` (kept from reads, else read first), `DELETE`; a 412 fails that
 //!   record ("changed by someone else"). Several operations go as one JSON `$batch` (≤ 100).
+
+mod refs;
 
 use super::http::{Http, HttpOptions, Req, Resp};
 use super::odata::{self, BatchOp, BatchResponse};
@@ -69,10 +75,15 @@ pub struct BusinessCentral {
     /// `@odata.etag` of records read, by (table, id).
     etags: Mutex<HashMap<(String, String), String>>,
     batch_refused: AtomicBool,
+    /// `api_ref` translations: (entity set, id) -> code and (entity set, code) -> id.
+    ref_codes: Mutex<HashMap<(String, String), String>>,
+    ref_ids: Mutex<HashMap<(String, String), String>>,
 }
 
 /// Table facts in API terms.
 struct Api<'a> {
+    /// The catalog name of the table.
+    name: &'a str,
     table: &'a Table,
     set: &'a str,
     /// Catalog name of the id field (SystemId).
@@ -100,6 +111,8 @@ impl BusinessCentral {
             opts,
             etags: Mutex::new(HashMap::new()),
             batch_refused: AtomicBool::new(false),
+            ref_codes: Mutex::new(HashMap::new()),
+            ref_ids: Mutex::new(HashMap::new()),
         })
     }
 
@@ -144,6 +157,13 @@ impl BusinessCentral {
     pub async fn company_id(&self) -> Result<&str, ConnectorError> {
         self.company_id
             .get_or_try_init(|| async {
+                if let Some(id) = self
+                    .company
+                    .as_deref()
+                    .and_then(|c| uuid::Uuid::parse_str(c.trim()).ok())
+                {
+                    return Ok(id.to_string());
+                }
                 let mut params = vec![("$select", "id,name".to_string())];
                 if let Some(name) = &self.company {
                     params.push(("$filter", format!("name eq {}", odata::quote(name))));
@@ -190,6 +210,11 @@ impl BusinessCentral {
             .and_then(|f| f.api.clone())
             .unwrap_or_else(|| "lastModifiedDateTime".into());
         Ok(Api {
+            name: self
+                .catalog
+                .tables
+                .get_key_value(name)
+                .map_or("", |(k, _)| k),
             table,
             set,
             id_field,
@@ -234,14 +259,11 @@ impl BusinessCentral {
             .unwrap_or_default();
         let mut fields = Map::new();
         for (name, f) in &a.table.fields {
-            let v = match &f.api {
-                Some(api) => match row.get(api) {
-                    Some(v) => decode_value(f, v),
-                    None => continue,
-                },
-                None => Value::Null,
+            // Fields without an API property are not read (`api_ref` ones: see `fill_refs`).
+            let Some(v) = f.api.as_ref().and_then(|api| row.get(api)) else {
+                continue;
             };
-            fields.insert(name.clone(), v);
+            fields.insert(name.clone(), decode_value(f, v));
         }
         Record {
             id,
@@ -263,11 +285,14 @@ impl BusinessCentral {
                 .fields
                 .get(name)
                 .ok_or_else(|| format!("`{name}` is not a field of this table"))?;
-            if Some(name.as_str()) == a.id_field {
-                continue;
+            if Some(name.as_str()) == a.id_field || f.api_ref.is_some() {
+                continue; // api_ref fields: see `encode_refs`
             }
             let api = f.api.as_ref().ok_or_else(|| {
-                format!("field `{name}` is not exposed by the Business Central API (no API property), so it cannot be written")
+                format!(
+                    "`{}`.`{name}` has no property in the API's `{}` (Business Central API v2.0 does not expose it), so it cannot be written",
+                    a.name, a.set
+                )
             })?;
             out.insert(api.clone(), encode_value(f, v));
         }
@@ -323,12 +348,13 @@ impl BusinessCentral {
         let (mut json, mut url) = self.get_json(url).await?;
         let mut out = Vec::new();
         loop {
-            for row in odata::rows(&json) {
-                let r = self.decode(a, table, &row);
-                if rest.is_none_or(|p| odata::matches(p, &r)) {
-                    out.push(r);
-                }
-            }
+            let rows = odata::rows(&json);
+            let mut page: Vec<Record> = rows.iter().map(|r| self.decode(a, table, r)).collect();
+            self.fill_refs(a, &rows, &mut page, None).await?;
+            out.extend(
+                page.into_iter()
+                    .filter(|r| rest.is_none_or(|p| odata::matches(p, r))),
+            );
             if limit.is_some_and(|l| out.len() >= l) {
                 break;
             }
@@ -376,6 +402,7 @@ impl BusinessCentral {
         Ok(match op {
             WriteOp::Create { fields, .. } => {
                 let mut body = self.encode(a, fields)?;
+                self.encode_refs(a, fields, &mut body).await?;
                 if self.opts.client_ids {
                     body.insert("id".into(), Value::String(id));
                 }
@@ -387,7 +414,8 @@ impl BusinessCentral {
                 }
             }
             WriteOp::Update { fields, .. } => {
-                let body = self.encode(a, fields)?;
+                let mut body = self.encode(a, fields)?;
+                self.encode_refs(a, fields, &mut body).await?;
                 let etag = self.etag(table, a, &id).await?;
                 BatchOp {
                     method: "PATCH",
@@ -549,23 +577,33 @@ impl Connector for BusinessCentral {
     ) -> Result<Page, ConnectorError> {
         let a = self.api(q.table)?;
         let (pushed, rest) = self.split(q.filter);
+        let extra: Vec<&str> = rest.as_ref().map(|r| r.fields()).unwrap_or_default();
+        let needed = q.fields.unwrap_or_default().iter().map(String::as_str);
+        self.check_readable(&a, q.table, needed.chain(extra.iter().copied()))?;
         let mut parts: Vec<String> = pushed.into_iter().collect();
         if let Some(c) = after.or(q.since) {
             parts.push(odata::keyset(&a.modified, "id", c));
         }
         let top = q.page_size.max(1);
         let mut params = Vec::new();
+        // The fields the refs are filled for: those read, and those the local filter needs.
+        let mut wanted: Option<Vec<String>> = None;
         if let Some(fields) = q.fields {
             let mut cols = vec!["id".to_string(), a.modified.clone()];
-            let extra: Vec<&str> = rest.as_ref().map(|r| r.fields()).unwrap_or_default();
-            for f in fields.iter().map(String::as_str).chain(extra) {
-                if let Some(api) = a.table.fields.get(f).and_then(|f| f.api.clone()) {
+            let names: Vec<String> = fields
+                .iter()
+                .cloned()
+                .chain(extra.iter().map(|e| e.to_string()))
+                .collect();
+            for f in names.iter().filter_map(|n| a.table.fields.get(n)) {
+                if let Some(api) = f.api.clone().or_else(|| f.api_ref.as_deref().cloned()) {
                     if !cols.contains(&api) {
                         cols.push(api);
                     }
                 }
             }
             params.push(("$select", cols.join(",")));
+            wanted = Some(names);
         }
         if let Some(f) = odata::and_all(&parts) {
             params.push(("$filter", f));
@@ -574,18 +612,17 @@ impl Connector for BusinessCentral {
         params.push(("$top", top.to_string()));
         let url = self.entity_url(a.set, None, &params).await?;
         let (mut json, mut url) = self.get_json(url).await?;
-        let mut raw = Vec::new();
+        let mut rows = Vec::new();
         loop {
-            raw.extend(
-                odata::rows(&json)
-                    .iter()
-                    .map(|r| self.decode(&a, q.table, r)),
-            );
+            rows.extend(odata::rows(&json));
             match odata::next_link(&json, &url) {
-                Some(next) if raw.len() < top => (json, url) = self.get_json(next).await?,
+                Some(next) if rows.len() < top => (json, url) = self.get_json(next).await?,
                 _ => break,
             }
         }
+        let mut raw: Vec<Record> = rows.iter().map(|r| self.decode(&a, q.table, r)).collect();
+        self.fill_refs(&a, &rows, &mut raw, wanted.as_deref())
+            .await?;
         let next = (raw.len() >= top)
             .then(|| raw.last().map(Record::cursor))
             .flatten();
@@ -630,6 +667,9 @@ impl Connector for BusinessCentral {
     ) -> Result<Vec<Record>, ConnectorError> {
         let a = self.api(table)?;
         let (pushed, rest) = self.split(filter);
+        let extra: Vec<&str> = rest.as_ref().map(|r| r.fields()).unwrap_or_default();
+        let matched = equals.iter().map(|(n, _)| n.as_str());
+        self.check_readable(&a, table, matched.chain(extra.iter().copied()))?;
         let mut parts: Vec<String> = pushed.into_iter().collect();
         let mut local: Vec<(String, Value)> = Vec::new();
         for (name, v) in equals {
@@ -641,6 +681,15 @@ impl Connector for BusinessCentral {
             if v.is_null() {
                 return Ok(Vec::new());
             }
+            if let Some(r) = self.reference(a.table, name).map_err(|e| self.err(e))? {
+                // Matched by the referenced record's id; no such record: no match.
+                let code = v.as_str().unwrap_or_default();
+                match self.ref_id(&r, code).await.map_err(|e| self.err(e))? {
+                    Some(id) => parts.push(format!("{} eq {id}", r.property)),
+                    None => return Ok(Vec::new()),
+                }
+                continue;
+            }
             match &f.api {
                 // Text compared ignoring case cannot be pushed down exactly: filter here.
                 Some(_) if ignore_case && f.ty == FieldType::Text => {
@@ -650,11 +699,8 @@ impl Connector for BusinessCentral {
                     "{api} eq {}",
                     self.literal(f, v).map_err(|e| self.err(e))?
                 )),
-                None => {
-                    return Err(self.err(format!(
-                        "`{table}`.`{name}` is not exposed by the API; it cannot be matched on"
-                    )))
-                }
+                // Refused by check_readable already; never read as null.
+                None => return Err(self.err(format!("`{table}`.`{name}` cannot be matched on"))),
             }
         }
         let found = self
@@ -691,7 +737,8 @@ impl Connector for BusinessCentral {
     async fn count(&self, table: &str, filter: Option<&Pred>) -> Result<u64, ConnectorError> {
         let a = self.api(table)?;
         let (pushed, rest) = self.split(filter);
-        if rest.is_some() {
+        if let Some(r) = &rest {
+            self.check_readable(&a, table, r.fields())?;
             return Ok(self
                 .read_all(table, &a, pushed, rest.as_ref(), None)
                 .await?
@@ -740,7 +787,12 @@ impl Connector for BusinessCentral {
                 results[*i] = Some(match odata::write_outcome(op, answer) {
                     Err(e) => Err(self.http.scrub(&e)),
                     Ok(Some(body)) if !matches!(op, WriteOp::Delete { .. }) => {
-                        Ok(self.decode(&a, table, &body))
+                        let mut one = [self.decode(&a, table, &body)];
+                        // The record is written whatever happens here: a failed translation
+                        // only leaves its `api_ref` fields out (failing it would write it twice).
+                        let _ = self.fill_refs(&a, &[body], &mut one, None).await;
+                        let [written] = one;
+                        Ok(written)
                     }
                     Ok(_) => {
                         let id = op.id().to_lowercase();

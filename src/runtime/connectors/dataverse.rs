@@ -14,14 +14,20 @@
 //!   `modifiedon` to the second while it orders by the stored value, so a keyset built from
 //!   returned values could repeat records within a second. Loop prevention:
 //!   `_modifiedby_value ne <integration user>`.
-//! - Writes: create `POST` with the key coupler chose, update `PATCH` with `If-Match: *` (never an
-//!   upsert), delete `DELETE`; several operations go as one multipart `$batch` with
+//! - Writes: create = upsert `PATCH <set>(<key coupler chose>)` without a condition header (a
+//!   create retried after a crash updates the record it made before: one record, never two);
+//!   update `PATCH` with `If-Match: *` (never an upsert: a record deleted meanwhile fails with
+//!   "no record", 404, or 412 from servers that say so, and is not re-created); delete
+//!   `DELETE`; several operations go as one multipart `$batch` with
 //!   `Prefer: odata.continue-on-error` (each operation outside change sets, so one failing record
 //!   fails alone), one result per record; a server that refuses `$batch` gets single requests.
 //! - Deletions (`read_deleted`): change tracking (`Prefer: odata.track-changes`). The first call
-//!   for a table in a run only takes a delta link (deletions before it cannot be known); later
-//!   calls in the same run return the `$deletedEntity` rows since. The delta link lives in this
-//!   connector: the Connector trait has no place to persist it between runs (see the report).
+//!   for a table only takes a delta link (deletions before it cannot be known); later calls
+//!   return the `$deletedEntity` rows since. The delta link goes to the engine
+//!   (`deletion_position`), which keeps it between runs; so does the finding that a table has no
+//!   change tracking ([`untracked`]), which is checked again once a day, not every run.
+
+mod untracked;
 
 use super::http::{Http, HttpOptions, Req, Resp};
 use super::odata::{self, BatchOp, BatchResponse};
@@ -76,6 +82,8 @@ pub struct Dataverse {
     links: Mutex<HashMap<(String, String, String), Url>>,
     /// Change-tracking delta links by table; None: the server does not track changes.
     deltas: Mutex<HashMap<String, Option<Url>>>,
+    /// The deletion position of the tables without change tracking (see [`untracked`]).
+    untracked: Mutex<HashMap<String, String>>,
     batch_refused: AtomicBool,
     /// The server rejects entity-name columns (`owneridtype`) in `$select` (real Dataverse).
     no_type_columns: AtomicBool,
@@ -101,6 +109,7 @@ impl Dataverse {
             opts,
             links: Mutex::new(HashMap::new()),
             deltas: Mutex::new(HashMap::new()),
+            untracked: Mutex::new(HashMap::new()),
             batch_refused: AtomicBool::new(false),
             no_type_columns: AtomicBool::new(false),
         })
@@ -108,6 +117,18 @@ impl Dataverse {
 
     pub fn http(&self) -> &Arc<Http> {
         &self.http
+    }
+
+    /// Remembers that a table has no change tracking, with the position that says so.
+    fn not_tracked(&self, table: &str, marker: String) {
+        self.deltas
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(table.to_string(), None);
+        self.untracked
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(table.to_string(), marker);
     }
 
     pub fn set_integration_user(&mut self, user: &str) {
@@ -469,16 +490,15 @@ impl Dataverse {
         let id = op.id().to_lowercase();
         uuid::Uuid::parse_str(&id).map_err(|_| format!("`{id}` is not a GUID key"))?;
         Ok(match op {
-            WriteOp::Create { fields, .. } => {
-                let mut body = self.encode(t, fields)?;
-                body.insert(self.key(t).to_string(), Value::String(id));
-                BatchOp {
-                    method: "POST",
-                    url: set.to_string(),
-                    headers: vec![("Prefer".into(), "return=representation".into())],
-                    body: Some(Value::Object(body)),
-                }
-            }
+            // An upsert (no condition header): a create retried after a crash, whose record
+            // was already made, updates that record instead of failing or duplicating it.
+            WriteOp::Create { fields, .. } => BatchOp {
+                method: "PATCH",
+                url: format!("{set}({id})"),
+                headers: vec![("Prefer".into(), "return=representation".into())],
+                body: Some(Value::Object(self.encode(t, fields)?)),
+            },
+            // `If-Match: *`: never an upsert, so a record deleted meanwhile is not re-created.
             WriteOp::Update { fields, .. } => BatchOp {
                 method: "PATCH",
                 url: format!("{set}({id})"),
@@ -579,6 +599,20 @@ impl Dataverse {
         }
         futures::future::join_all(ops.iter().map(|op| self.send_single(op))).await
     }
+}
+
+/// An update sent with `If-Match: *` fails only when the record is gone: Dataverse answers 404,
+/// some OData servers (CAP) 412, which would otherwise read as "changed by someone else".
+fn gone_as_404(
+    op: &WriteOp,
+    answer: Result<BatchResponse, String>,
+) -> Result<BatchResponse, String> {
+    answer.map(|mut r| {
+        if r.status == 412 && matches!(op, WriteOp::Update { .. }) {
+            r.status = 404;
+        }
+        r
+    })
 }
 
 fn lower(v: &Value) -> Value {
@@ -804,13 +838,22 @@ impl Connector for Dataverse {
     }
 
     fn deletion_position(&self, table: &str) -> Option<String> {
-        self.deltas
+        let delta = self
+            .deltas
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .get(table)
-            .cloned()
-            .flatten()
-            .map(|u| u.to_string())
+            .cloned();
+        match delta {
+            Some(Some(u)) => Some(u.to_string()),
+            Some(None) => self
+                .untracked
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .get(table)
+                .cloned(),
+            None => None,
+        }
     }
 
     async fn read_deleted(
@@ -822,6 +865,11 @@ impl Connector for Dataverse {
             return Ok(Vec::new());
         }
         let (t, set) = self.table(table)?;
+        if untracked::recent(since, chrono::Utc::now()) {
+            // Found untracked less than a day ago (a previous run): not asked again yet.
+            self.not_tracked(table, since.unwrap_or_default().to_string());
+            return Ok(Vec::new());
+        }
         let known = self
             .deltas
             .lock()
@@ -854,10 +902,7 @@ impl Connector for Dataverse {
                     .is_some_and(|p| p.contains("odata.track-changes"));
                 if !resp.ok() || !tracked {
                     // No change tracking on this table (or server): deletions stay unknown.
-                    self.deltas
-                        .lock()
-                        .unwrap_or_else(|p| p.into_inner())
-                        .insert(table.to_string(), None);
+                    self.not_tracked(table, untracked::marker(chrono::Utc::now()));
                     return Ok(Vec::new());
                 }
                 (resp.json().map_err(|e| self.err(e))?, url, true)
@@ -956,7 +1001,7 @@ impl Connector for Dataverse {
         for (chunk, answers) in chunks.iter().zip(answers) {
             for ((i, _), answer) in chunk.iter().zip(answers) {
                 let op = &ops[*i];
-                results[*i] = Some(match odata::write_outcome(op, answer) {
+                results[*i] = Some(match odata::write_outcome(op, gone_as_404(op, answer)) {
                     Err(e) => Err(self.http.scrub(&e)),
                     Ok(_) if matches!(op, WriteOp::Delete { .. }) => Ok(Record {
                         id: op.id().to_lowercase(),

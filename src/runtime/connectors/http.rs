@@ -3,6 +3,11 @@
 //! retries (429 honouring `Retry-After`; 5xx, timeouts and connection errors with exponential
 //! backoff and jitter), bearer tokens renewed on 401, and a request counter.
 //!
+//! A 429 pauses the whole endpoint, not just the request that got it: the limits it signals
+//! (Business Central's requests per user and window, Dataverse's service protection) count every
+//! request of the connector, so the others would only collect 429s of their own meanwhile. Every
+//! request waits, holding its concurrency slot, until the pause the last 429 asked for is over.
+//!
 //! No error message, log line or `Debug` output of this module contains the client secret or a
 //! bearer token: every message is scrubbed of them before it leaves (see [`Http::scrub`]).
 
@@ -225,6 +230,8 @@ pub struct Http {
     /// Every HTTP request sent (retries and token requests included).
     pub requests: Arc<AtomicU64>,
     auth: Option<Arc<TokenSource>>,
+    /// No request is sent before this instant (set by a 429).
+    paused_until: std::sync::Mutex<Option<tokio::time::Instant>>,
 }
 
 impl std::fmt::Debug for Http {
@@ -276,6 +283,7 @@ impl Http {
             options,
             requests: Arc::new(AtomicU64::new(0)),
             auth,
+            paused_until: std::sync::Mutex::new(None),
         })
     }
 
@@ -306,7 +314,7 @@ impl Http {
                 Some(a) => Some(a.token(self, false).await?),
                 None => None,
             };
-            let outcome = self.attempt(req, token.as_deref()).await;
+            let outcome = self.attempt(req, token.as_deref(), true).await;
             let (retry_after, why) = match outcome {
                 Ok(resp) if resp.status == 401 && token.is_some() && !renewed => {
                     // The token may have been revoked or expired early: renew it once.
@@ -317,7 +325,15 @@ impl Http {
                     continue;
                 }
                 Ok(resp) if resp.status == 429 => {
-                    (retry_after(&resp), format!("throttled: {}", resp.reason()))
+                    let wait = retry_after(&resp)
+                        .map(|d| d.min(self.options.max_retry_after))
+                        .unwrap_or_else(|| self.backoff(attempt));
+                    self.pause(wait);
+                    // The pause is waited out before the next attempt is sent.
+                    (
+                        Some(Duration::ZERO),
+                        format!("throttled: {}", resp.reason()),
+                    )
                 }
                 Ok(resp) if resp.status >= 500 && resp.status != 501 && resp.status != 505 => {
                     (None, resp.reason())
@@ -349,7 +365,7 @@ impl Http {
     pub(super) async fn send_plain(&self, req: &Req) -> Result<Resp, HttpError> {
         let mut attempt = 0;
         loop {
-            let (retry_after, why) = match self.attempt(req, None).await {
+            let (retry_after, why) = match self.attempt(req, None, false).await {
                 Ok(resp) if resp.status == 429 => {
                     (retry_after(&resp), format!("throttled: {}", resp.reason()))
                 }
@@ -387,13 +403,37 @@ impl Http {
         exp.mul_f64(factor)
     }
 
-    /// One attempt: waits for a slot, sends, reads the whole body. Errors are scrubbed texts.
-    async fn attempt(&self, req: &Req, token: Option<&str>) -> Result<Resp, String> {
+    /// Pauses every request of this endpoint for `wait` from now (never shortens a pause).
+    fn pause(&self, wait: Duration) {
+        let until = tokio::time::Instant::now() + wait;
+        let mut p = self.paused_until.lock().unwrap_or_else(|e| e.into_inner());
+        if p.is_none_or(|t| t < until) {
+            *p = Some(until);
+        }
+    }
+
+    /// Waits until no pause is in force (a pause may be extended while waiting).
+    async fn wait_for_pause(&self) {
+        loop {
+            let until = *self.paused_until.lock().unwrap_or_else(|e| e.into_inner());
+            match until {
+                Some(t) if t > tokio::time::Instant::now() => tokio::time::sleep_until(t).await,
+                _ => return,
+            }
+        }
+    }
+
+    /// One attempt: waits for a slot (and, when `gated`, for the endpoint's pause), sends, reads
+    /// the whole body. Errors are scrubbed texts.
+    async fn attempt(&self, req: &Req, token: Option<&str>, gated: bool) -> Result<Resp, String> {
         let _permit = self
             .limit
             .acquire()
             .await
             .map_err(|_| "the HTTP client is shutting down".to_string())?;
+        if gated {
+            self.wait_for_pause().await;
+        }
         self.requests.fetch_add(1, Ordering::Relaxed);
         let mut b = self.client.request(req.method.clone(), req.url.clone());
         let mut headers = HeaderMap::new();

@@ -360,9 +360,10 @@ pub fn write_outcome(
     let reason = super::http::error_reason(r.status, &r.body);
     Err(match (r.status, op) {
         (412, _) => format!("changed by someone else since it was read ({reason})"),
-        (404, WriteOp::Update { id, .. } | WriteOp::Delete { id }) => {
-            format!("no record `{id}` (deleted?): {reason}")
+        (404, WriteOp::Update { id, .. }) => {
+            format!("no record `{id}` (deleted?); it is not created again: {reason}")
         }
+        (404, WriteOp::Delete { id }) => format!("no record `{id}` (deleted?): {reason}"),
         _ => reason,
     })
 }

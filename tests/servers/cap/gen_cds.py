@@ -196,9 +196,11 @@ def gen_bc(cat):
                 )
             else:
                 sys.exit(f"business central {name}.{fname}: unsupported type {ty}")
-        if s in ("salesOrderLines", "salesInvoiceLines"):
-            # Not in the catalog: BC API v2.0 relates a line to its document by documentId.
-            lines.append("  documentId : UUID; // the id of the salesOrder / salesInvoice")
+        for fname, f in t["fields"].items():
+            # `api_ref:` a reference the API holds as the referenced record's id (lines'
+            # documentId: the id of the salesOrder / salesInvoice).
+            if f.get("api_ref"):
+                lines.append(f"  {f['api_ref']} : UUID; // the id of the {f['lookup']} record")
         out.append(f"// {name} -> {s}")
         out.append(f"entity {s} {{")
         out.extend(lines)

@@ -72,6 +72,14 @@ function dataverseBind(row, set) {
   }
 }
 
+// The key columns of a request's target row, from its URL (`accounts(<id>)`).
+function keysOf(req) {
+  const last = req.params.at(-1)
+  if (last && typeof last === 'object') return last
+  const key = Object.keys(req.target.keys).find((k) => !req.target.keys[k].isAssociation)
+  return { [key]: last }
+}
+
 function userOf(req) {
   const h = (n) => req.headers?.[n] ?? req.req?.headers?.[n] ?? cds.context?.http?.req?.headers?.[n]
   return h('x-coupler-user') || h('mscrmcallerid') || null
@@ -82,14 +90,30 @@ cds.on('served', (services) => {
   const dv = services.DataverseService
   if (dv) {
     // Dataverse does not require If-Match: an update or delete without a condition header applies
-    // unconditionally. CAP answers 428 on etag'd entities, so assume `If-Match: *` (a PATCH to a
-    // missing row therefore gives 404; real Dataverse would create it: upsert).
-    const assumeIfMatch = (req) => {
+    // unconditionally (CAP answers 428 on etag'd entities, so `If-Match: *` is assumed).
+    // A PATCH is an upsert, as in Dataverse: without a condition header a missing row is created;
+    // `If-Match: *` on a missing row is 404 (CAP would say 412); `If-None-Match: *` on an existing
+    // row is 412.
+    const dataverseConditions = async (req) => {
       const h = req.headers
-      if (h && !h['if-match'] && !h['if-none-match']) h['if-match'] = '*'
+      if (!h) return
+      const upsert = req.event === 'UPDATE' && !h['if-match'] && !h['if-none-match']
+      if (upsert || h['if-match'] === '*' || h['if-none-match'] === '*') {
+        const exists = await SELECT.one.from(req.subject)
+        const missing = `${req.target.name.split('.').pop()} With Id = ${Object.values(keysOf(req)).join(',')} Does Not Exist`
+        if (!exists && h['if-match'] === '*') return req.reject(404, missing)
+        if (exists && req.event === 'UPDATE' && h['if-none-match'] === '*')
+          return req.reject(412, 'A record with matching key values already exists.')
+        if (!exists && req.event === 'UPDATE') {
+          // Create the row, then let CAP's update (now of an existing row) answer.
+          await dv.create(req.target).entries({ ...req.data, ...keysOf(req) })
+          delete h['if-none-match']
+        }
+      }
+      if (!h['if-match'] && !h['if-none-match']) h['if-match'] = '*'
     }
-    assumeIfMatch._initial = true // run with (before) CAP's own etag check, which is an "initial" handler
-    dv.prepend(() => dv.before(['UPDATE', 'DELETE'], '*', assumeIfMatch))
+    dataverseConditions._initial = true // run with (before) CAP's own etag check, an "initial" handler
+    dv.prepend(() => dv.before(['UPDATE', 'DELETE'], '*', dataverseConditions))
     dv.before(['CREATE', 'UPDATE', 'UPSERT'], '*', (req) => {
       const set = req.target?.name?.split('.').pop()
       const meta = info.dataverse[set]

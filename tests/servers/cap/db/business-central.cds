@@ -69,6 +69,8 @@ entity customers {
   type : String(7) enum { ![Company] = 'Company'; ![Person] = 'Person' } default 'Company';
   @odata.etag @cds.on.insert: $now @cds.on.update: $now
   lastModifiedDateTime : Timestamp;
+  paymentTermsId : UUID; // the id of the Payment Terms record
+  shipmentMethodId : UUID; // the id of the Shipment Method record
 }
 
 // Vendor -> vendors
@@ -94,6 +96,7 @@ entity vendors {
   taxLiable : Boolean default false;
   @odata.etag @cds.on.insert: $now @cds.on.update: $now
   lastModifiedDateTime : Timestamp;
+  paymentTermsId : UUID; // the id of the Payment Terms record
 }
 
 // Contact -> contacts
@@ -266,6 +269,8 @@ entity salesInvoices {
   email : String(80) default '';
   @odata.etag @cds.on.insert: $now @cds.on.update: $now
   lastModifiedDateTime : Timestamp;
+  paymentTermsId : UUID; // the id of the Payment Terms record
+  shipmentMethodId : UUID; // the id of the Shipment Method record
 }
 
 // Sales Invoice Line -> salesInvoiceLines
@@ -287,7 +292,7 @@ entity salesInvoiceLines {
   unitOfMeasureCode : String(10) default '';
   @odata.etag @cds.on.insert: $now @cds.on.update: $now
   lastModifiedDateTime : Timestamp;
-  documentId : UUID; // the id of the salesOrder / salesInvoice
+  documentId : UUID; // the id of the Sales Invoice Header record
 }
 
 // Sales Header -> salesOrders
@@ -335,6 +340,8 @@ entity salesOrders {
   requestedDeliveryDate : Date default '0001-01-01';
   @odata.etag @cds.on.insert: $now @cds.on.update: $now
   lastModifiedDateTime : Timestamp;
+  paymentTermsId : UUID; // the id of the Payment Terms record
+  shipmentMethodId : UUID; // the id of the Shipment Method record
 }
 
 // Sales Line -> salesOrderLines
@@ -360,5 +367,5 @@ entity salesOrderLines {
   unitOfMeasureCode : String(10) default '';
   @odata.etag @cds.on.insert: $now @cds.on.update: $now
   lastModifiedDateTime : Timestamp;
-  documentId : UUID; // the id of the salesOrder / salesInvoice
+  documentId : UUID; // the id of the Sales Header record
 }
