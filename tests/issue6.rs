@@ -616,3 +616,188 @@ fn comment_lines_announced_but_not_confirmed_are_found_again_not_duplicated() {
     let again = p.run_ok(&[]);
     assert_eq!(again.total().writes(), 0, "{:#}", again.report);
 }
+
+// Found in review: each of these failed before its fix.
+
+fn held_rows(p: &Project) -> Vec<(String, String)> {
+    let conn = rusqlite::Connection::open(p.state_db()).expect("state opens");
+    let mut stmt = conn
+        .prepare("SELECT source_id, via FROM held ORDER BY source_id")
+        .expect("held table");
+    stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+        .expect("query")
+        .collect::<Result<_, _>>()
+        .expect("rows")
+}
+
+/// The state a run killed after the line's transaction and before its comment lines leaves:
+/// the line is written and coupled, the watermark is past it, the comment lines are due.
+#[test]
+fn comment_lines_due_when_a_run_stopped_after_their_line_are_written_by_the_next_run() {
+    let p = scenario_project();
+    couple_customer_and_item(&p);
+    p.run_ok(&[]);
+    let rows = parts_rows(&p);
+    for (_, id, _) in &rows {
+        p.delete("bc", "Sales Line", id);
+    }
+    let state = rusqlite::Connection::open(p.state_db()).expect("state opens");
+    state.execute("DELETE FROM parts", []).expect("parts gone");
+    state
+        .execute(
+            "INSERT INTO parts (mapping, source_id, part, target_id, pending) VALUES ('SALESORDERLINE-FROMSALES', 'e0000000-0000-4000-8000-000000000003', 0, '', 1)",
+            [],
+        )
+        .expect("due marker");
+    assert_eq!(order_lines(&p).len(), 3);
+    let o = p.run_ok(&[]);
+    assert_eq!(
+        o.counts("SALESORDERLINE-FROMSALES", "<-").inserted,
+        2,
+        "{:#}",
+        o.report
+    );
+    assert_eq!(order_lines(&p).len(), 5);
+    assert!(
+        parts_rows(&p).iter().all(|r| r.0 > 0 && r.2 == 0),
+        "{:?}",
+        parts_rows(&p)
+    );
+    let again = p.run_ok(&[]);
+    assert_eq!(again.total().writes(), 0, "{:#}", again.report);
+}
+
+#[test]
+fn a_full_run_writes_missing_comment_lines_again() {
+    let p = scenario_project();
+    couple_customer_and_item(&p);
+    p.run_ok(&[]);
+    for (_, id, _) in parts_rows(&p) {
+        p.delete("bc", "Sales Line", &id);
+    }
+    let state = rusqlite::Connection::open(p.state_db()).expect("state opens");
+    state.execute("DELETE FROM parts", []).expect("parts gone");
+    p.run_ok(&[]);
+    assert_eq!(order_lines(&p).len(), 3, "an ordinary run reads no change");
+    p.run_ok(&["--full"]);
+    assert_eq!(order_lines(&p).len(), 5);
+}
+
+#[test]
+fn a_waiting_line_whose_order_is_deleted_waits_no_more() {
+    let p = scenario_project();
+    couple_customer_and_item(&p);
+    p.run_ok(&[]);
+    assert_eq!(held_rows(&p).len(), 1);
+    p.delete(
+        "sales",
+        "salesorderdetail",
+        "e0000000-0000-4000-8000-000000000004",
+    );
+    p.delete("sales", "salesorder", ACTIVE);
+    p.run_ok(&[]);
+    assert_eq!(held_rows(&p), vec![]);
+}
+
+#[test]
+fn a_conditional_line_overrides_a_deferred_one() {
+    let map = with_sales_orders();
+    let deferred = map.replacen(
+        "\"No.\"           <- productid via ITEM-PRODUCT\n",
+        "\"No.\"           <- productid via ITEM-PRODUCT [deferred]\n",
+        1,
+    );
+    assert_ne!(map, deferred);
+    let p = scenario_project();
+    std::fs::write(p.root().join(p.map_arg()), &deferred).expect("map written");
+    couple_customer_and_item(&p);
+    let o = p.run(&[]);
+    assert_eq!(o.code, 0, "{:#}", o.report);
+    let lines = order_lines(&p);
+    let write_in = lines
+        .iter()
+        .find(|l| l["Line No."] == json!(20000))
+        .expect("write-in line");
+    assert_eq!(write_in["No."], json!("WRITE-IN"), "{write_in:#?}");
+    let item = lines
+        .iter()
+        .find(|l| l["Line No."] == json!(10000))
+        .expect("item line");
+    assert_eq!(item["No."], json!("1000"), "{item:#?}");
+}
+
+#[test]
+fn announced_comment_lines_of_a_deleted_line_are_settled() {
+    let p = scenario_project();
+    couple_customer_and_item(&p);
+    p.run_ok(&[]);
+    let state = rusqlite::Connection::open(p.state_db()).expect("state opens");
+    state
+        .execute("UPDATE parts SET pending = 1", [])
+        .expect("pending");
+    p.delete(
+        "sales",
+        "salesorderdetail",
+        "e0000000-0000-4000-8000-000000000003",
+    );
+    p.run_ok(&[]);
+    assert!(
+        parts_rows(&p).iter().all(|r| r.2 == 0),
+        "{:?}",
+        parts_rows(&p)
+    );
+}
+
+#[test]
+fn dry_run_counts_match_the_run_and_leave_no_state() {
+    let p = scenario_project();
+    couple_customer_and_item(&p);
+    let dry = p.run_ok(&["--dry-run"]);
+    assert!(parts_rows(&p).is_empty());
+    assert!(held_rows(&p).is_empty());
+    let real = p.run_ok(&[]);
+    for m in ["SALESORDER-FROMSALES", "SALESORDERLINE-FROMSALES"] {
+        let (d, r) = (dry.counts(m, "<-"), real.counts(m, "<-"));
+        assert_eq!(
+            (d.inserted, d.modified, d.skipped, d.failed),
+            (r.inserted, r.modified, r.skipped, r.failed),
+            "{m}: {:#} vs {:#}",
+            dry.report,
+            real.report
+        );
+    }
+}
+
+/// ITEM-AVAILABILITY runs on its own schedule: its write must not hide a Sales user's edit of
+/// the product from ITEM-PRODUCT (whose reads leave out what the integration wrote).
+#[test]
+fn item_availability_leaves_a_sales_edit_for_item_product() {
+    let p = Project::standard(bc_item(12.5), json!({}));
+    p.run_ok(&["--full"]);
+    let product = p.find("sales.product", "productnumber", "1000");
+    let id = product["productid"].as_str().unwrap().to_string();
+    p.put(
+        "sales.product",
+        json!({ "productid": id, "name": "Bicycle, renamed in Sales" }),
+    );
+    post_inventory(&p, "1000", 7.0);
+    let o = p.run_ok(&["--select", "ITEM-AVAILABILITY"]);
+    assert_eq!(
+        o.counts("ITEM-AVAILABILITY", "->").skipped,
+        1,
+        "{:#}",
+        o.report
+    );
+    p.run_ok(&[]);
+    let items = p.show("bc.Item");
+    assert_eq!(
+        items[0]["Description"],
+        json!("Bicycle, renamed in Sales"),
+        "{items:#?}"
+    );
+    // Once ITEM-PRODUCT carried the edit over, the quantity follows.
+    assert_eq!(
+        p.find("sales.product", "productnumber", "1000")["quantityonhand"],
+        json!(7)
+    );
+}

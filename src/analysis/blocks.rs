@@ -206,6 +206,41 @@ pub(crate) fn check_couple_via(cx: &mut Cx<'_>, mcx: &MappingCx<'_>, c: &ast::Co
         );
         return;
     }
+    // The owner must have couplings of its own, and borrowed couplings are only read one way:
+    // the owner's stamps are not this mapping's to move.
+    let owner_borrows = match &other.kind {
+        super::MappingKind::Table(decl) => decl
+            .clauses
+            .iter()
+            .any(|c| matches!(c, Clause::CoupleVia(_))),
+        super::MappingKind::Options(_) => false,
+    };
+    if owner_borrows || mcx.decl.arrow.dir == Direction::Both {
+        let (message, label) = if owner_borrows {
+            (
+                format!(
+                    "`{}` borrows its couplings too: `couple via` names the mapping that owns them",
+                    c.mapping.name
+                ),
+                "has no couplings of its own",
+            )
+        } else {
+            (
+                format!(
+                    "`couple via` needs a one-way mapping; `{}` is `<->`",
+                    mcx.name()
+                ),
+                "borrowed couplings are only read one way",
+            )
+        };
+        cx.report(
+            Diagnostic::new(codes::BORROWED_COUPLINGS, c.span, message)
+                .label(label)
+                .with_label(other.name_span, "the other mapping")
+                .help("name the mapping that creates the couplings, in a `->` or `<-` mapping"),
+        );
+        return;
+    }
     for clause in &mcx.decl.clauses {
         let bad = match clause {
             Clause::Couple(_) => Some("`couple by`"),

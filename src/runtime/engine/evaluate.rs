@@ -176,12 +176,15 @@ pub fn evaluate(
     target: &Table,
     deferred: bool,
 ) -> Result<Map<String, Value>, EvalError> {
+    // A conditional line replaces the unconditional one for its field, deferred or not: the
+    // override is decided over all steps, so a deferred patch cannot undo it.
+    let overridden = overridden(&dir.steps, record);
     let steps: Vec<&Step> = dir
         .steps
         .iter()
         .filter(|s| s.deferred == deferred)
         .collect();
-    let mut out = evaluate_steps(dir, &steps, record, lookups, target)?;
+    let mut out = evaluate_steps(dir, &steps, &overridden, record, lookups, target)?;
     // A split text: its first part stays on the main record.
     if let (Some(split), false) = (&dir.split, deferred) {
         let first = super::split::parts(&super::split::text_of(record, split), split.length)
@@ -199,25 +202,33 @@ pub fn evaluate(
     Ok(out)
 }
 
+fn applies(s: &Step, record: &Record) -> bool {
+    s.condition
+        .as_ref()
+        .is_none_or(|c| super::filter_eval::matches(c, record))
+}
+
+/// The target fields a `fields when` step that applies to `record` writes.
+pub fn overridden<'s>(steps: &'s [Step], record: &Record) -> Vec<&'s str> {
+    steps
+        .iter()
+        .filter(|s| s.condition.is_some() && applies(s, record))
+        .map(|s| s.target.as_str())
+        .collect()
+}
+
 /// The values of `steps` for one record. A step of a `fields when` block applies when its
-/// condition holds, and then replaces the unconditional step for the same target field.
+/// condition holds, and then replaces the unconditional step for the same target field
+/// (`overridden`).
 pub fn evaluate_steps(
     dir: &Direction,
     steps: &[&Step],
+    overridden: &[&str],
     record: &Record,
     lookups: &Lookups<'_>,
     target: &Table,
 ) -> Result<Map<String, Value>, EvalError> {
-    let applies = |s: &Step| {
-        s.condition
-            .as_ref()
-            .is_none_or(|c| super::filter_eval::matches(c, record))
-    };
-    let overridden: Vec<&str> = steps
-        .iter()
-        .filter(|s| s.condition.is_some() && applies(s))
-        .map(|s| s.target.as_str())
-        .collect();
+    let applies = |s: &Step| applies(s, record);
     let mut out = Map::new();
     for step in steps.iter().copied().filter(|s| {
         applies(s) && (s.condition.is_some() || !overridden.contains(&s.target.as_str()))

@@ -193,12 +193,12 @@ impl<'c, 'a> Pass<'c, 'a> {
         self.held = held.iter().map(|h| h.source_id.clone()).collect();
         let mut ready = Vec::new();
         for h in &held {
-            if ctx
+            // A parent mapping that no longer exists (renamed, removed): the record is handled
+            // again under the current mapping set.
+            let parent = ctx
                 .lookups
-                .resolve(&h.via, &dir.source_side.system, &h.parent_ref)?
-                .is_some()
-                && !self.retried.contains(&h.source_id)
-            {
+                .resolve(&h.via, &dir.source_side.system, &h.parent_ref);
+            if !matches!(parent, Ok(None)) && !self.retried.contains(&h.source_id) {
                 ready.push(h.source_id.clone());
             }
         }
@@ -290,6 +290,9 @@ impl<'c, 'a> Pass<'c, 'a> {
                     }) {
                         tx::clear_failure(conn, &dir.mapping, dir.arrow, id)?;
                         tx::release(conn, &dir.mapping, dir.arrow, id)?;
+                        if dir.split.is_some() {
+                            tx::settle_parts(conn, &dir.mapping, id)?;
+                        }
                     }
                     Ok(())
                 })?;
@@ -299,6 +302,9 @@ impl<'c, 'a> Pass<'c, 'a> {
             let r = self.process(&keep, None).await;
             self.retrying = false;
             r?;
+            if ctx.opts.stopping() {
+                break;
+            }
         }
         Ok(())
     }
@@ -415,6 +421,17 @@ impl<'c, 'a> Pass<'c, 'a> {
         };
         let source_changed = c.stamp(source_side) != Some(record.modified_on.as_str());
         let target_changed = c.stamp(target_side) != Some(target.modified_on.as_str());
+        let target_edited =
+            target_changed && target.modified_by.as_deref() != Some(self.target.integration_user());
+        // A borrowed coupling: a user's edit of the target since its owner last synchronized it
+        // is the owner's to carry over first; writing now would hide it from the owner (whose
+        // reads leave out what the integration wrote).
+        if dir.borrowed.is_some() && target_edited {
+            return Ok(Decision::Skip(format!(
+                "changed in `{}` since `{owner}` synchronized it: left for `{owner}` to carry over first",
+                dir.target_side.system
+            )));
+        }
         // The source did not change since the pair was last synchronized (a record read again,
         // a full run): it has nothing to send. Changes on the target side travel in the other
         // direction, and sending here could undo them or a transform's cut. A mapping that
@@ -440,8 +457,6 @@ impl<'c, 'a> Pass<'c, 'a> {
                 fresh: source_changed || never_synced || self.retrying,
             });
         }
-        let target_edited =
-            target_changed && target.modified_by.as_deref() != Some(self.target.integration_user());
         // A coupling made by hand has no stamps: the first pass brings the pair in line.
         if dir.bidirectional && !never_synced && source_changed && target_edited {
             match dir.conflict.unwrap_or(ConflictWinner::Nobody) {
@@ -905,6 +920,9 @@ impl<'c, 'a> Pass<'c, 'a> {
                         false
                     }
                 };
+                if ok && self.parts_due(d) {
+                    tx::mark_parts_due(conn, &dir.mapping, source)?;
+                }
                 if self.held.contains(source) && !matches!(d, Decision::Wait { .. }) {
                     tx::release(conn, &dir.mapping, dir.arrow, source)?;
                 }
@@ -936,6 +954,17 @@ impl<'c, 'a> Pass<'c, 'a> {
         self.parts_after(records, &decisions, &outcome).await
     }
 
+    /// Whether a record's extra records (`split`) are brought in line after this decision: its
+    /// main record was written or coupled, its source changed, or the run is full.
+    fn parts_due(&self, d: &Decision) -> bool {
+        self.dir.split.is_some()
+            && match d {
+                Decision::Create { .. } | Decision::Update { .. } | Decision::Couple { .. } => true,
+                Decision::Unchanged { fresh, .. } => *fresh || self.full,
+                _ => false,
+            }
+    }
+
     /// The extra records of a split, for the records whose main record was written, or whose
     /// source changed: the main record's values may be equal while the rest of the text is not.
     async fn parts_after(
@@ -949,20 +978,14 @@ impl<'c, 'a> Pass<'c, 'a> {
         }
         let mut due: Vec<(&Record, Option<&Record>)> = Vec::new();
         for ((record, d), ok) in records.iter().zip(decisions).zip(ok) {
-            if !ok {
+            if !ok || !self.parts_due(d) {
                 continue;
             }
             match d {
-                Decision::Create { .. } => due.push((record, None)),
-                Decision::Update { target, .. } | Decision::Couple { target, .. } => {
-                    due.push((record, Some(target)))
-                }
-                Decision::Unchanged {
-                    target,
-                    fresh: true,
-                    ..
-                } => due.push((record, Some(target))),
-                _ => {}
+                Decision::Update { target, .. }
+                | Decision::Couple { target, .. }
+                | Decision::Unchanged { target, .. } => due.push((record, Some(target))),
+                _ => due.push((record, None)),
             }
         }
         if due.is_empty() {
@@ -1040,6 +1063,18 @@ impl<'c, 'a> Pass<'c, 'a> {
             .await
             .map_err(|e| e.message)?;
         let mut latest = since.unwrap_or_default();
+        // A deleted record waits for nothing any more.
+        if !self.held.is_empty() && !ctx.opts.dry_run {
+            let gone: Vec<String> = tombstones
+                .iter()
+                .filter(|t| self.held.contains(&t.id))
+                .map(|t| t.id.clone())
+                .collect();
+            if !gone.is_empty() {
+                ctx.state
+                    .transaction(|conn| tx::release_all(conn, &dir.mapping, dir.arrow, &gone))?;
+            }
+        }
         for t in tombstones {
             latest = latest.max(t.deleted_on.clone());
             let Some(c) = ctx.state.coupling_by(&dir.mapping, dir.source, &t.id)? else {

@@ -62,7 +62,8 @@ fn wanted_parts(
         return Ok(Vec::new());
     }
     let steps: Vec<_> = split.steps.iter().collect();
-    let common = evaluate_steps(dir, &steps, record, lookups, table).map_err(|e| e.message())?;
+    let common =
+        evaluate_steps(dir, &steps, &[], record, lookups, table).map_err(|e| e.message())?;
     let base = match &split.numbered {
         Some(n) => {
             let main_values =
@@ -299,6 +300,10 @@ pub(super) async fn sync_parts(
         }
         for (source, part) in &forget {
             tx::delete_part(conn, &dir.mapping, source, *part)?;
+        }
+        // Failures above are retried as records; the parts of every due record were handled.
+        for (record, _) in due {
+            tx::parts_done(conn, &dir.mapping, &record.id)?;
         }
         for (source, message) in &failures {
             tx::record_failure(

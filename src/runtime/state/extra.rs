@@ -59,7 +59,7 @@ impl StateStore {
         let conn = self.lock();
         let mut stmt = conn
             .prepare_cached(
-                "SELECT part, target_id, pending FROM parts WHERE mapping = ?1 AND source_id = ?2 ORDER BY part",
+                "SELECT part, target_id, pending FROM parts WHERE mapping = ?1 AND source_id = ?2 AND part > 0 ORDER BY part",
             )
             .map_err(err)?;
         let mut out = HashMap::new();
@@ -81,7 +81,8 @@ impl StateStore {
         Ok(out)
     }
 
-    /// Source records with parts announced but not confirmed (a run stopped in between).
+    /// Source records with parts announced but not confirmed, or whose parts are due (a run
+    /// stopped in between): the next run handles them again.
     pub fn pending_part_sources(&self, mapping: &str) -> Res<Vec<String>> {
         let conn = self.lock();
         let mut stmt = conn
@@ -141,5 +142,34 @@ pub fn delete_part(conn: &Connection, mapping: &str, source: &str, part: u32) ->
         params![mapping, source, part],
     )
     .map_err(err)?;
+    Ok(())
+}
+
+/// Part 0 marks a source record whose extra records are due: written with the main record's
+/// coupling, removed once its parts are in line. A run that stops in between leaves it.
+pub fn mark_parts_due(conn: &Connection, mapping: &str, source: &str) -> Res<()> {
+    put_part(conn, mapping, source, 0, "", true)
+}
+
+pub fn parts_done(conn: &Connection, mapping: &str, source: &str) -> Res<()> {
+    delete_part(conn, mapping, source, 0)
+}
+
+/// A source record that is gone: nothing is due any more, and what was announced stays as it is.
+pub fn settle_parts(conn: &Connection, mapping: &str, source: &str) -> Res<()> {
+    parts_done(conn, mapping, source)?;
+    conn.exec(
+        "UPDATE parts SET pending = 0 WHERE mapping = ?1 AND source_id = ?2",
+        params![mapping, source],
+    )
+    .map_err(err)?;
+    Ok(())
+}
+
+/// Releases the records of `ids` that waited for their parent (they were deleted).
+pub fn release_all(conn: &Connection, mapping: &str, direction: &str, ids: &[String]) -> Res<()> {
+    for id in ids {
+        release(conn, mapping, direction, id)?;
+    }
     Ok(())
 }

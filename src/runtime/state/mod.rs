@@ -553,7 +553,9 @@ fn query_coupling(
 
 /// Writes used inside [`StateStore::transaction`].
 pub mod tx {
-    pub use super::extra::{delete_part, hold, put_part, release};
+    pub use super::extra::{
+        delete_part, hold, mark_parts_due, parts_done, put_part, release, release_all, settle_parts,
+    };
     use super::*;
 
     pub fn put_coupling(conn: &Connection, c: &Coupling) -> Res<()> {
