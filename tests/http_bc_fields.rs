@@ -356,3 +356,83 @@ async fn a_mapping_that_needs_such_a_field_fails_naming_it() {
     assert!(e.contains("`Currency`.`ISO Code`"), "{:?}", report.mappings);
     assert_eq!(proxy.requests(), 0, "{:?}", proxy.request_lines());
 }
+
+const CURRENCY_BACK: &str = r#"
+system bc    = business_central "SCHEMAS/business-central.yaml"
+system sales = dataverse        "SCHEMAS/dynamics-365-sales.yaml"
+
+mapping CURRENCY-BACK: bc.Currency <- sales.transactioncurrency {
+    on missing: create
+
+    fields {
+        Code               <- isocurrencycode | upper
+        "ISO Code"         <- isocurrencycode | upper
+        "ISO Numeric Code" <- currencysymbol | truncate(3)
+        Description        <- currencyname | truncate(30)
+    }
+}
+"#;
+
+/// Writing fields the API lacks stops the mapping before anything is sent, naming every such
+/// field once, instead of failing each record.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_mapping_that_writes_such_fields_stops_before_sending_anything() {
+    let cap = tokio::task::spawn_blocking(CapServer::start).await.unwrap();
+    let proxy = FaultProxy::start(&cap.base_url(), Faults::none());
+    let dir = tempfile::tempdir().unwrap();
+    let root = env!("CARGO_MANIFEST_DIR");
+    let text = CURRENCY_BACK.replace("SCHEMAS", &format!("{root}/schemas"));
+    let path = dir.path().join("currency.map");
+    std::fs::write(&path, &text).unwrap();
+    let (loaded, model) = coupler::cli::load::check_text(&path, &text);
+    assert!(!loaded.diagnostics.has_errors());
+    let seed = dir.path().join("sales.json");
+    std::fs::write(
+        &seed,
+        json!({ "transactioncurrency": [
+            { "isocurrencycode": "CHF", "currencyname": "Swiss franc", "currencysymbol": "Fr." }
+        ]})
+        .to_string(),
+    )
+    .unwrap();
+    let sales = &model.systems["sales"];
+    let sales = EmbeddedSystem::open(
+        &dir.path().join("sales.db"),
+        "sales",
+        sales.kind,
+        sales.catalog.clone().unwrap(),
+        Some(&seed),
+        "integration",
+    )
+    .unwrap();
+    let mut systems: HashMap<String, Arc<dyn Connector>> = HashMap::new();
+    systems.insert(
+        "bc".into(),
+        Arc::new(bc(&format!("{}/api/v2.0", proxy.url()))),
+    );
+    systems.insert("sales".into(), Arc::new(sales));
+    let state = StateStore::open(&dir.path().join("state.db"), true).unwrap();
+    let plan = coupler::plan::compile(&model, None);
+    let report = engine::run(
+        &model,
+        &plan,
+        &systems,
+        &state,
+        &RunOptions::default(),
+        &Quiet,
+    )
+    .await
+    .unwrap();
+    let m = &report.mappings[0];
+    assert_eq!(m.mapping, "CURRENCY-BACK");
+    let e = m.error.as_deref().unwrap_or_default();
+    assert!(
+        e.contains("`ISO Code`, `ISO Numeric Code` have no property") && e.contains("`Currency`"),
+        "{:?}",
+        report.mappings
+    );
+    assert!(!e.contains("`Description`"), "{e}");
+    assert_eq!(m.counts.failed, 0, "no record is tried");
+    assert!(state.failures(None).unwrap().is_empty());
+    assert_eq!(proxy.requests(), 0, "{:?}", proxy.request_lines());
+}

@@ -149,6 +149,13 @@ pub trait Connector: Send + Sync {
         None
     }
 
+    /// Whether these fields of `table` can be written at all, asked before a pass sends
+    /// anything: an endpoint that cannot write one (an API without that property) says which,
+    /// so the mapping stops with one clear error instead of failing every record.
+    fn writable(&self, _table: &str, _fields: &[String]) -> Result<(), String> {
+        Ok(())
+    }
+
     /// Records deleted since a point in time (or a position from `deletion_position`).
     async fn read_deleted(
         &self,

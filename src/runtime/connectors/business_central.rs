@@ -570,6 +570,36 @@ impl Connector for BusinessCentral {
         &self.user
     }
 
+    fn writable(&self, table: &str, fields: &[String]) -> Result<(), String> {
+        let a = self.api(table).map_err(|e| e.message)?;
+        let missing: Vec<&str> = fields
+            .iter()
+            .map(String::as_str)
+            .filter(|name| {
+                Some(*name) != a.id_field
+                    && a.table
+                        .fields
+                        .get(*name)
+                        .is_none_or(|f| f.api.is_none() && f.api_ref.is_none())
+            })
+            .collect();
+        if missing.is_empty() {
+            return Ok(());
+        }
+        let names: Vec<String> = missing.iter().map(|n| format!("`{n}`")).collect();
+        let (have, them) = if names.len() == 1 {
+            ("has", "it")
+        } else {
+            ("have", "them")
+        };
+        Err(format!(
+            "`{}`: {} {have} no property in the API's `{}` (Business Central API v2.0 does not expose {them}), so this mapping cannot write {them} over the API; leave {them} out of the mapping for this endpoint",
+            a.name,
+            names.join(", "),
+            a.set
+        ))
+    }
+
     async fn read_changes(
         &self,
         q: &ChangeQuery<'_>,

@@ -96,6 +96,24 @@ fn merged(before: &Record, written: Record) -> Record {
     r
 }
 
+/// Every target field a pass may write: its field lines, create values and split.
+fn written_fields(dir: &Direction) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    let mut add = |f: &str| {
+        if !out.iter().any(|x| x == f) {
+            out.push(f.to_string());
+        }
+    };
+    dir.steps.iter().for_each(|s| add(&s.target));
+    dir.create_values.iter().for_each(|(f, _)| add(f));
+    if let Some(sp) = &dir.split {
+        add(&sp.into);
+        sp.numbered.iter().for_each(|n| add(n));
+        sp.steps.iter().for_each(|s| add(&s.target));
+    }
+    out
+}
+
 fn side_ids(dir: &Direction, source_id: &str, target_id: &str) -> (String, String) {
     match dir.source {
         SideName::Left => (source_id.to_string(), target_id.to_string()),
@@ -176,6 +194,8 @@ impl<'c, 'a> Pass<'c, 'a> {
     pub async fn execute(&mut self) -> Result<(), String> {
         let ctx = self.ctx;
         let dir = self.dir;
+        self.target
+            .writable(&dir.target_side.table, &written_fields(dir))?;
         // Records that failed last time come first, whether or not they changed since; so do
         // split records whose extra records a stopped run left unconfirmed.
         let mut failed = ctx.state.failed_ids(&dir.mapping, dir.arrow)?;
