@@ -139,7 +139,7 @@ fixtures! {
 }
 
 /// Codes whose case cannot be a committed file; a test below generates the input instead.
-const GENERATED: &[&str] = &["E0105"];
+const GENERATED: &[&str] = &["E0105", "E0901", "E0902"];
 
 const FIXTURE_DIR: &str = "tests/fixtures/check";
 
@@ -237,6 +237,92 @@ fn too_large() {
     assert_eq!(human.status.code(), Some(1));
     let stderr = String::from_utf8(human.stderr).expect("human output is UTF-8");
     insta::assert_snapshot!("too_large", stderr.replace(shown, "[TEMP]/too_large.map"));
+}
+
+/// E0901, E0902: with `--profile`, what a Business Central API endpoint cannot serve. The
+/// fixture needs a `coupler.yaml`, so it is written to a temporary folder.
+#[test]
+fn endpoint_api_gaps() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let schemas = repo_root().join("schemas");
+    let map = format!(
+        r#"system bc    = business_central "{schemas}/business-central.yaml"
+system sales = dataverse        "{schemas}/dynamics-365-sales.yaml"
+
+settings {{
+    prices = false
+}}
+
+mapping CURRENCY: bc.Currency -> sales.transactioncurrency {{
+    where bc: "ISO Code" != ''
+    couple by Code == isocurrencycode
+    fields {{
+        Code        -> isocurrencycode | truncate(5)
+        Description -> currencyname
+        "ISO Code"  -> currencysymbol
+    }}
+}}
+
+mapping CUSTOMER: bc.Customer <- sales.account {{
+    fields {{
+        Name       <- name | truncate(100)
+        "Fax No."  <- fax | truncate(30)
+    }}
+}}
+
+mapping "CUSTOMER PRICE GROUP": bc."Customer Price Group" -> sales.pricelevel {{
+    when prices
+    fields {{
+        Code -> name
+    }}
+}}
+"#,
+        schemas = schemas.display()
+    );
+    std::fs::write(dir.path().join("api.map"), map).expect("map");
+    let yaml = "profiles:\n  api:\n    systems:\n      bc: { kind: business_central, url: \"https://bc.example.com/api/v2.0\" }\n      sales: { kind: dataverse, url: \"https://org.example.com/api/data/v9.2\" }\n    state: state/state.db\n  prices:\n    systems:\n      bc: { kind: business_central, url: \"https://bc.example.com/api/v2.0\" }\n      sales: { kind: embedded }\n    state: state/state.db\n    settings: { prices: true }\n  embedded:\n    systems:\n      bc: { kind: embedded }\n      sales: { kind: embedded }\n    state: state/state.db\n";
+    std::fs::write(dir.path().join("coupler.yaml"), yaml).expect("yaml");
+    let check = |args: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_coupler"))
+            .current_dir(dir.path())
+            .env("NO_COLOR", "1")
+            .arg("check")
+            .arg("api.map")
+            .args(args)
+            .output()
+            .expect("run coupler")
+    };
+    let codes = |out: &Output| -> Vec<String> {
+        String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .filter(|l| !l.trim().is_empty())
+            .map(|l| {
+                let d: serde_json::Value = serde_json::from_str(l).expect("JSON");
+                format!("{} {}", d["code"].as_str().unwrap(), d["line"])
+            })
+            .collect()
+    };
+    // Without a profile, or with one that binds nothing to the API: no finding.
+    assert_eq!(check(&[]).status.code(), Some(0));
+    assert_eq!(check(&["--profile", "embedded"]).status.code(), Some(0));
+    // The API profile: a field read in a filter and a line (reported once, where first used)
+    // and a field written; the price group mapping is off, so its table does not count.
+    let out = check(&["--profile", "api", "--format", "json"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(codes(&out), ["E0901 9", "E0901 21"]);
+    // A profile whose settings switch the price groups on: their table is not in the API.
+    let out = check(&["--profile", "prices", "--format", "json"]);
+    assert!(
+        codes(&out).contains(&"E0902 25".to_string()),
+        "{:?}",
+        codes(&out)
+    );
+    assert_eq!(codes(&out).len(), 3, "{:?}", codes(&out));
+    let human = check(&["--profile", "prices"]);
+    assert_eq!(human.status.code(), Some(1));
+    let stderr = String::from_utf8(human.stderr).expect("UTF-8");
+    let shown = dir.path().display().to_string();
+    insta::assert_snapshot!("endpoint_api_gaps", stderr.replace(&shown, "[TEMP]"));
 }
 
 /// Adding a code to the registry without a fixture that produces it fails here.

@@ -184,3 +184,32 @@ fn the_demo_synchronizes_and_keeps_in_sync_on_its_schedules() {
     assert_eq!(show(d, "bc.Sales Header").len(), 2);
     assert_eq!(show(d, "bc.Sales Line").len(), 5);
 }
+
+/// `coupler plan --profile demo` applies the profile's settings: sales orders from Sales are on
+/// there, off in the mapping set itself.
+#[test]
+fn the_plan_of_a_profile_applies_its_settings() {
+    let dir = demo();
+    let d = dir.path();
+    let enabled = |extra: &[&str]| -> Value {
+        let mut args = vec!["plan", "--format", "json"];
+        args.extend_from_slice(extra);
+        let out = coupler(d, &args);
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let plan: Value = serde_json::from_slice(&out.stdout).expect("a JSON plan");
+        plan["mappings"]
+            .as_array()
+            .expect("mappings")
+            .iter()
+            .find(|m| m["name"] == "SALESORDER-FROMSALES")
+            .expect("SALESORDER-FROMSALES")["enabled"]
+            .clone()
+    };
+    assert_eq!(enabled(&[]), json!(false));
+    assert_eq!(enabled(&["--profile", "demo"]), json!(true));
+}

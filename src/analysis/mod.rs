@@ -6,6 +6,7 @@
 mod blocks;
 mod cycles;
 mod declarations;
+pub mod endpoint;
 mod fields;
 mod filters;
 mod mappings;

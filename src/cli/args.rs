@@ -59,6 +59,13 @@ pub struct CheckArgs {
     /// Treat warnings as errors (exit 1)
     #[arg(long)]
     pub deny_warnings: bool,
+    /// Also check against this profile of `coupler.yaml`: its settings, and what its endpoints
+    /// can serve (the Business Central API's tables and fields)
+    #[arg(long)]
+    pub profile: Option<String>,
+    /// The configuration file; default: `coupler.yaml` in this folder or above
+    #[arg(long, requires = "profile")]
+    pub config: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]
@@ -95,6 +102,12 @@ pub struct PlanArgs {
     /// Mappings to include: `CUSTOMER`, `CUSTOMER+` (and what depends on it), `+CUSTOMER` (and what it depends on), comma-separated
     #[arg(long)]
     pub select: Option<String>,
+    /// The plan of this profile of `coupler.yaml`: its `settings` switch mappings on or off
+    #[arg(long)]
+    pub profile: Option<String>,
+    /// The configuration file; default: `coupler.yaml` in this folder or above
+    #[arg(long, requires = "profile")]
+    pub config: Option<PathBuf>,
 }
 
 /// Where the mapping files and the profile are.

@@ -1,18 +1,31 @@
 //! `coupler check`
 
 use super::args::{CheckArgs, DiagnosticFormat};
+use super::setup::{self, Stop};
 use super::{load, output};
-use crate::diagnostic::Severity;
+use crate::analysis::{endpoint, Model};
+use crate::config::Endpoint;
+use crate::diagnostic::{Diagnostic, Severity};
+use std::path::Path;
 
 pub fn run(args: CheckArgs) -> i32 {
-    let (loaded, _model) = match load::check(&args.paths) {
+    let (loaded, mut model) = match load::check(&args.paths) {
         Ok(r) => r,
         Err(e) => {
             eprintln!("error: {}", e.0);
             return 2;
         }
     };
-    let diags: Vec<_> = loaded.diagnostics.iter().cloned().collect();
+    let mut diags: Vec<_> = loaded.diagnostics.iter().cloned().collect();
+    if let Some(name) = &args.profile {
+        match endpoint_diagnostics(&mut model, name, args.config.as_deref()) {
+            Ok(more) => {
+                diags.extend(more);
+                diags.sort_by_key(|d| (d.span.file, d.span.start));
+            }
+            Err(Stop(code)) => return code,
+        }
+    }
     match args.format {
         DiagnosticFormat::Human => {
             output::print_human(&diags, &loaded.sources);
@@ -27,4 +40,25 @@ pub fn run(args: CheckArgs) -> i32 {
     } else {
         0
     }
+}
+
+/// The profile's settings applied to the model, then what its endpoints cannot serve.
+fn endpoint_diagnostics(
+    model: &mut Model,
+    profile: &str,
+    config: Option<&Path>,
+) -> Result<Vec<Diagnostic>, Stop> {
+    let profile = setup::profile(profile, config)?;
+    setup::apply_settings(model, &profile)?;
+    let mut out = Vec::new();
+    for (system, ep) in &profile.systems {
+        if matches!(ep, Endpoint::BusinessCentral { .. }) && model.systems.contains_key(system) {
+            out.extend(endpoint::check_business_central_api(
+                model,
+                system,
+                &profile.name,
+            ));
+        }
+    }
+    Ok(out)
 }

@@ -5,10 +5,17 @@ use super::setup::{self, Stop};
 use crate::plan::{self, graph::DepGraph, select};
 
 pub fn run(args: PlanArgs) -> i32 {
-    let model = match setup::checked_model_with(&args.paths, true, "no plan") {
+    let mut model = match setup::checked_model_with(&args.paths, true, "no plan") {
         Ok(m) => m,
         Err(Stop(code)) => return code,
     };
+    if let Some(name) = &args.profile {
+        let applied = setup::profile(name, args.config.as_deref())
+            .and_then(|p| setup::apply_settings(&mut model, &p));
+        if let Err(Stop(code)) = applied {
+            return code;
+        }
+    }
     let selection = match &args.select {
         Some(spec) => match select::select(&DepGraph::build(&model), spec) {
             Ok(s) => Some(s),

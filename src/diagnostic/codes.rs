@@ -78,6 +78,9 @@ codes! {
     CYCLE = "E0701", Error, "dependency cycle";
     // Advice (W08)
     NO_CONFLICT_POLICY = "W0801", Warning, "bidirectional mapping without a conflict policy";
+    // Endpoints of a profile (E09): `coupler check --profile`
+    FIELD_NOT_IN_API = "E0901", Error, "field not exposed by the endpoint's API";
+    TABLE_NOT_IN_API = "E0902", Error, "table not exposed by the endpoint's API";
 }
 
 /// Looks a code up by its id, case-insensitively (`e0301` works too).
