@@ -91,6 +91,7 @@ fixtures! {
     conflict_on_one_way => ["E0408"],
     condition_against_flow => ["E0409"],
     split_one_way => ["E0410"],
+    watermark_none_on_target => ["E0411"],
     // E05: lookups and modifiers
     via_wrong_tables => ["E0501"],
     via_wrong_tables_contact_company => ["E0501"],

@@ -327,8 +327,31 @@ fn check_override(cx: &mut Cx<'_>, mcx: &MappingCx<'_>, k: &ast::FieldOverride, 
     let Some(side) = mcx.side_of(cx, &k.system).map(|s| s.side().clone()) else {
         return;
     };
-    // `watermark SYSTEM: none`: every run reads every record of that side.
+    // `watermark SYSTEM: none`: every run reads every record of that side, so that side must
+    // be one the mapping reads.
     if watermark && !k.field.quoted && k.field.name == "none" {
+        let dir = mcx.decl.arrow.dir;
+        let reads = if k.system.name == mcx.decl.left.system.name {
+            dir.flows_forward()
+        } else {
+            dir.flows_backward()
+        };
+        if !reads {
+            cx.report(
+                Diagnostic::new(
+                    codes::WATERMARK_ON_TARGET,
+                    k.system.span,
+                    format!(
+                        "`watermark {}: none` names the side mapping `{}` writes, never reads",
+                        k.system.name,
+                        mcx.name()
+                    ),
+                )
+                .label("only written here")
+                .with_label(mcx.decl.arrow.span, "data flows this way")
+                .help("name the side the records are read from: `watermark SOURCE: none`"),
+            );
+        }
         return;
     }
     let Some(field) = cx.resolve_field(&side, &k.field) else {

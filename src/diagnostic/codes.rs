@@ -59,6 +59,7 @@ codes! {
     CONFLICT_ON_ONE_WAY = "E0408", Error, "conflict policy on a one-way mapping";
     CONDITION_AGAINST_FLOW = "E0409", Error, "conditional field lines flow from the other system";
     SPLIT_ONE_WAY = "E0410", Error, "`split` in a bidirectional mapping";
+    WATERMARK_ON_TARGET = "E0411", Error, "`watermark SYSTEM: none` on the side that is only written";
     // Lookups and modifiers (E05)
     VIA_WRONG_TABLES = "E0501", Error, "`via` mapping pairs other tables";
     LOOKUP_WITHOUT_VIA = "E0502", Error, "reference field without `via`";
