@@ -332,3 +332,47 @@ fn standard_file_is_canonical() {
         );
     }
 }
+
+/// Conditional blocks after the lines they override, the split last, comments kept inside both,
+/// `couple via` with the match clauses.
+#[test]
+fn conditional_blocks_splits_and_borrowed_couplings() {
+    let ugly = r#"mapping L: bc."Sales Line" <- sales.salesorderdetail {
+  # before split
+  split productdescription every 100 into Description numbered "Line No." {
+     # inside split
+     Type <- ' '   # trailing line
+     "Document Type" <- 'Order'
+  }
+  fields when sales: isproductoverridden == true {
+     "No." <- 'WRITE-IN'
+  }
+  fields { "Line No." <- sequencenumber | multiply(10000)
+  "Document No." <- salesorderid via H [parent] }
+  couple via X  # trailing couple
+  watermark sales: none
+}
+"#;
+    let expected = r#"mapping L: bc."Sales Line" <- sales.salesorderdetail {
+    watermark sales: none
+    couple via X  # trailing couple
+
+    fields {
+        "Line No."     <- sequencenumber | multiply(10000)
+        "Document No." <- salesorderid via H [parent]
+    }
+
+    fields when sales: isproductoverridden == true {
+        "No." <- 'WRITE-IN'
+    }
+
+    # before split
+    split productdescription every 100 into Description numbered "Line No." {
+        # inside split
+        Type            <- ' '  # trailing line
+        "Document Type" <- 'Order'
+    }
+}
+"#;
+    assert_formats(ugly, expected);
+}

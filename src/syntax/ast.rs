@@ -197,8 +197,10 @@ impl Clause {
             },
             Clause::Schedule(_) => 9,
             Clause::CreateValues(_) => 10,
-            Clause::Fields(_) => 11,
-            Clause::Split(_) => 12,
+            Clause::Fields(f) if f.condition.is_none() => 11,
+            // Conditional lines after the lines they override.
+            Clause::Fields(_) => 12,
+            Clause::Split(_) => 13,
         }
     }
 }
