@@ -281,7 +281,7 @@ mapping "CUSTOMER PRICE GROUP": bc."Customer Price Group" -> sales.pricelevel {{
         schemas = schemas.display()
     );
     std::fs::write(dir.path().join("api.map"), map).expect("map");
-    let yaml = "profiles:\n  api:\n    systems:\n      bc: { kind: business_central, url: \"https://bc.example.com/api/v2.0\" }\n      sales: { kind: dataverse, url: \"https://org.example.com/api/data/v9.2\" }\n    state: state/state.db\n  prices:\n    systems:\n      bc: { kind: business_central, url: \"https://bc.example.com/api/v2.0\" }\n      sales: { kind: embedded }\n    state: state/state.db\n    settings: { prices: true }\n  embedded:\n    systems:\n      bc: { kind: embedded }\n      sales: { kind: embedded }\n    state: state/state.db\n";
+    let yaml = "profiles:\n  api:\n    systems:\n      bc: { kind: business_central, url: \"https://bc.example.com/api/v2.0\" }\n      sales: { kind: dataverse, url: \"https://org.example.com/api/data/v9.2\" }\n    state: state/state.db\n  prices:\n    systems:\n      bc: { kind: business_central, url: \"https://bc.example.com/api/v2.0\" }\n      sales: { kind: embedded }\n    state: state/state.db\n    settings: { prices: true }\n  embedded:\n    systems:\n      bc: { kind: embedded }\n      sales: { kind: embedded }\n    state: state/state.db\n  swapped:\n    systems:\n      bc: { kind: embedded }\n      sales: { kind: business_central, url: \"https://bc.example.com/api/v2.0\" }\n    state: state/state.db\n";
     std::fs::write(dir.path().join("coupler.yaml"), yaml).expect("yaml");
     let check = |args: &[&str]| {
         Command::new(env!("CARGO_BIN_EXE_coupler"))
@@ -319,6 +319,15 @@ mapping "CUSTOMER PRICE GROUP": bc."Customer Price Group" -> sales.pricelevel {{
         codes(&out)
     );
     assert_eq!(codes(&out).len(), 3, "{:?}", codes(&out));
+    // A system bound to an endpoint of another kind is refused, not checked against the wrong API.
+    let out = check(&["--profile", "swapped"]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("binds system `sales` to a `business_central` endpoint")
+            && err.contains("declares `sales` as `dataverse`"),
+        "{err}"
+    );
     let human = check(&["--profile", "prices"]);
     assert_eq!(human.status.code(), Some(1));
     let stderr = String::from_utf8(human.stderr).expect("UTF-8");

@@ -436,3 +436,113 @@ async fn a_mapping_that_writes_such_fields_stops_before_sending_anything() {
     assert!(state.failures(None).unwrap().is_empty());
     assert_eq!(proxy.requests(), 0, "{:?}", proxy.request_lines());
 }
+
+const BORROWED_INTO_BC: &str = r#"
+system bc    = business_central "SCHEMAS/business-central.yaml"
+system sales = dataverse        "SCHEMAS/dynamics-365-sales.yaml"
+
+mapping CUR: bc.Currency <- sales.transactioncurrency {
+    on missing: create
+
+    fields {
+        Code <- isocurrencycode | upper
+    }
+}
+
+mapping CUR-NAME: bc.Currency <- sales.transactioncurrency {
+    couple via CUR
+
+    fields {
+        Description <- currencyname | truncate(30)
+    }
+}
+"#;
+
+/// The Business Central API names no modifier: a borrowed mapping's own write must not look like a
+/// user's edit to it on the next run (it would skip the record until the owner writes it).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_borrowed_mapping_into_business_central_keeps_updating() {
+    let cap = tokio::task::spawn_blocking(CapServer::start).await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let root = env!("CARGO_MANIFEST_DIR");
+    let text = BORROWED_INTO_BC.replace("SCHEMAS", &format!("{root}/schemas"));
+    let path = dir.path().join("b.map");
+    std::fs::write(&path, &text).unwrap();
+    let (loaded, model) = coupler::cli::load::check_text(&path, &text);
+    assert!(!loaded.diagnostics.has_errors(), "{:?}", loaded.diagnostics);
+    let seed = dir.path().join("sales.json");
+    std::fs::write(
+        &seed,
+        json!({ "transactioncurrency": [
+            { "isocurrencycode": "CHF", "currencyname": "Swiss franc", "currencysymbol": "Fr." }
+        ]})
+        .to_string(),
+    )
+    .unwrap();
+    let s = &model.systems["sales"];
+    let sales = Arc::new(
+        EmbeddedSystem::open(
+            &dir.path().join("sales.db"),
+            "sales",
+            s.kind,
+            s.catalog.clone().unwrap(),
+            Some(&seed),
+            "integration",
+        )
+        .unwrap(),
+    );
+    let bcc = Arc::new(bc(&format!("{}/api/v2.0", cap.base_url())));
+    let mut systems: HashMap<String, Arc<dyn Connector>> = HashMap::new();
+    systems.insert("bc".into(), bcc.clone());
+    systems.insert("sales".into(), sales.clone());
+    let state = StateStore::open(&dir.path().join("state.db"), true).unwrap();
+    let plan = coupler::plan::compile(&model, None);
+    let run = || async {
+        engine::run(
+            &model,
+            &plan,
+            &systems,
+            &state,
+            &RunOptions::default(),
+            &Quiet,
+        )
+        .await
+        .unwrap()
+    };
+    let r = run().await;
+    assert!(
+        r.mappings.iter().all(|m| m.error.is_none()),
+        "{:?}",
+        r.mappings
+    );
+    let desc = || async {
+        let mut q = None;
+        let cur = bcc
+            .read_changes(
+                &ChangeQuery {
+                    table: "Currency",
+                    filter: None,
+                    since: None,
+                    exclude_modified_by: None,
+                    page_size: 100,
+                    fields: None,
+                },
+                q.take(),
+            )
+            .await
+            .unwrap();
+        cur.records
+            .iter()
+            .find(|r| r.get("Code") == &json!("CHF"))
+            .map(|r| r.get("Description").clone())
+    };
+    assert_eq!(desc().await, Some(json!("Swiss franc")));
+    // Two edits in Sales, each followed by a run: the name follows each time.
+    for name in ["Swiss franc (CHF)", "Franken"] {
+        let id = sales.list("transactioncurrency").unwrap().remove(0).id;
+        let rec = fields(json!({ "transactioncurrencyid": id, "currencyname": name }));
+        sales.put("transactioncurrency", rec, "someone").unwrap();
+        let r = run().await;
+        assert_eq!(desc().await, Some(json!(name)), "{:#?}", r.mappings);
+    }
+}

@@ -801,3 +801,82 @@ fn item_availability_leaves_a_sales_edit_for_item_product() {
         json!(7)
     );
 }
+
+#[test]
+fn a_due_mark_of_a_record_skipped_on_retry_is_cleared() {
+    let p = scenario_project();
+    couple_customer_and_item(&p);
+    p.run_ok(&[]);
+    let state = rusqlite::Connection::open(p.state_db()).expect("state opens");
+    let line: String = state
+        .query_row(
+            "SELECT left_id FROM couplings WHERE mapping = 'SALESORDERLINE-FROMSALES' AND right_id = 'e0000000-0000-4000-8000-000000000003'",
+            [],
+            |r| r.get(0),
+        )
+        .expect("line coupled");
+    // A run stopped after the line's transaction (marker written), before its comment lines.
+    state
+        .execute(
+            "INSERT INTO parts (mapping, source_id, part, target_id, pending) VALUES ('SALESORDERLINE-FROMSALES', 'e0000000-0000-4000-8000-000000000003', 0, '', 1)",
+            [],
+        )
+        .expect("due marker");
+    // Meanwhile someone deleted the line in Business Central (`on delete: ignore`).
+    p.delete("bc", "Sales Line", &line);
+    p.run_ok(&[]);
+    let o = p.run_ok(&[]);
+    let markers: Vec<_> = parts_rows(&p).into_iter().filter(|r| r.0 == 0).collect();
+    assert!(
+        markers.is_empty(),
+        "marker left, the record is revisited every run: {markers:?} {:#}",
+        o.report
+    );
+}
+
+/// The owner is one-way (Item -> product): it never carries a Sales edit over, so it never
+/// re-stamps the product; the borrowing mapping skips that product on every run, forever.
+#[test]
+fn a_borrowed_mapping_whose_owner_never_reads_the_target_is_not_blocked_by_an_edit_there() {
+    let map = r#"
+mapping ITEM-PRODUCT: bc.Item -> sales.product {
+    on missing: create
+    fields {
+        "No."       -> productnumber
+        Description -> name
+    }
+}
+
+mapping ITEM-AVAILABILITY: bc.Item -> sales.product {
+    watermark bc: none
+    couple via ITEM-PRODUCT
+    on missing: skip
+    on delete: ignore
+    fields {
+        Inventory -> quantityonhand | clamp(0, null)
+    }
+}
+"#;
+    let bc = json!({ "Item": [
+        { "No.": "1000", "Description": "Bicycle", "Unit Price": 400, "Inventory": 12.5 }
+    ]});
+    let p = Project::new(map, bc, json!({}));
+    p.run_ok(&["--full"]);
+    let product = p.find("sales.product", "productnumber", "1000");
+    assert_eq!(product["quantityonhand"], json!(12.5));
+    let id = product["productid"].as_str().unwrap().to_string();
+    // A Sales user edits a field neither mapping writes.
+    p.put(
+        "sales.product",
+        json!({ "productid": id, "description": "edited in Sales" }),
+    );
+    post_inventory(&p, "1000", 7.0);
+    for _ in 0..3 {
+        p.run_ok(&[]);
+    }
+    assert_eq!(
+        p.find("sales.product", "productnumber", "1000")["quantityonhand"],
+        json!(7),
+        "ITEM-AVAILABILITY is still skipping the product"
+    );
+}

@@ -21,7 +21,8 @@ pub fn check_business_central_api(model: &Model, system: &str, profile: &str) ->
             MappingKind::Table(decl) => check_mapping(model, system, profile, decl, &mut out),
             MappingKind::Options(o) => {
                 if o.left.system.name == system {
-                    let uses = [(&o.left.field, false)];
+                    // `<-` option mappings create the records of their table.
+                    let uses = [(&o.left.field, o.arrow.dir == ast::Direction::Backward)];
                     check_side(model, system, profile, &o.left.table, &uses, &mut out);
                 }
             }

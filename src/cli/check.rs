@@ -50,6 +50,7 @@ fn endpoint_diagnostics(
 ) -> Result<Vec<Diagnostic>, Stop> {
     let profile = setup::profile(profile, config)?;
     setup::apply_settings(model, &profile)?;
+    setup::check_kinds(model, &profile)?;
     let mut out = Vec::new();
     for (system, ep) in &profile.systems {
         if matches!(ep, Endpoint::BusinessCentral { .. }) && model.systems.contains_key(system) {

@@ -49,6 +49,31 @@ pub fn checked_model_with(paths: &[PathBuf], warnings: bool, what: &str) -> Resu
     Ok(model)
 }
 
+/// A profile binds each system to an endpoint of its kind: a `dataverse` system to Dataverse,
+/// a `business_central` one to Business Central (or either to an embedded system).
+pub fn check_kinds(model: &Model, profile: &ResolvedProfile) -> Result<(), Stop> {
+    use crate::analysis::SystemKind;
+    for (name, endpoint) in &profile.systems {
+        let Some(system) = model.systems.get(name) else {
+            continue;
+        };
+        let bound = match endpoint {
+            Endpoint::Embedded { .. } => continue,
+            Endpoint::BusinessCentral { .. } => (SystemKind::BusinessCentral, "business_central"),
+            Endpoint::Dataverse { .. } => (SystemKind::Dataverse, "dataverse"),
+        };
+        if system.kind != bound.0 {
+            return Err(fail(format!(
+                "profile `{}` binds system `{name}` to a `{}` endpoint, but the mapping set declares `{name}` as `{}`; bind it to an endpoint of its kind",
+                profile.name,
+                bound.1,
+                system.kind.as_str()
+            )));
+        }
+    }
+    Ok(())
+}
+
 /// The profile's values for settings of the mapping set: same names, same kinds of value.
 pub fn apply_settings(model: &mut Model, profile: &ResolvedProfile) -> Result<(), Stop> {
     use crate::config::SettingValue;
@@ -129,6 +154,7 @@ pub fn open_with(
     let mut model = checked_model(paths)?;
     let profile = profile(profile_name, config)?;
     apply_settings(&mut model, &profile)?;
+    check_kinds(&model, &profile)?;
     let mut systems: HashMap<String, Arc<dyn Connector>> = HashMap::new();
     let mut embedded = HashMap::new();
     for (name, system) in &model.systems {

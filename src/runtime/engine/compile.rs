@@ -66,6 +66,9 @@ pub struct Direction {
     pub source_fields: Vec<String>,
     /// `couple via M`: M's couplings, and the side of M this pass reads from.
     pub borrowed: Option<(String, SideName)>,
+    /// `couple via M`, and M reads the side this pass writes: a user's edit there is M's to
+    /// carry over first.
+    pub owner_reads_target: bool,
     /// `watermark SOURCE: none`: every run reads every record and compares values.
     pub read_all: bool,
     pub split: Option<Split>,
@@ -192,6 +195,7 @@ pub fn directions(model: &Model, m: &Mapping) -> Vec<Arc<Direction>> {
             bidirectional: m.direction == ast::Direction::Both,
             source_fields: Vec::new(),
             borrowed: None,
+            owner_reads_target: false,
             read_all: false,
             split: None,
         };
@@ -273,6 +277,11 @@ pub fn directions(model: &Model, m: &Mapping) -> Vec<Arc<Direction>> {
                     });
                     if let Some(side) = side {
                         d.borrowed = Some((c.mapping.name.clone(), side));
+                        let owner = &model.mappings[&c.mapping.name].direction;
+                        d.owner_reads_target = match side.other() {
+                            SideName::Left => owner.flows_forward(),
+                            SideName::Right => owner.flows_backward(),
+                        };
                     }
                 }
                 Clause::Watermark(w)

@@ -208,6 +208,9 @@ impl<'c, 'a> Pass<'c, 'a> {
             }
         }
         self.revisit(&failed).await?;
+        if ctx.opts.stopping() {
+            return Ok(());
+        }
         // Records waiting for their parent: those whose parent is coupled now.
         let held = ctx.state.held(&dir.mapping, dir.arrow)?;
         self.held = held.iter().map(|h| h.source_id.clone()).collect();
@@ -223,6 +226,9 @@ impl<'c, 'a> Pass<'c, 'a> {
             }
         }
         self.revisit(&ready).await?;
+        if ctx.opts.stopping() {
+            return Ok(());
+        }
         if ctx.opts.retry_only {
             return Ok(());
         }
@@ -444,9 +450,15 @@ impl<'c, 'a> Pass<'c, 'a> {
         let target_edited =
             target_changed && target.modified_by.as_deref() != Some(self.target.integration_user());
         // A borrowed coupling: a user's edit of the target since its owner last synchronized it
-        // is the owner's to carry over first; writing now would hide it from the owner (whose
-        // reads leave out what the integration wrote).
-        if dir.borrowed.is_some() && target_edited {
+        // is the owner's to carry over first, when the owner reads that side; writing now would
+        // hide it from the owner (whose reads leave out what the integration wrote). An endpoint
+        // that does not say who changed a record (the Business Central API) tells no edit apart.
+        let user_edited = target_changed
+            && target
+                .modified_by
+                .as_deref()
+                .is_some_and(|u| u != self.target.integration_user());
+        if dir.owner_reads_target && user_edited {
             return Ok(Decision::Skip(format!(
                 "changed in `{}` since `{owner}` synchronized it: left for `{owner}` to carry over first",
                 dir.target_side.system
@@ -942,6 +954,9 @@ impl<'c, 'a> Pass<'c, 'a> {
                 };
                 if ok && self.parts_due(d) {
                     tx::mark_parts_due(conn, &dir.mapping, source)?;
+                } else if dir.split.is_some() && self.retrying {
+                    // A record handled again for a mark a stopped run left: nothing is due now.
+                    tx::parts_done(conn, &dir.mapping, source)?;
                 }
                 if self.held.contains(source) && !matches!(d, Decision::Wait { .. }) {
                     tx::release(conn, &dir.mapping, dir.arrow, source)?;
