@@ -394,14 +394,7 @@ async fn execute_patches(
                             kind: "update",
                             source_id: record.id.clone(),
                             target_id: Some(current.id.clone()),
-                            changes: changes
-                                .iter()
-                                .map(|(k, v)| Change {
-                                    field: k.clone(),
-                                    old: current.get(k).clone(),
-                                    new: v.clone(),
-                                })
-                                .collect(),
+                            changes: Change::list(&changes, Some(&current)),
                             reason: None,
                         });
                         ops.push(crate::runtime::connector::WriteOp::Update {

@@ -649,17 +649,6 @@ impl<'c, 'a> Pass<'c, 'a> {
         }
     }
 
-    fn changes_of(changes: &Map<String, Value>, old: Option<&Record>) -> Vec<Change> {
-        changes
-            .iter()
-            .map(|(k, v)| Change {
-                field: k.clone(),
-                old: old.map(|r| r.get(k).clone()).unwrap_or(Value::Null),
-                new: v.clone(),
-            })
-            .collect()
-    }
-
     async fn apply(
         &mut self,
         records: &[Record],
@@ -688,7 +677,7 @@ impl<'c, 'a> Pass<'c, 'a> {
                     } else {
                         "create"
                     };
-                    self.action(kind, record, Some(id), Self::changes_of(fields, None), None)
+                    self.action(kind, record, Some(id), Change::list(fields, None), None)
                 }
                 Decision::Update {
                     target, changes, ..
@@ -702,7 +691,7 @@ impl<'c, 'a> Pass<'c, 'a> {
                         "update",
                         record,
                         Some(target.id.clone()),
-                        Self::changes_of(changes, Some(target)),
+                        Change::list(changes, Some(target)),
                         None,
                     )
                 }
@@ -722,7 +711,7 @@ impl<'c, 'a> Pass<'c, 'a> {
                         "couple",
                         record,
                         Some(target.id.clone()),
-                        Self::changes_of(changes, Some(target)),
+                        Change::list(changes, Some(target)),
                         reason,
                     )
                 }
@@ -1205,7 +1194,7 @@ impl<'c, 'a> Pass<'c, 'a> {
             "restore",
             deleted,
             Some(target.id.clone()),
-            Self::changes_of(&fields, None),
+            Change::list(&fields, None),
             None,
         );
         ctx.observer.action(&action);

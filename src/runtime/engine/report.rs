@@ -1,8 +1,9 @@
 //! What a run tells: per-record actions (for `--dry-run`) and per-mapping counters.
 
+use crate::runtime::connector::Record;
 use crate::runtime::state::Counts;
 use serde::Serialize;
-use serde_json::Value;
+use serde_json::{Map, Value};
 
 /// One record's fate, computed the same way for a dry run and a real one.
 #[derive(Debug, Clone, Serialize)]
@@ -25,6 +26,20 @@ pub struct Change {
     pub field: String,
     pub old: Value,
     pub new: Value,
+}
+
+impl Change {
+    /// The changes of `values`, each with its value in `old` (null when there is none: a create).
+    pub fn list(values: &Map<String, Value>, old: Option<&Record>) -> Vec<Change> {
+        values
+            .iter()
+            .map(|(k, v)| Change {
+                field: k.clone(),
+                old: old.map(|r| r.get(k).clone()).unwrap_or(Value::Null),
+                new: v.clone(),
+            })
+            .collect()
+    }
 }
 
 #[derive(Debug, Clone, Serialize)]

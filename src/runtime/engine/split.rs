@@ -147,6 +147,8 @@ pub(super) async fn sync_parts(
                 continue;
             }
         };
+        // Parts 1..=needed are wanted; the records of higher parts go.
+        let needed = wanted.len() as u32;
         let had = known.get(&record.id).cloned().unwrap_or_default();
         for (i, values) in wanted.into_iter().enumerate() {
             let part = i as u32 + 1;
@@ -158,7 +160,7 @@ pub(super) async fn sync_parts(
                         writes.push(PartWrite {
                             source: record.id.clone(),
                             part,
-                            changes: change_list(&changes, Some(now)),
+                            changes: Change::list(&changes, Some(now)),
                             op: WriteOp::Update {
                                 id: now.id.clone(),
                                 fields: changes,
@@ -188,16 +190,13 @@ pub(super) async fn sync_parts(
                     writes.push(PartWrite {
                         source: record.id.clone(),
                         part,
-                        changes: change_list(&values, None),
+                        changes: Change::list(&values, None),
                         op: WriteOp::Create { id, fields: values },
                         new,
                     });
                 }
             }
         }
-        let needed = parts(&text_of(record, split), split.length)
-            .len()
-            .saturating_sub(1) as u32;
         for p in had.iter().filter(|p| p.part > needed) {
             if current.contains_key(&p.target_id) {
                 writes.push(PartWrite {
@@ -342,17 +341,6 @@ fn count(pass: &mut Pass<'_, '_>, writes: &[PartWrite], failed: &[usize]) {
             WriteOp::Delete { .. } => c.deleted += 1,
         }
     }
-}
-
-fn change_list(values: &Map<String, Value>, old: Option<&Record>) -> Vec<Change> {
-    values
-        .iter()
-        .map(|(k, v)| Change {
-            field: k.clone(),
-            old: old.map(|r| r.get(k).clone()).unwrap_or(Value::Null),
-            new: v.clone(),
-        })
-        .collect()
 }
 
 #[cfg(test)]
