@@ -4,7 +4,7 @@
 //! is switched on and uses anything else on a Business Central system bound to the API cannot
 //! run there; this finds every such use, at its place in the mapping file.
 
-use super::{Mapping, MappingKind, Model};
+use super::{MappingKind, Model};
 use crate::diagnostic::{codes, Diagnostic};
 use crate::schema::Table;
 use crate::syntax::ast::{self, Clause, Expr, Operand};
@@ -14,7 +14,7 @@ use crate::syntax::ast::{self, Clause, Expr, Operand};
 pub fn check_business_central_api(model: &Model, system: &str, profile: &str) -> Vec<Diagnostic> {
     let mut out = Vec::new();
     for m in model.mappings.values() {
-        if !enabled(model, m) {
+        if !model.enabled(m) {
             continue;
         }
         match &m.kind {
@@ -30,19 +30,6 @@ pub fn check_business_central_api(model: &Model, system: &str, profile: &str) ->
     }
     out.sort_by_key(|d| (d.span.file, d.span.start));
     out
-}
-
-fn enabled(model: &Model, m: &Mapping) -> bool {
-    let MappingKind::Table(decl) = &m.kind else {
-        return true;
-    };
-    decl.clauses.iter().all(|c| match c {
-        Clause::When(w) => matches!(
-            model.settings.get(&w.setting.name).map(|l| &l.kind),
-            Some(ast::LitKind::Bool(true))
-        ),
-        _ => true,
-    })
 }
 
 fn check_mapping(

@@ -110,6 +110,17 @@ impl Mapping {
     pub fn is_options(&self) -> bool {
         matches!(self.kind, MappingKind::Options(_))
     }
+
+    /// The setting the mapping runs under (`when`), if any.
+    pub fn when_setting(&self) -> Option<&ast::Ident> {
+        match &self.kind {
+            MappingKind::Table(decl) => decl.clauses.iter().find_map(|c| match c {
+                ast::Clause::When(w) => Some(&w.setting),
+                _ => None,
+            }),
+            MappingKind::Options(_) => None,
+        }
+    }
 }
 
 /// Everything the checker proved about a mapping set.
@@ -122,6 +133,16 @@ pub struct Model {
 }
 
 impl Model {
+    /// Whether a mapping runs: it has no `when`, or its setting is `true`.
+    pub fn enabled(&self, m: &Mapping) -> bool {
+        m.when_setting().is_none_or(|s| {
+            matches!(
+                self.settings.get(&s.name).map(|l| &l.kind),
+                Some(ast::LitKind::Bool(true))
+            )
+        })
+    }
+
     pub fn field(&self, side: &Side, field: &str) -> Option<&Field> {
         self.systems
             .get(&side.system)?

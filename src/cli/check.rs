@@ -48,9 +48,7 @@ fn endpoint_diagnostics(
     profile: &str,
     config: Option<&Path>,
 ) -> Result<Vec<Diagnostic>, Stop> {
-    let profile = setup::profile(profile, config)?;
-    setup::apply_settings(model, &profile)?;
-    setup::check_kinds(model, &profile)?;
+    let profile = setup::bind(model, profile, config)?;
     let mut out = Vec::new();
     for (system, ep) in &profile.systems {
         if matches!(ep, Endpoint::BusinessCentral { .. }) && model.systems.contains_key(system) {

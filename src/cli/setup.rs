@@ -49,6 +49,15 @@ pub fn checked_model_with(paths: &[PathBuf], warnings: bool, what: &str) -> Resu
     Ok(model)
 }
 
+/// The profile `name`, its settings applied to the mapping set, its endpoints checked against
+/// the kinds of the systems they serve.
+pub fn bind(model: &mut Model, name: &str, config: Option<&Path>) -> Result<ResolvedProfile, Stop> {
+    let profile = profile(name, config)?;
+    apply_settings(model, &profile)?;
+    check_kinds(model, &profile)?;
+    Ok(profile)
+}
+
 /// A profile binds each system to an endpoint of its kind: a `dataverse` system to Dataverse,
 /// a `business_central` one to Business Central (or either to an embedded system).
 pub fn check_kinds(model: &Model, profile: &ResolvedProfile) -> Result<(), Stop> {
@@ -152,9 +161,7 @@ pub fn open_with(
     config: Option<&Path>,
 ) -> Result<Session, Stop> {
     let mut model = checked_model(paths)?;
-    let profile = profile(profile_name, config)?;
-    apply_settings(&mut model, &profile)?;
-    check_kinds(&model, &profile)?;
+    let profile = bind(&mut model, profile_name, config)?;
     let mut systems: HashMap<String, Arc<dyn Connector>> = HashMap::new();
     let mut embedded = HashMap::new();
     for (name, system) in &model.systems {

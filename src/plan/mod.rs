@@ -395,10 +395,7 @@ fn compile_clauses(
         match clause {
             Clause::When(w) => {
                 plan.when = Some(w.setting.name.clone());
-                plan.enabled = matches!(
-                    model.settings.get(&w.setting.name).map(|l| &l.kind),
-                    Some(ast::LitKind::Bool(true))
-                );
+                plan.enabled = model.enabled(m);
             }
             Clause::Where(w) => {
                 let Some(side) = side_for(&w.system.name) else {

@@ -100,17 +100,6 @@ impl Direction {
     }
 }
 
-/// The setting a mapping depends on (`when`), if any.
-pub fn when_setting(m: &Mapping) -> Option<String> {
-    match &m.kind {
-        MappingKind::Table(decl) => decl.clauses.iter().find_map(|c| match c {
-            Clause::When(w) => Some(w.setting.name.clone()),
-            _ => None,
-        }),
-        MappingKind::Options(_) => None,
-    }
-}
-
 pub fn literal_json(l: &ast::Literal) -> Value {
     match &l.kind {
         LitKind::Str(s) => Value::String(s.clone()),
