@@ -311,45 +311,78 @@ mapping CURRENCY: bc.Currency -> sales.transactioncurrency {
 }
 "#;
 
+/// A mapping text (`SCHEMAS` standing for the catalogs' folder) run by the engine between a
+/// Business Central API endpoint at `bc_url` and an embedded Sales seeded with `sales_seed`.
+struct Rig {
+    _dir: tempfile::TempDir,
+    model: coupler::analysis::Model,
+    plan: coupler::plan::Plan,
+    sales: Arc<EmbeddedSystem>,
+    systems: HashMap<String, Arc<dyn Connector>>,
+    state: StateStore,
+}
+
+impl Rig {
+    fn new(map: &str, bc_url: &str, sales_seed: Option<Value>) -> Rig {
+        let dir = tempfile::tempdir().unwrap();
+        let root = env!("CARGO_MANIFEST_DIR");
+        let text = map.replace("SCHEMAS", &format!("{root}/schemas"));
+        let path = dir.path().join("rig.map");
+        std::fs::write(&path, &text).unwrap();
+        let (loaded, model) = coupler::cli::load::check_text(&path, &text);
+        assert!(!loaded.diagnostics.has_errors(), "{:?}", loaded.diagnostics);
+        let seed = sales_seed.map(|v| {
+            let seed = dir.path().join("sales.json");
+            std::fs::write(&seed, v.to_string()).unwrap();
+            seed
+        });
+        let s = &model.systems["sales"];
+        let sales = Arc::new(
+            EmbeddedSystem::open(
+                &dir.path().join("sales.db"),
+                "sales",
+                s.kind,
+                s.catalog.clone().unwrap(),
+                seed.as_deref(),
+                "integration",
+            )
+            .unwrap(),
+        );
+        let mut systems: HashMap<String, Arc<dyn Connector>> = HashMap::new();
+        systems.insert("bc".into(), Arc::new(bc(bc_url)));
+        systems.insert("sales".into(), sales.clone());
+        let state = StateStore::open(&dir.path().join("state.db"), true).unwrap();
+        let plan = coupler::plan::compile(&model, None);
+        Rig {
+            _dir: dir,
+            model,
+            plan,
+            sales,
+            systems,
+            state,
+        }
+    }
+
+    async fn run(&self) -> engine::RunReport {
+        engine::run(
+            &self.model,
+            &self.plan,
+            &self.systems,
+            &self.state,
+            &RunOptions::default(),
+            &Quiet,
+        )
+        .await
+        .unwrap()
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_mapping_that_needs_such_a_field_fails_naming_it() {
     let cap = tokio::task::spawn_blocking(CapServer::start).await.unwrap();
     let proxy = FaultProxy::start(&cap.base_url(), Faults::none());
-    let dir = tempfile::tempdir().unwrap();
-    let root = env!("CARGO_MANIFEST_DIR");
-    let text = CURRENCY.replace("SCHEMAS", &format!("{root}/schemas"));
-    let path = dir.path().join("currency.map");
-    std::fs::write(&path, &text).unwrap();
-    let (loaded, model) = coupler::cli::load::check_text(&path, &text);
-    assert!(!loaded.diagnostics.has_errors());
-    let sales = &model.systems["sales"];
-    let sales = EmbeddedSystem::open(
-        &dir.path().join("sales.db"),
-        "sales",
-        sales.kind,
-        sales.catalog.clone().unwrap(),
-        None,
-        "integration",
-    )
-    .unwrap();
-    let mut systems: HashMap<String, Arc<dyn Connector>> = HashMap::new();
-    systems.insert(
-        "bc".into(),
-        Arc::new(bc(&format!("{}/api/v2.0", proxy.url()))),
-    );
-    systems.insert("sales".into(), Arc::new(sales));
-    let state = StateStore::open(&dir.path().join("state.db"), true).unwrap();
-    let plan = coupler::plan::compile(&model, None);
-    let report = engine::run(
-        &model,
-        &plan,
-        &systems,
-        &state,
-        &RunOptions::default(),
-        &Quiet,
-    )
-    .await
-    .unwrap();
+    let rig = Rig::new(CURRENCY, &format!("{}/api/v2.0", proxy.url()), None);
+    let report = rig.run().await;
     let m = &report.mappings[0];
     assert_eq!(m.mapping, "CURRENCY");
     let e = m.error.as_deref().unwrap_or_default();
@@ -379,50 +412,16 @@ mapping CURRENCY-BACK: bc.Currency <- sales.transactioncurrency {
 async fn a_mapping_that_writes_such_fields_stops_before_sending_anything() {
     let cap = tokio::task::spawn_blocking(CapServer::start).await.unwrap();
     let proxy = FaultProxy::start(&cap.base_url(), Faults::none());
-    let dir = tempfile::tempdir().unwrap();
-    let root = env!("CARGO_MANIFEST_DIR");
-    let text = CURRENCY_BACK.replace("SCHEMAS", &format!("{root}/schemas"));
-    let path = dir.path().join("currency.map");
-    std::fs::write(&path, &text).unwrap();
-    let (loaded, model) = coupler::cli::load::check_text(&path, &text);
-    assert!(!loaded.diagnostics.has_errors());
-    let seed = dir.path().join("sales.json");
-    std::fs::write(
-        &seed,
-        json!({ "transactioncurrency": [
-            { "isocurrencycode": "CHF", "currencyname": "Swiss franc", "currencysymbol": "Fr." }
-        ]})
-        .to_string(),
-    )
-    .unwrap();
-    let sales = &model.systems["sales"];
-    let sales = EmbeddedSystem::open(
-        &dir.path().join("sales.db"),
-        "sales",
-        sales.kind,
-        sales.catalog.clone().unwrap(),
-        Some(&seed),
-        "integration",
-    )
-    .unwrap();
-    let mut systems: HashMap<String, Arc<dyn Connector>> = HashMap::new();
-    systems.insert(
-        "bc".into(),
-        Arc::new(bc(&format!("{}/api/v2.0", proxy.url()))),
+    let seed = json!({ "transactioncurrency": [
+        { "isocurrencycode": "CHF", "currencyname": "Swiss franc", "currencysymbol": "Fr." }
+    ]});
+    let rig = Rig::new(
+        CURRENCY_BACK,
+        &format!("{}/api/v2.0", proxy.url()),
+        Some(seed),
     );
-    systems.insert("sales".into(), Arc::new(sales));
-    let state = StateStore::open(&dir.path().join("state.db"), true).unwrap();
-    let plan = coupler::plan::compile(&model, None);
-    let report = engine::run(
-        &model,
-        &plan,
-        &systems,
-        &state,
-        &RunOptions::default(),
-        &Quiet,
-    )
-    .await
-    .unwrap();
+    let report = rig.run().await;
+    let state = &rig.state;
     let m = &report.mappings[0];
     assert_eq!(m.mapping, "CURRENCY-BACK");
     let e = m.error.as_deref().unwrap_or_default();
@@ -463,52 +462,17 @@ mapping CUR-NAME: bc.Currency <- sales.transactioncurrency {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_borrowed_mapping_into_business_central_keeps_updating() {
     let cap = tokio::task::spawn_blocking(CapServer::start).await.unwrap();
-    let dir = tempfile::tempdir().unwrap();
-    let root = env!("CARGO_MANIFEST_DIR");
-    let text = BORROWED_INTO_BC.replace("SCHEMAS", &format!("{root}/schemas"));
-    let path = dir.path().join("b.map");
-    std::fs::write(&path, &text).unwrap();
-    let (loaded, model) = coupler::cli::load::check_text(&path, &text);
-    assert!(!loaded.diagnostics.has_errors(), "{:?}", loaded.diagnostics);
-    let seed = dir.path().join("sales.json");
-    std::fs::write(
-        &seed,
-        json!({ "transactioncurrency": [
-            { "isocurrencycode": "CHF", "currencyname": "Swiss franc", "currencysymbol": "Fr." }
-        ]})
-        .to_string(),
-    )
-    .unwrap();
-    let s = &model.systems["sales"];
-    let sales = Arc::new(
-        EmbeddedSystem::open(
-            &dir.path().join("sales.db"),
-            "sales",
-            s.kind,
-            s.catalog.clone().unwrap(),
-            Some(&seed),
-            "integration",
-        )
-        .unwrap(),
+    let seed = json!({ "transactioncurrency": [
+        { "isocurrencycode": "CHF", "currencyname": "Swiss franc", "currencysymbol": "Fr." }
+    ]});
+    let rig = Rig::new(
+        BORROWED_INTO_BC,
+        &format!("{}/api/v2.0", cap.base_url()),
+        Some(seed),
     );
-    let bcc = Arc::new(bc(&format!("{}/api/v2.0", cap.base_url())));
-    let mut systems: HashMap<String, Arc<dyn Connector>> = HashMap::new();
-    systems.insert("bc".into(), bcc.clone());
-    systems.insert("sales".into(), sales.clone());
-    let state = StateStore::open(&dir.path().join("state.db"), true).unwrap();
-    let plan = coupler::plan::compile(&model, None);
-    let run = || async {
-        engine::run(
-            &model,
-            &plan,
-            &systems,
-            &state,
-            &RunOptions::default(),
-            &Quiet,
-        )
-        .await
-        .unwrap()
-    };
+    let bcc = rig.systems["bc"].clone();
+    let sales = rig.sales.clone();
+    let run = || rig.run();
     let r = run().await;
     assert!(
         r.mappings.iter().all(|m| m.error.is_none()),
