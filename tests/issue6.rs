@@ -324,7 +324,7 @@ fn scenario_project() -> Project {
                 { "salesorderdetailid": "e0000000-0000-4000-8000-000000000002",
                   "salesorderid": SUBMITTED, "isproductoverridden": true, "sequencenumber": 2,
                   "quantity": 1, "priceperunit": 25, "productdescription": "Gift wrapping" },
-                { "salesorderdetailid": "e0000000-0000-4000-8000-000000000003",
+                { "salesorderdetailid": LONG_LINE,
                   "salesorderid": SUBMITTED, "productid": PRODUCT, "sequencenumber": 3,
                   "quantity": 1, "priceperunit": 400, "productdescription": long },
                 { "salesorderdetailid": "e0000000-0000-4000-8000-000000000004",
@@ -419,7 +419,7 @@ fn a_changed_long_description_updates_adds_and_removes_comment_lines() {
     let p = scenario_project();
     couple_customer_and_item(&p);
     p.run_ok(&[]);
-    let line3 = "e0000000-0000-4000-8000-000000000003";
+    let line3 = LONG_LINE;
     // Longer: 320 characters -> 3 comment lines, the first two rewritten.
     let longer: String = "x".repeat(150) + &"y".repeat(170);
     p.put(
@@ -568,9 +568,38 @@ fn a_profile_setting_must_exist_and_keep_its_kind() {
     assert!(!p.root().join("state/bc.db").exists());
 }
 
+/// The line of the scenario whose description has 250 characters (two Comment lines).
+const LONG_LINE: &str = "e0000000-0000-4000-8000-000000000003";
+
+/// The state store, opened beside coupler to set up the states a stopped run leaves.
+fn state(p: &Project) -> rusqlite::Connection {
+    rusqlite::Connection::open(p.state_db()).expect("state opens")
+}
+
+/// Runs one statement on the state store.
+fn state_sql(p: &Project, sql: &str) {
+    state(p).execute(sql, []).expect(sql);
+}
+
+/// The mark a run that stopped after the long line's transaction leaves: its parts are due.
+fn mark_long_line_due(p: &Project) {
+    state_sql(
+        p,
+        &format!("INSERT INTO parts (mapping, source_id, part, target_id, pending) VALUES ('SALESORDERLINE-FROMSALES', '{LONG_LINE}', 0, '', 1)"),
+    );
+}
+
+/// Deletes the Comment lines in Business Central and forgets their parts in the state store.
+fn lose_comment_lines(p: &Project) {
+    for (_, id, _) in parts_rows(p) {
+        p.delete("bc", "Sales Line", &id);
+    }
+    state_sql(p, "DELETE FROM parts");
+}
+
 /// The extra records of a split as the state store holds them: (part, target id, pending).
 fn parts_rows(p: &Project) -> Vec<(i64, String, i64)> {
-    let conn = rusqlite::Connection::open(p.state_db()).expect("state opens");
+    let conn = state(p);
     let mut stmt = conn
         .prepare("SELECT part, target_id, pending FROM parts ORDER BY source_id, part")
         .expect("parts table");
@@ -589,10 +618,7 @@ fn comment_lines_announced_but_not_confirmed_are_found_again_not_duplicated() {
     assert_eq!(rows.len(), 2, "{rows:?}");
     assert!(rows.iter().all(|r| r.2 == 0), "{rows:?}");
     // A run stopped after writing the comment lines, before confirming them ...
-    let state = rusqlite::Connection::open(p.state_db()).expect("state opens");
-    state
-        .execute("UPDATE parts SET pending = 1", [])
-        .expect("mark pending");
+    state_sql(&p, "UPDATE parts SET pending = 1");
     // ... and another stopped before writing the second one (its record does not exist).
     let second = rows[1].1.clone();
     p.delete("bc", "Sales Line", &second);
@@ -620,7 +646,7 @@ fn comment_lines_announced_but_not_confirmed_are_found_again_not_duplicated() {
 // Found in review: each of these failed before its fix.
 
 fn held_rows(p: &Project) -> Vec<(String, String)> {
-    let conn = rusqlite::Connection::open(p.state_db()).expect("state opens");
+    let conn = state(p);
     let mut stmt = conn
         .prepare("SELECT source_id, via FROM held ORDER BY source_id")
         .expect("held table");
@@ -637,18 +663,8 @@ fn comment_lines_due_when_a_run_stopped_after_their_line_are_written_by_the_next
     let p = scenario_project();
     couple_customer_and_item(&p);
     p.run_ok(&[]);
-    let rows = parts_rows(&p);
-    for (_, id, _) in &rows {
-        p.delete("bc", "Sales Line", id);
-    }
-    let state = rusqlite::Connection::open(p.state_db()).expect("state opens");
-    state.execute("DELETE FROM parts", []).expect("parts gone");
-    state
-        .execute(
-            "INSERT INTO parts (mapping, source_id, part, target_id, pending) VALUES ('SALESORDERLINE-FROMSALES', 'e0000000-0000-4000-8000-000000000003', 0, '', 1)",
-            [],
-        )
-        .expect("due marker");
+    lose_comment_lines(&p);
+    mark_long_line_due(&p);
     assert_eq!(order_lines(&p).len(), 3);
     let o = p.run_ok(&[]);
     assert_eq!(
@@ -672,11 +688,7 @@ fn a_full_run_writes_missing_comment_lines_again() {
     let p = scenario_project();
     couple_customer_and_item(&p);
     p.run_ok(&[]);
-    for (_, id, _) in parts_rows(&p) {
-        p.delete("bc", "Sales Line", &id);
-    }
-    let state = rusqlite::Connection::open(p.state_db()).expect("state opens");
-    state.execute("DELETE FROM parts", []).expect("parts gone");
+    lose_comment_lines(&p);
     p.run_ok(&[]);
     assert_eq!(order_lines(&p).len(), 3, "an ordinary run reads no change");
     p.run_ok(&["--full"]);
@@ -731,15 +743,8 @@ fn announced_comment_lines_of_a_deleted_line_are_settled() {
     let p = scenario_project();
     couple_customer_and_item(&p);
     p.run_ok(&[]);
-    let state = rusqlite::Connection::open(p.state_db()).expect("state opens");
-    state
-        .execute("UPDATE parts SET pending = 1", [])
-        .expect("pending");
-    p.delete(
-        "sales",
-        "salesorderdetail",
-        "e0000000-0000-4000-8000-000000000003",
-    );
+    state_sql(&p, "UPDATE parts SET pending = 1");
+    p.delete("sales", "salesorderdetail", LONG_LINE);
     p.run_ok(&[]);
     assert!(
         parts_rows(&p).iter().all(|r| r.2 == 0),
@@ -807,21 +812,15 @@ fn a_due_mark_of_a_record_skipped_on_retry_is_cleared() {
     let p = scenario_project();
     couple_customer_and_item(&p);
     p.run_ok(&[]);
-    let state = rusqlite::Connection::open(p.state_db()).expect("state opens");
-    let line: String = state
+    let line: String = state(&p)
         .query_row(
-            "SELECT left_id FROM couplings WHERE mapping = 'SALESORDERLINE-FROMSALES' AND right_id = 'e0000000-0000-4000-8000-000000000003'",
+            &format!("SELECT left_id FROM couplings WHERE mapping = 'SALESORDERLINE-FROMSALES' AND right_id = '{LONG_LINE}'"),
             [],
             |r| r.get(0),
         )
         .expect("line coupled");
     // A run stopped after the line's transaction (marker written), before its comment lines.
-    state
-        .execute(
-            "INSERT INTO parts (mapping, source_id, part, target_id, pending) VALUES ('SALESORDERLINE-FROMSALES', 'e0000000-0000-4000-8000-000000000003', 0, '', 1)",
-            [],
-        )
-        .expect("due marker");
+    mark_long_line_due(&p);
     // Meanwhile someone deleted the line in Business Central (`on delete: ignore`).
     p.delete("bc", "Sales Line", &line);
     p.run_ok(&[]);
