@@ -3,14 +3,12 @@
 //! binary. The first run is full and fails nothing; a second changes nothing; the submitted Sales
 //! order arrives in Business Central as the seed document describes; `--watch` keeps the demo in
 //! sync on its schedules (a draft order submitted meanwhile arrives with its line).
+mod common;
 
+use common::repo;
 use serde_json::{json, Value};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Output};
-
-fn repo() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
 
 fn copy_dir(from: &Path, to: &Path) {
     std::fs::create_dir_all(to).expect("folder");

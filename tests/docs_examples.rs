@@ -4,15 +4,13 @@
 //! a mapping or its fields block when it is not items already (fragments are items, clauses or
 //! field lines). In docs/errors.md, a block under a syntax code's heading
 //! (`## E01..`) may fail with that code, and only with it: it shows the mistake.
+mod common;
 
+use common::repo;
 use coupler::diagnostic::Severity;
 use coupler::source::FileId;
 use coupler::syntax;
 use std::path::PathBuf;
-
-fn repo() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
 
 /// One fenced block: file, line, language, the `## CODE` heading above it, text.
 type Block = (String, usize, String, String, String);

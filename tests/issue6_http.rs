@@ -3,8 +3,10 @@
 //! SALESORDER-FROMSALES and SALESORDERLINE-FROMSALES: a submitted order with an item line, a
 //! write-in line and a 250-character description becomes one order with its lines and Comment
 //! lines; the draft order is not taken and its line waits; a second run changes nothing.
+mod common;
 mod http_support;
 
+use common::repo;
 use coupler::analysis::Model;
 use coupler::runtime::connector::{Connector, WriteOp};
 use coupler::runtime::connectors::{Dataverse, DataverseOptions};
@@ -15,7 +17,7 @@ use coupler::syntax::ast::LitKind;
 use http_support::cap::{CapServer, USER_HEADER};
 use serde_json::{json, Map, Value};
 use std::collections::HashMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
 
 /// The integration user, and a user who enters the Sales data.
@@ -26,10 +28,6 @@ const ACCOUNT: &str = "a0000000-0000-4000-8000-000000000001";
 const PRODUCT: &str = "b0000000-0000-4000-8000-000000000001";
 const SUBMITTED: &str = "d0000000-0000-4000-8000-000000000001";
 const DRAFT: &str = "d0000000-0000-4000-8000-000000000002";
-
-fn repo() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
 
 fn long_description() -> String {
     (0..25).map(|i| format!("part{i:02}....")).collect()
