@@ -153,7 +153,7 @@ async fn dataverse_on_cap_writes_reads_pages_and_filters() {
         results[0].as_ref().unwrap().get("customertypecode"),
         "Customer"
     );
-    assert!(results[6].as_ref().unwrap_err().contains("Nope"));
+    assert!(results[6].as_ref().unwrap_err().message.contains("Nope"));
     assert!(results[7].is_err(), "{:?}", results[7]);
 
     // Loop prevention: everything was written by the integration user.
@@ -313,9 +313,10 @@ async fn business_central_on_cap_etags_and_conflicts() {
     assert_eq!(one.get("Blocked"), " ");
     assert_eq!(results[1].as_ref().unwrap().get("Blocked"), "Ship");
     assert!(
-        results[2].as_ref().is_err_and(
-            |e| e.contains("`Customer`.`Search Name`") && e.contains("cannot be written")
-        ),
+        results[2]
+            .as_ref()
+            .is_err_and(|e| e.message.contains("`Customer`.`Search Name`")
+                && e.message.contains("cannot be written")),
         "{results:?}"
     );
 
@@ -371,7 +372,7 @@ async fn business_central_on_cap_etags_and_conflicts() {
         )
         .await
         .unwrap();
-    let e = r[0].as_ref().unwrap_err();
+    let e = &r[0].as_ref().unwrap_err().message;
     assert!(
         e.contains("changed by someone else") && e.contains("412"),
         "{e}"
@@ -434,7 +435,7 @@ async fn retries_through_the_fault_proxy() {
         .unwrap();
     assert_eq!(r.len(), 2);
     for e in &r {
-        let e = e.as_ref().unwrap_err();
+        let e = &e.as_ref().unwrap_err().message;
         assert!(e.contains("503") && e.contains("4 attempts"), "{e}");
     }
     assert_eq!(c.http().request_count() - before, 4);
@@ -443,7 +444,7 @@ async fn retries_through_the_fault_proxy() {
         .read_changes(&query("account", 10), None)
         .await
         .unwrap_err();
-    assert!(e.transient && e.message.contains("503"), "{e:?}");
+    assert!(e.is_transient() && e.message.contains("503"), "{e:?}");
     proxy.clear_faults();
 }
 
@@ -604,7 +605,7 @@ async fn tokens_paging_and_change_tracking_on_the_mock() {
         .await
         .unwrap();
     assert!(r[0].is_ok(), "{r:?}");
-    assert!(r[1].as_ref().unwrap_err().contains("404"), "{r:?}");
+    assert!(r[1].as_ref().unwrap_err().message.contains("404"), "{r:?}");
     // Loop prevention: what the integration user wrote is not read back.
     let mut q = query("account", 100);
     let user = mock.integration_user();

@@ -110,7 +110,7 @@ async fn create_is_idempotent_and_update_never_recreates(c: &Dataverse, delete: 
         .write("account", vec![update(&a, "ghost"), update(&b, "B2")])
         .await
         .unwrap();
-    let e = r[0].as_ref().unwrap_err();
+    let e = &r[0].as_ref().unwrap_err().message;
     assert!(
         e.contains(&a) && e.contains("deleted?") && e.contains("not created again"),
         "{e}"
@@ -120,7 +120,10 @@ async fn create_is_idempotent_and_update_never_recreates(c: &Dataverse, delete: 
 
     // Alone (no batch) as well.
     let r = c.write("account", vec![update(&a, "ghost")]).await.unwrap();
-    assert!(r[0].as_ref().unwrap_err().contains("deleted?"), "{r:?}");
+    assert!(
+        r[0].as_ref().unwrap_err().message.contains("deleted?"),
+        "{r:?}"
+    );
     let r = c.write("account", vec![create(&b, "B3")]).await.unwrap();
     assert_eq!(r[0].as_ref().unwrap().get("name"), "B3");
     assert_eq!(names(c).await, vec![(b, "B3".to_string())]);

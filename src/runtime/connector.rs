@@ -92,30 +92,70 @@ impl WriteOp {
     }
 }
 
-/// An endpoint failure. Transient ones (throttling, timeouts) may be retried.
-#[derive(Debug, Clone, PartialEq)]
-pub struct ConnectorError {
-    pub message: String,
-    pub transient: bool,
+/// What kind of failure an endpoint reported: the kind, not the message, decides whether the
+/// engine retries, fails the record or stops the mapping, and how the failure is reported.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ErrorKind {
+    /// Throttling, a timeout, a lost connection, a 5xx: worth trying again later.
+    Transient,
+    /// The endpoint refused the request as sent (a 4xx other than the ones below, a bad value).
+    Rejected,
+    /// The record is not there (deleted meanwhile, or never created).
+    Gone,
+    /// The record changed since it was read (a failed `If-Match`).
+    Conflict,
+    /// The catalog, the profile or the mapping asks for something this endpoint cannot do.
+    Configuration,
+    /// The credentials were refused.
+    Authentication,
 }
 
-impl ConnectorError {
-    pub fn new(message: impl Into<String>) -> ConnectorError {
-        ConnectorError {
-            message: message.into(),
-            transient: false,
+impl ErrorKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ErrorKind::Transient => "transient",
+            ErrorKind::Rejected => "rejected",
+            ErrorKind::Gone => "gone",
+            ErrorKind::Conflict => "conflict",
+            ErrorKind::Configuration => "configuration",
+            ErrorKind::Authentication => "authentication",
         }
     }
 }
 
-impl std::fmt::Display for ConnectorError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.message)
+/// An endpoint failure, of a whole request or of one record in a batch.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[error("{message}")]
+pub struct ConnectorError {
+    pub kind: ErrorKind,
+    pub message: String,
+}
+
+impl ConnectorError {
+    pub fn of(kind: ErrorKind, message: impl Into<String>) -> ConnectorError {
+        ConnectorError {
+            kind,
+            message: message.into(),
+        }
+    }
+
+    /// A refusal (the kind of most failures); callers that know better use [`ConnectorError::of`].
+    pub fn new(message: impl Into<String>) -> ConnectorError {
+        ConnectorError::of(ErrorKind::Rejected, message)
+    }
+
+    pub fn configuration(message: impl Into<String>) -> ConnectorError {
+        ConnectorError::of(ErrorKind::Configuration, message)
+    }
+
+    pub fn is_transient(&self) -> bool {
+        self.kind == ErrorKind::Transient
     }
 }
 
 /// One result per write operation, in order: the record as written, or why it failed.
-pub type WriteResult = Result<Record, String>;
+pub type WriteResult = Result<Record, ConnectorError>;
 
 #[async_trait]
 pub trait Connector: Send + Sync {
@@ -152,7 +192,7 @@ pub trait Connector: Send + Sync {
     /// Whether these fields of `table` can be written at all, asked before a pass sends
     /// anything: an endpoint that cannot write one (an API without that property) says which,
     /// so the mapping stops with one clear error instead of failing every record.
-    fn writable(&self, _table: &str, _fields: &[String]) -> Result<(), String> {
+    fn writable(&self, _table: &str, _fields: &[String]) -> Result<(), ConnectorError> {
         Ok(())
     }
 

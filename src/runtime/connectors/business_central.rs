@@ -135,9 +135,16 @@ impl BusinessCentral {
     }
 
     async fn send(&self, req: &Req) -> Result<Resp, ConnectorError> {
-        self.http.send(req).await.map_err(|e| ConnectorError {
-            message: self.http.scrub(&format!("Business Central: {}", e.message)),
-            transient: e.transient,
+        self.http.send(req).await.map_err(|e| {
+            let kind = if e.transient {
+                ErrorKind::Transient
+            } else {
+                ErrorKind::Rejected
+            };
+            ConnectorError::of(
+                kind,
+                self.http.scrub(&format!("Business Central: {}", e.message)),
+            )
         })
     }
 
@@ -570,8 +577,8 @@ impl Connector for BusinessCentral {
         &self.user
     }
 
-    fn writable(&self, table: &str, fields: &[String]) -> Result<(), String> {
-        let a = self.api(table).map_err(|e| e.message)?;
+    fn writable(&self, table: &str, fields: &[String]) -> Result<(), ConnectorError> {
+        let a = self.api(table)?;
         let missing: Vec<&str> = fields
             .iter()
             .map(String::as_str)
@@ -592,12 +599,12 @@ impl Connector for BusinessCentral {
         } else {
             ("have", "them")
         };
-        Err(format!(
+        Err(ConnectorError::configuration(format!(
             "`{}`: {} {have} no property in the API's `{}` (Business Central API v2.0 does not expose {them}), so this mapping cannot write {them} over the API; leave {them} out of the mapping for this endpoint",
             a.name,
             names.join(", "),
             a.set
-        ))
+        )))
     }
 
     async fn read_changes(
@@ -805,7 +812,7 @@ impl Connector for BusinessCentral {
         for (i, op) in ops.iter().enumerate() {
             match self.op_request(table, &a, op).await {
                 Ok(b) => sendable.push((i, b)),
-                Err(e) => results[i] = Some(Err(self.http.scrub(&e))),
+                Err(e) => results[i] = Some(Err(ConnectorError::new(self.http.scrub(&e)))),
             }
         }
         let size = self.opts.batch_size.clamp(1, 100);
@@ -815,7 +822,7 @@ impl Connector for BusinessCentral {
             for ((i, _), answer) in chunk.iter().zip(answers) {
                 let op = &ops[*i];
                 results[*i] = Some(match odata::write_outcome(op, answer) {
-                    Err(e) => Err(self.http.scrub(&e)),
+                    Err(e) => Err(ConnectorError::new(self.http.scrub(&e))),
                     Ok(Some(body)) if !matches!(op, WriteOp::Delete { .. }) => {
                         let mut one = [self.decode(&a, table, &body)];
                         // The record is written whatever happens here: a failed translation
@@ -842,7 +849,7 @@ impl Connector for BusinessCentral {
         }
         Ok(results
             .into_iter()
-            .map(|r| r.unwrap_or_else(|| Err("no result for the write".into())))
+            .map(|r| r.unwrap_or_else(|| Err(ConnectorError::new("no result for the write"))))
             .collect())
     }
 }

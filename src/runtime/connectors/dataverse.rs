@@ -177,9 +177,13 @@ impl Dataverse {
     }
 
     async fn send(&self, req: &Req) -> Result<Resp, ConnectorError> {
-        self.http.send(req).await.map_err(|e| ConnectorError {
-            message: self.http.scrub(&format!("Dataverse: {}", e.message)),
-            transient: e.transient,
+        self.http.send(req).await.map_err(|e| {
+            let kind = if e.transient {
+                ErrorKind::Transient
+            } else {
+                ErrorKind::Rejected
+            };
+            ConnectorError::of(kind, self.http.scrub(&format!("Dataverse: {}", e.message)))
         })
     }
 
@@ -987,7 +991,7 @@ impl Connector for Dataverse {
         for (i, op) in ops.iter().enumerate() {
             match self.op_request(t, set, op) {
                 Ok(b) => sendable.push((i, b)),
-                Err(e) => results[i] = Some(Err(e)),
+                Err(e) => results[i] = Some(Err(ConnectorError::new(e))),
             }
         }
         let size = self.opts.batch_size.clamp(1, 1000);
@@ -1002,7 +1006,7 @@ impl Connector for Dataverse {
             for ((i, _), answer) in chunk.iter().zip(answers) {
                 let op = &ops[*i];
                 results[*i] = Some(match odata::write_outcome(op, gone_as_404(op, answer)) {
-                    Err(e) => Err(self.http.scrub(&e)),
+                    Err(e) => Err(ConnectorError::new(self.http.scrub(&e))),
                     Ok(_) if matches!(op, WriteOp::Delete { .. }) => Ok(Record {
                         id: op.id().to_lowercase(),
                         modified_on: now_stamp(),
@@ -1039,7 +1043,7 @@ impl Connector for Dataverse {
         }
         Ok(results
             .into_iter()
-            .map(|r| r.unwrap_or_else(|| Err("no result for the write".into())))
+            .map(|r| r.unwrap_or_else(|| Err(ConnectorError::new("no result for the write"))))
             .collect())
     }
 }

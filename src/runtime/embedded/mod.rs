@@ -337,7 +337,8 @@ impl EmbeddedSystem {
                 };
                 return self
                     .apply_as(table_name, vec![op], user, trusted)?
-                    .remove(0);
+                    .remove(0)
+                    .map_err(|e| e.message);
             }
         }
         let op = match existing {
@@ -349,6 +350,7 @@ impl EmbeddedSystem {
         };
         self.apply_as(table_name, vec![op], user, trusted)?
             .remove(0)
+            .map_err(|e| e.message)
     }
 
     fn read_ids(&self, table: &str, ids: &[String]) -> Res<Vec<Record>> {
@@ -490,7 +492,7 @@ impl EmbeddedSystem {
                 }
                 Err(e) => {
                     written.push(None);
-                    results.push(Err(e));
+                    results.push(Err(ConnectorError::new(e)));
                 }
             }
         }

@@ -433,7 +433,7 @@ async fn execute_patches(
                     }
                     restamped.push(c);
                 }
-                Err(m) => failures.push((owner.clone(), m)),
+                Err(e) => failures.push((owner.clone(), e.message)),
             }
         }
         counts.failed += failures.len() as u64;

@@ -176,7 +176,8 @@ pub(crate) async fn execute(ctx: &Ctx<'_>, m: &Mapping, counts: &mut Counts) -> 
                     counts.inserted += 1;
                     wanted.push(coupling(&m.name, &rec.id, &code_of(&rec, key_field), label));
                 }
-                Err(msg) => {
+                Err(e) => {
+                    let msg = e.message;
                     counts.failed += 1;
                     ctx.state.transaction(|conn| {
                         tx::record_failure(

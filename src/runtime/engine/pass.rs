@@ -195,7 +195,8 @@ impl<'c, 'a> Pass<'c, 'a> {
         let ctx = self.ctx;
         let dir = self.dir;
         self.target
-            .writable(&dir.target_side.table, &written_fields(dir))?;
+            .writable(&dir.target_side.table, &written_fields(dir))
+            .map_err(|e| e.message)?;
         // Records that failed last time come first, whether or not they changed since; so do
         // split records whose extra records a stopped run left unconfirmed.
         let mut failed = ctx.state.failed_ids(&dir.mapping, dir.arrow)?;
@@ -818,7 +819,7 @@ impl<'c, 'a> Pass<'c, 'a> {
         };
         let mut result_of: HashMap<usize, Result<Record, String>> = HashMap::new();
         for (i, r) in op_index.into_iter().zip(results) {
-            result_of.insert(i, r);
+            result_of.insert(i, r.map_err(|e| e.message));
         }
         // 4. Couplings, failures, patches and the watermark, in one transaction.
         let has_deferred = dir.has_deferred();
@@ -1224,7 +1225,8 @@ impl<'c, 'a> Pass<'c, 'a> {
                 ctx.state.transaction(|conn| tx::put_coupling(conn, &nc))?;
                 self.counts.inserted += 1;
             }
-            Some(Err(message)) => {
+            Some(Err(e)) => {
+                let message = e.message;
                 self.counts.failed += 1;
                 ctx.state.transaction(|conn| {
                     tx::record_failure(

@@ -269,7 +269,7 @@ pub(super) async fn sync_parts(
             } else {
                 match results.next() {
                     Some(Ok(_)) => Ok(()),
-                    Some(Err(e)) => Err(e),
+                    Some(Err(e)) => Err(e.message),
                     None => Err("no result for the write".to_string()),
                 }
             };
