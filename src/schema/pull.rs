@@ -28,7 +28,7 @@
 //! - Dataverse choices are `Edm.Int32` in `$metadata` (no enum): they come out as `integer` unless
 //!   [`PullOptions::option_sets`] supplies their values (read from the Metadata API).
 
-use crate::analysis::SystemKind;
+use crate::schema::SystemKind;
 use crate::schema::Catalog;
 use indexmap::IndexMap;
 use quick_xml::events::{BytesStart, Event};

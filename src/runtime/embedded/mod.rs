@@ -7,7 +7,7 @@ mod codec;
 mod seed;
 mod sql;
 
-use crate::analysis::SystemKind;
+use crate::schema::SystemKind;
 use crate::plan::filter::Pred;
 use crate::runtime::connector::*;
 use crate::runtime::sql::Cached;

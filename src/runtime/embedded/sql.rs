@@ -1,7 +1,7 @@
 //! Pushed-down filters as parameterized SQL: values are bound, never spliced into the text.
 
 use super::codec::quote_ident;
-use crate::analysis::SystemKind;
+use crate::schema::SystemKind;
 use crate::plan::filter::{Cmp, FValue, Pred};
 use rusqlite::types::Value as SqlValue;
 
