@@ -7,11 +7,11 @@ mod codec;
 mod seed;
 mod sql;
 
-use crate::schema::SystemKind;
 use crate::plan::filter::Pred;
 use crate::runtime::connector::*;
 use crate::runtime::sql::Cached;
 use crate::runtime::values::{new_guid, normalize};
+use crate::schema::SystemKind;
 use crate::schema::{Catalog, FieldType, Table};
 use async_trait::async_trait;
 use codec::quote_ident;
