@@ -16,16 +16,44 @@ pub fn new_guid() -> String {
     uuid::Uuid::new_v4().to_string()
 }
 
+/// Why a value does not fit a field: what a real system answers to such a write.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ValueError {
+    #[error("field `{field}` expects {expected}, got {got}")]
+    Type {
+        field: String,
+        expected: &'static str,
+        /// The value as JSON, cut to 40 characters.
+        got: String,
+    },
+    #[error("value of `{field}` has {chars} characters, more than the {max} the field holds")]
+    TooLong {
+        field: String,
+        chars: usize,
+        max: u32,
+    },
+    #[error("`{label}` is not an option of `{field}` ({labels})")]
+    UnknownLabel {
+        label: String,
+        field: String,
+        /// The field's labels, quoted and comma-separated.
+        labels: String,
+    },
+    #[error("{value} is not a value of option field `{field}`")]
+    UnknownOptionValue { value: String, field: String },
+}
+
 /// Checks and normalizes a value for a field, as a real system would on write.
-pub fn normalize(name: &str, field: &Field, value: &Value) -> Result<Value, String> {
+pub fn normalize(name: &str, field: &Field, value: &Value) -> Result<Value, ValueError> {
     if value.is_null() {
         return Ok(Value::Null);
     }
-    let type_error = |what: &str| {
-        Err(format!(
-            "field `{name}` expects {what}, got {}",
-            short(value)
-        ))
+    let type_error = |expected: &'static str| {
+        Err(ValueError::Type {
+            field: name.to_string(),
+            expected,
+            got: short(value),
+        })
     };
     match field.ty {
         FieldType::Text
@@ -48,9 +76,11 @@ pub fn normalize(name: &str, field: &Field, value: &Value) -> Result<Value, Stri
             if let Some(max) = field.length {
                 let n = text.chars().count();
                 if n > max as usize {
-                    return Err(format!(
-                        "value of `{name}` has {n} characters, more than the {max} the field holds"
-                    ));
+                    return Err(ValueError::TooLong {
+                        field: name.to_string(),
+                        chars: n,
+                        max,
+                    });
                 }
             }
             Ok(Value::String(text))
@@ -94,14 +124,19 @@ pub fn normalize(name: &str, field: &Field, value: &Value) -> Result<Value, Stri
                 Value::String(s) => field
                     .option_label(s)
                     .map(|l| Value::String(l.to_string()))
-                    .ok_or_else(|| {
-                        format!("`{s}` is not an option of `{name}` ({})", labels(field))
+                    .ok_or_else(|| ValueError::UnknownLabel {
+                        label: s.clone(),
+                        field: name.to_string(),
+                        labels: labels(field),
                     }),
                 Value::Number(n) => options
                     .iter()
                     .find(|(_, v)| Some(**v) == n.as_i64())
                     .map(|(l, _)| Value::String(l.clone()))
-                    .ok_or_else(|| format!("{n} is not a value of option field `{name}`")),
+                    .ok_or_else(|| ValueError::UnknownOptionValue {
+                        value: n.to_string(),
+                        field: name.to_string(),
+                    }),
                 _ => type_error("an option label"),
             }
         }
