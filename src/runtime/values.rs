@@ -143,7 +143,7 @@ pub fn normalize(name: &str, field: &Field, value: &Value) -> Result<Value, Valu
         FieldType::Guid | FieldType::Lookup => match value {
             Value::String(s) => {
                 let g = s.trim_matches(|c| c == '{' || c == '}').to_lowercase();
-                if crate::analysis_guid(&g) {
+                if crate::analysis::is_guid(&g) {
                     Ok(Value::String(g))
                 } else {
                     type_error("a GUID")

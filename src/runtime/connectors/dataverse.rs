@@ -658,11 +658,7 @@ fn decode_value(f: &Field, v: &Value) -> Value {
 
 /// The table a lookup value points at: its only target, or the one named by the entity-name
 /// field written with it (`ownerid` + `owneridtype`), or the first target.
-fn lookup_target(
-    name: &str,
-    f: &Field,
-    fields: &Map<String, Value>,
-) -> Result<String, String> {
+fn lookup_target(name: &str, f: &Field, fields: &Map<String, Value>) -> Result<String, String> {
     if f.lookup.len() <= 1 {
         return f
             .lookup
