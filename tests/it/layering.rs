@@ -222,7 +222,7 @@ fn code_lines(text: &str) -> Vec<(usize, String)> {
             }
             continue;
         }
-        if use_tree(&code).is_some() && !code.contains(';') {
+        if use_tree(code).is_some() && !code.contains(';') {
             pending_use = Some((i + 1, code.to_string()));
         } else {
             out.push((i + 1, code.to_string()));
