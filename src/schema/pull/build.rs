@@ -117,13 +117,56 @@ pub fn build_catalog(
     kind: SystemKind,
     options: &PullOptions,
 ) -> Result<PulledCatalog, PullError> {
-    // Candidate tables: concrete entity types with a key; first set per type wins.
+    // First set per type wins.
     let mut set_of: HashMap<&str, &str> = HashMap::new();
     for (set, ty) in &csdl.entity_sets {
         set_of.entry(ty.as_str()).or_insert(set.as_str());
     }
     let mut header_notes = Vec::new();
-    let mut candidates: Vec<(&EntityType, Inherited<'_>)> = Vec::new();
+    let mut candidates = candidates(csdl, &mut header_notes)?;
+    let derived = derived_types(csdl, &candidates);
+    keep_only(&mut candidates, &options.only, &set_of)?;
+    let cx = Tables {
+        csdl,
+        kind,
+        derived,
+        table_of: candidates
+            .iter()
+            .map(|(et, _)| (et.qname.as_str(), et.name.as_str()))
+            .collect(),
+        all_types: csdl
+            .entity_types
+            .iter()
+            .map(|et| (et.qname.as_str(), et.name.as_str()))
+            .collect(),
+    };
+    let mut tables = candidates
+        .iter()
+        .map(|(et, inh)| {
+            let mut table = cx.table(et, inh)?;
+            table.api = set_of.get(et.qname.as_str()).map(|s| s.to_string());
+            Ok(table)
+        })
+        .collect::<Result<Vec<_>, PullError>>()?;
+    tables.sort_by(|a, b| a.name.cmp(&b.name));
+    let mut catalog = PulledCatalog {
+        system: kind,
+        header: Vec::new(),
+        tables,
+    };
+    let applied = apply_option_sets(&mut catalog, &options.option_sets);
+    settle_option_sets(&mut catalog);
+    catalog.header = header(kind, options, applied, &catalog);
+    catalog.header.extend(header_notes);
+    Ok(catalog)
+}
+
+/// Candidate tables: concrete entity types with a key, one per name (the others are noted).
+fn candidates<'a>(
+    csdl: &'a Csdl,
+    header_notes: &mut Vec<String>,
+) -> Result<Vec<(&'a EntityType, Inherited<'a>)>, PullError> {
+    let mut candidates = Vec::new();
     let mut names_taken: BTreeSet<&str> = BTreeSet::new();
     for et in &csdl.entity_types {
         if et.is_abstract {
@@ -148,14 +191,21 @@ pub fn build_catalog(
             None,
         ));
     }
-    // Abstract base type -> the concrete types derived from it, in document order.
+    Ok(candidates)
+}
+
+/// Abstract base type -> the concrete candidate types derived from it, in document order.
+fn derived_types<'a>(
+    csdl: &'a Csdl,
+    candidates: &[(&'a EntityType, Inherited<'a>)],
+) -> HashMap<&'a str, Vec<&'a str>> {
     let by_qname: HashMap<&str, &EntityType> = csdl
         .entity_types
         .iter()
         .map(|t| (t.qname.as_str(), t))
         .collect();
     let mut derived: HashMap<&str, Vec<&str>> = HashMap::new();
-    for (et, _) in &candidates {
+    for (et, _) in candidates {
         let mut seen = BTreeSet::new();
         let mut cur = *et;
         while let Some(base) = cur.base.as_deref().and_then(|b| by_qname.get(b)) {
@@ -171,182 +221,82 @@ pub fn build_catalog(
             cur = base;
         }
     }
-    // --only: by table name or entity set name.
-    if !options.only.is_empty() {
-        let mut wanted = BTreeSet::new();
-        for w in &options.only {
-            let found = candidates.iter().find(|(et, _)| {
-                et.name == *w || set_of.get(et.qname.as_str()).is_some_and(|s| s == w)
-            });
-            match found {
-                Some((et, _)) => {
-                    wanted.insert(et.qname.clone());
-                }
-                None => {
-                    let mut all: Vec<&str> =
-                        candidates.iter().map(|(e, _)| e.name.as_str()).collect();
-                    all.extend(set_of.values().copied());
-                    let hint = crate::diagnostic::suggest::did_you_mean(w, all.iter().copied())
-                        .map(|s| format!("; did you mean `{s}`?"))
-                        .unwrap_or_default();
-                    return Err(PullError::new(
-                        format!("`--only {w}`: the $metadata has no entity type or entity set `{w}`{hint}"),
-                        None,
-                    ));
-                }
-            }
-        }
-        candidates.retain(|(et, _)| wanted.contains(&et.qname));
-    }
-    let table_of: HashMap<&str, &str> = candidates
-        .iter()
-        .map(|(et, _)| (et.qname.as_str(), et.name.as_str()))
-        .collect();
-    let all_types: HashMap<&str, &str> = csdl
-        .entity_types
-        .iter()
-        .map(|et| (et.qname.as_str(), et.name.as_str()))
-        .collect();
+    derived
+}
 
-    let mut tables = Vec::new();
-    for (et, inh) in &candidates {
-        let mut notes = Vec::new();
-        let mut fields: Vec<PulledField> = Vec::new();
-        let mut renamed: HashMap<String, String> = HashMap::new();
-        let mut skipped = Vec::new();
-        let mut dropped_targets: BTreeSet<String> = BTreeSet::new();
-        let single_navs: Vec<&&NavigationProperty> =
-            inh.navigation.iter().filter(|n| !n.collection).collect();
-        let prop_names: BTreeSet<&str> = inh.properties.iter().map(|p| p.name.as_str()).collect();
-        for p in &inh.properties {
-            let mut ty_name = p.ty.clone();
-            if let Some(under) = csdl.type_definitions.get(&ty_name) {
-                ty_name = under.clone();
-            }
-            let (ty, enum_options) = if p.collection {
-                (None, None)
-            } else if let Some(e) = csdl.enums.get(&ty_name) {
-                (Some("option"), Some(e))
-            } else {
-                (edm_type(&ty_name), None)
-            };
-            let Some(mut ty) = ty else {
-                skipped.push(format!(
-                    "{} ({})",
-                    p.name,
-                    if p.collection {
-                        format!("Collection({})", p.ty)
-                    } else {
-                        p.ty.clone()
-                    }
-                ));
-                continue;
-            };
-            let mut name = p.name.clone();
-            // Navigation properties that refer through this property.
-            let refs: Vec<&str> = single_navs
-                .iter()
-                .filter(|n| n.constraints.iter().any(|(dep, _)| *dep == p.name))
-                .map(|n| n.target.as_str())
-                .collect();
-            let mut targets: Vec<&str> = refs.clone();
-            if kind == SystemKind::Dataverse {
-                if let Some(column) = lookup_value_name(&p.name) {
-                    if !prop_names.contains(column) && ty == "guid" {
-                        name = column.to_string();
-                        renamed.insert(p.name.clone(), name.clone());
-                        ty = "lookup";
-                        if targets.is_empty() {
-                            targets.extend(
-                                single_navs
-                                    .iter()
-                                    .filter(|n| n.name == column)
-                                    .map(|n| n.target.as_str()),
-                            );
-                        }
-                    }
-                }
-            }
-            let mut lookup = Vec::new();
-            let mut missing = Vec::new();
-            for t in targets {
-                // An abstract target (Dataverse's `principal`) means its concrete subtypes.
-                let expanded: Vec<&str> = match derived.get(t) {
-                    Some(subtypes) if !table_of.contains_key(t) => subtypes.clone(),
-                    _ => vec![t],
-                };
-                for q in expanded {
-                    match table_of.get(q) {
-                        Some(table) => {
-                            if !lookup.iter().any(|l: &String| l == table) {
-                                lookup.push(table.to_string());
-                            }
-                        }
-                        None => {
-                            let shown = all_types
-                                .get(q)
-                                .copied()
-                                .unwrap_or_else(|| q.rsplit('.').next().unwrap_or(q))
-                                .to_string();
-                            if !missing.contains(&shown) {
-                                missing.push(shown);
-                            }
-                        }
-                    }
-                }
-            }
-            let note = if missing.is_empty() {
-                (ty == "lookup" && lookup.is_empty())
-                    .then(|| "target unknown: no navigation property refers to it".to_string())
-            } else {
-                dropped_targets.extend(missing.iter().cloned());
-                Some(format!(
-                    "lookup target{} not in this catalog: {}",
-                    if missing.len() == 1 { "" } else { "s" },
-                    missing.join(", ")
-                ))
-            };
-            let options_list: Vec<(String, i64)> = enum_options
-                .map(|e| {
-                    e.members
-                        .iter()
-                        .map(|(n, v)| (decode_xml_name(n), *v))
-                        .collect()
-                })
+/// `--only`: keeps the candidates named by table name or entity set name.
+fn keep_only(
+    candidates: &mut Vec<(&EntityType, Inherited<'_>)>,
+    only: &[String],
+    set_of: &HashMap<&str, &str>,
+) -> Result<(), PullError> {
+    if only.is_empty() {
+        return Ok(());
+    }
+    let mut wanted = BTreeSet::new();
+    for w in only {
+        let found = candidates
+            .iter()
+            .find(|(et, _)| et.name == *w || set_of.get(et.qname.as_str()).is_some_and(|s| s == w));
+        let Some((et, _)) = found else {
+            let mut all: Vec<&str> = candidates.iter().map(|(e, _)| e.name.as_str()).collect();
+            all.extend(set_of.values().copied());
+            let hint = crate::diagnostic::suggest::did_you_mean(w, all.iter().copied())
+                .map(|s| format!("; did you mean `{s}`?"))
                 .unwrap_or_default();
-            let mut read_only = p.read_only;
-            match kind {
-                SystemKind::Dataverse => {
-                    if DATAVERSE_SYSTEM_STAMPS.contains(&name.as_str()) {
-                        read_only = true;
-                    }
-                }
-                SystemKind::BusinessCentral => {
-                    if name == "lastModifiedDateTime" {
-                        read_only = true;
-                    }
-                }
-            }
-            fields.push(PulledField {
-                api: (kind == SystemKind::BusinessCentral).then(|| p.name.clone()),
-                name,
-                ty,
-                length: if ty == "text" { p.max_length } else { None },
-                options: options_list,
-                option_set: enum_options.map(|e| e.name.clone()),
-                lookup,
-                read_only,
-                note,
-            });
+            return Err(PullError::new(
+                format!("`--only {w}`: the $metadata has no entity type or entity set `{w}`{hint}"),
+                None,
+            ));
+        };
+        wanted.insert(et.qname.clone());
+    }
+    candidates.retain(|(et, _)| wanted.contains(&et.qname));
+    Ok(())
+}
+
+/// What every table of one pull is built with.
+struct Tables<'a> {
+    csdl: &'a Csdl,
+    kind: SystemKind,
+    /// Abstract base type -> its concrete candidate subtypes.
+    derived: HashMap<&'a str, Vec<&'a str>>,
+    /// Qualified name -> table name, for the tables of this catalog.
+    table_of: HashMap<&'a str, &'a str>,
+    /// Qualified name -> type name, for every entity type of the document.
+    all_types: HashMap<&'a str, &'a str>,
+}
+
+/// One table's fields as they are built: what was renamed, left out, or lost its targets.
+#[derive(Default)]
+struct Fields {
+    fields: Vec<PulledField>,
+    renamed: HashMap<String, String>,
+    skipped: Vec<String>,
+    dropped_targets: BTreeSet<String>,
+}
+
+impl Tables<'_> {
+    /// One table (without `api:`, which the caller knows); key fields first, then document order.
+    fn table(&self, et: &EntityType, inh: &Inherited<'_>) -> Result<PulledTable, PullError> {
+        let single_navs: Vec<&NavigationProperty> = inh
+            .navigation
+            .iter()
+            .copied()
+            .filter(|n| !n.collection)
+            .collect();
+        let prop_names: BTreeSet<&str> = inh.properties.iter().map(|p| p.name.as_str()).collect();
+        let mut built = Fields::default();
+        for p in &inh.properties {
+            self.field(p, &single_navs, &prop_names, &mut built);
         }
-        // Key fields first, then document order.
         let key: Vec<String> = inh
             .key
             .iter()
-            .map(|k| renamed.get(k).cloned().unwrap_or_else(|| k.clone()))
+            .map(|k| built.renamed.get(k).cloned().unwrap_or_else(|| k.clone()))
             .collect();
         for k in &key {
-            if !fields.iter().any(|f| f.name == *k) {
+            if !built.fields.iter().any(|f| f.name == *k) {
                 return Err(PullError::new(
                     format!(
                         "entity type `{}`: key property `{k}` is not among its (catalogued) properties",
@@ -358,61 +308,178 @@ pub fn build_catalog(
         }
         let mut ordered: Vec<PulledField> = key
             .iter()
-            .filter_map(|k| fields.iter().find(|f| f.name == *k).cloned())
+            .filter_map(|k| built.fields.iter().find(|f| f.name == *k).cloned())
             .collect();
-        ordered.extend(fields.into_iter().filter(|f| !key.contains(&f.name)));
-        let (modified_on, modified_by) = match kind {
-            SystemKind::Dataverse => (
-                ordered
-                    .iter()
-                    .any(|f| f.name == "modifiedon")
-                    .then(|| "modifiedon".to_string()),
-                ordered
-                    .iter()
-                    .any(|f| f.name == "modifiedby")
-                    .then(|| "modifiedby".to_string()),
-            ),
-            SystemKind::BusinessCentral => (
-                ordered
-                    .iter()
-                    .any(|f| f.name == "lastModifiedDateTime")
-                    .then(|| "lastModifiedDateTime".to_string()),
-                None,
-            ),
-        };
-        if !skipped.is_empty() {
+        ordered.extend(built.fields.into_iter().filter(|f| !key.contains(&f.name)));
+        let (modified_on, modified_by) = stamps(self.kind, &ordered);
+        let mut notes = Vec::new();
+        if !built.skipped.is_empty() {
             notes.push(format!(
                 "Not catalogued (no catalog type): {}.",
-                skipped.join(", ")
+                built.skipped.join(", ")
             ));
         }
-        if !dropped_targets.is_empty() {
+        if !built.dropped_targets.is_empty() {
             notes.push(format!(
                 "Lookups to tables outside this catalog were dropped: {}.",
-                dropped_targets.into_iter().collect::<Vec<_>>().join(", ")
+                built
+                    .dropped_targets
+                    .into_iter()
+                    .collect::<Vec<_>>()
+                    .join(", ")
             ));
         }
-        tables.push(PulledTable {
+        Ok(PulledTable {
             name: et.name.clone(),
-            api: set_of.get(et.qname.as_str()).map(|s| s.to_string()),
+            api: None,
             key,
             modified_on,
             modified_by,
             fields: ordered,
             notes,
+        })
+    }
+
+    /// One property as a field, or as a skipped note when it has no catalog type.
+    fn field(
+        &self,
+        p: &Property,
+        single_navs: &[&NavigationProperty],
+        prop_names: &BTreeSet<&str>,
+        built: &mut Fields,
+    ) {
+        let mut ty_name = p.ty.clone();
+        if let Some(under) = self.csdl.type_definitions.get(&ty_name) {
+            ty_name = under.clone();
+        }
+        let (ty, enum_options) = if p.collection {
+            (None, None)
+        } else if let Some(e) = self.csdl.enums.get(&ty_name) {
+            (Some("option"), Some(e))
+        } else {
+            (edm_type(&ty_name), None)
+        };
+        let Some(mut ty) = ty else {
+            built.skipped.push(format!(
+                "{} ({})",
+                p.name,
+                if p.collection {
+                    format!("Collection({})", p.ty)
+                } else {
+                    p.ty.clone()
+                }
+            ));
+            return;
+        };
+        let mut name = p.name.clone();
+        // Navigation properties that refer through this property.
+        let mut targets: Vec<&str> = single_navs
+            .iter()
+            .filter(|n| n.constraints.iter().any(|(dep, _)| *dep == p.name))
+            .map(|n| n.target.as_str())
+            .collect();
+        if self.kind == SystemKind::Dataverse {
+            if let Some(column) = lookup_value_name(&p.name) {
+                if !prop_names.contains(column) && ty == "guid" {
+                    name = column.to_string();
+                    built.renamed.insert(p.name.clone(), name.clone());
+                    ty = "lookup";
+                    if targets.is_empty() {
+                        targets.extend(
+                            single_navs
+                                .iter()
+                                .filter(|n| n.name == column)
+                                .map(|n| n.target.as_str()),
+                        );
+                    }
+                }
+            }
+        }
+        let (lookup, missing) = self.lookup_tables(&targets);
+        let note = if missing.is_empty() {
+            (ty == "lookup" && lookup.is_empty())
+                .then(|| "target unknown: no navigation property refers to it".to_string())
+        } else {
+            built.dropped_targets.extend(missing.iter().cloned());
+            Some(format!(
+                "lookup target{} not in this catalog: {}",
+                if missing.len() == 1 { "" } else { "s" },
+                missing.join(", ")
+            ))
+        };
+        let options_list: Vec<(String, i64)> = enum_options
+            .map(|e| {
+                e.members
+                    .iter()
+                    .map(|(n, v)| (decode_xml_name(n), *v))
+                    .collect()
+            })
+            .unwrap_or_default();
+        let read_only = p.read_only
+            || match self.kind {
+                SystemKind::Dataverse => DATAVERSE_SYSTEM_STAMPS.contains(&name.as_str()),
+                SystemKind::BusinessCentral => name == "lastModifiedDateTime",
+            };
+        built.fields.push(PulledField {
+            api: (self.kind == SystemKind::BusinessCentral).then(|| p.name.clone()),
+            name,
+            ty,
+            length: if ty == "text" { p.max_length } else { None },
+            options: options_list,
+            option_set: enum_options.map(|e| e.name.clone()),
+            lookup,
+            read_only,
+            note,
         });
     }
-    tables.sort_by(|a, b| a.name.cmp(&b.name));
-    let mut catalog = PulledCatalog {
-        system: kind,
-        header: Vec::new(),
-        tables,
+
+    /// The tables of this catalog that lookup targets name (an abstract target, like
+    /// Dataverse's `principal`, means its concrete subtypes), and the targets outside it.
+    fn lookup_tables(&self, targets: &[&str]) -> (Vec<String>, Vec<String>) {
+        let mut lookup: Vec<String> = Vec::new();
+        let mut missing: Vec<String> = Vec::new();
+        for t in targets {
+            let expanded: Vec<&str> = match self.derived.get(t) {
+                Some(subtypes) if !self.table_of.contains_key(t) => subtypes.clone(),
+                _ => vec![t],
+            };
+            for q in expanded {
+                match self.table_of.get(q) {
+                    Some(table) => {
+                        if !lookup.iter().any(|l| l == table) {
+                            lookup.push(table.to_string());
+                        }
+                    }
+                    None => {
+                        let shown = self
+                            .all_types
+                            .get(q)
+                            .copied()
+                            .unwrap_or_else(|| q.rsplit('.').next().unwrap_or(q))
+                            .to_string();
+                        if !missing.contains(&shown) {
+                            missing.push(shown);
+                        }
+                    }
+                }
+            }
+        }
+        (lookup, missing)
+    }
+}
+
+/// The table's modified-on and modified-by fields, where the system has them.
+fn stamps(kind: SystemKind, fields: &[PulledField]) -> (Option<String>, Option<String>) {
+    let has = |name: &str| {
+        fields
+            .iter()
+            .any(|f| f.name == name)
+            .then(|| name.to_string())
     };
-    let applied = apply_option_sets(&mut catalog, &options.option_sets);
-    settle_option_sets(&mut catalog);
-    catalog.header = header(kind, options, applied, &catalog);
-    catalog.header.extend(header_notes);
-    Ok(catalog)
+    match kind {
+        SystemKind::Dataverse => (has("modifiedon"), has("modifiedby")),
+        SystemKind::BusinessCentral => (has("lastModifiedDateTime"), None),
+    }
 }
 
 /// Turns listed `integer` columns into `option` columns; returns how many it changed.
