@@ -4,7 +4,7 @@ use super::PullError;
 use indexmap::IndexMap;
 use quick_xml::events::{BytesStart, Event};
 use quick_xml::Reader;
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 /// The parts of a CSDL document a catalog needs. Qualified names use namespaces, never aliases.
 #[derive(Debug, Clone, Default)]
@@ -297,14 +297,6 @@ pub fn parse_csdl(xml: &str) -> Result<Csdl, PullError> {
             Some(root.line),
         ));
     }
-    let mut names = Names::default();
-    for r in root.children("Reference") {
-        for inc in r.children("Include") {
-            if let (Some(alias), Some(ns)) = (inc.attr("Alias"), inc.attr("Namespace")) {
-                names.aliases.insert(alias.to_string(), ns.to_string());
-            }
-        }
-    }
     let schemas: Vec<&Node> = root
         .children("DataServices")
         .flat_map(|d| d.children("Schema"))
@@ -315,107 +307,20 @@ pub fn parse_csdl(xml: &str) -> Result<Csdl, PullError> {
             Some(root.line),
         ));
     }
-    for s in &schemas {
-        if let (Some(alias), Some(ns)) = (s.attr("Alias"), s.attr("Namespace")) {
-            names.aliases.insert(alias.to_string(), ns.to_string());
-        }
-    }
-    // External annotations: (qualified type, property) -> read-only.
-    let mut external: HashMap<(String, String), bool> = HashMap::new();
-    for s in &schemas {
-        for block in s.children("Annotations") {
-            let Some(target) = block.attr("Target") else {
-                continue;
-            };
-            let Some((ty, prop)) = target.split_once('/') else {
-                continue;
-            };
-            if block
-                .children("Annotation")
-                .any(|a| read_only_annotation(&names, a))
-            {
-                external.insert((names.qualify(ty), prop.to_string()), true);
-            }
-        }
-    }
+    let names = Names::of(&root, &schemas);
+    let external = external_read_only(&names, &schemas);
     let mut csdl = Csdl::default();
     for s in &schemas {
         let ns = s.required("Namespace")?;
         for child in &s.children {
             match child.name.as_str() {
                 "EntityType" => {
-                    let name = child.required("Name")?.to_string();
-                    let qname = format!("{ns}.{name}");
-                    let mut key = Vec::new();
-                    for k in child.children("Key") {
-                        for r in k.children("PropertyRef") {
-                            key.push(r.required("Name")?.to_string());
-                        }
-                    }
-                    let mut properties = Vec::new();
-                    for p in child.children("Property") {
-                        let pname = p.required("Name")?.to_string();
-                        let (ty, collection) = names.type_ref(p.required("Type")?);
-                        let max_length = p.attr("MaxLength").and_then(|m| m.trim().parse().ok());
-                        let read_only = p
-                            .children("Annotation")
-                            .any(|a| read_only_annotation(&names, a))
-                            || external.contains_key(&(qname.clone(), pname.clone()));
-                        properties.push(Property {
-                            name: pname,
-                            ty,
-                            collection,
-                            max_length,
-                            read_only,
-                        });
-                    }
-                    let mut navigation = Vec::new();
-                    for n in child.children("NavigationProperty") {
-                        let (target, collection) = names.type_ref(n.required("Type")?);
-                        let mut constraints = Vec::new();
-                        for c in n.children("ReferentialConstraint") {
-                            constraints.push((
-                                c.required("Property")?.to_string(),
-                                c.required("ReferencedProperty")?.to_string(),
-                            ));
-                        }
-                        navigation.push(NavigationProperty {
-                            name: n.required("Name")?.to_string(),
-                            target,
-                            collection,
-                            constraints,
-                        });
-                    }
-                    csdl.entity_types.push(EntityType {
-                        qname,
-                        name,
-                        base: child.attr("BaseType").map(|b| names.qualify(b)),
-                        is_abstract: child.attr("Abstract") == Some("true"),
-                        key,
-                        properties,
-                        navigation,
-                        line: child.line,
-                    });
+                    let et = entity_type(&names, &external, ns, child)?;
+                    csdl.entity_types.push(et);
                 }
                 "EnumType" => {
-                    let name = child.required("Name")?.to_string();
-                    let mut members = Vec::new();
-                    let mut next = 0i64;
-                    for m in child.children("Member") {
-                        let value = match m.attr("Value") {
-                            Some(v) => v.trim().parse::<i64>().map_err(|_| {
-                                PullError::new(
-                                    format!("enum member value `{v}` is not an integer"),
-                                    Some(m.line),
-                                )
-                            })?,
-                            None => next,
-                        };
-                        next = value + 1;
-                        members.push((m.required("Name")?.to_string(), value));
-                    }
-                    csdl.enums
-                        .insert(format!("{ns}.{name}"), EnumType { name, members });
+                    let e = enum_type(child)?;
+                    csdl.enums.insert(format!("{ns}.{}", e.name), e);
                 }
                 "TypeDefinition" => {
                     let name = child.required("Name")?;
@@ -435,6 +340,130 @@ pub fn parse_csdl(xml: &str) -> Result<Csdl, PullError> {
         }
     }
     Ok(csdl)
+}
+
+impl Names {
+    /// The aliases of `edmx:Reference/edmx:Include` and of the schemas themselves.
+    fn of(root: &Node, schemas: &[&Node]) -> Names {
+        let mut names = Names::default();
+        let includes = root
+            .children("Reference")
+            .flat_map(|r| r.children("Include"));
+        for node in includes.chain(schemas.iter().copied()) {
+            if let (Some(alias), Some(ns)) = (node.attr("Alias"), node.attr("Namespace")) {
+                names.aliases.insert(alias.to_string(), ns.to_string());
+            }
+        }
+        names
+    }
+}
+
+/// External annotations: the (qualified type, property) pairs an `Annotations` block marks
+/// read-only.
+fn external_read_only(names: &Names, schemas: &[&Node]) -> HashSet<(String, String)> {
+    let mut external = HashSet::new();
+    for s in schemas {
+        for block in s.children("Annotations") {
+            let Some(target) = block.attr("Target") else {
+                continue;
+            };
+            let Some((ty, prop)) = target.split_once('/') else {
+                continue;
+            };
+            if block
+                .children("Annotation")
+                .any(|a| read_only_annotation(names, a))
+            {
+                external.insert((names.qualify(ty), prop.to_string()));
+            }
+        }
+    }
+    external
+}
+
+fn entity_type(
+    names: &Names,
+    external: &HashSet<(String, String)>,
+    ns: &str,
+    node: &Node,
+) -> Result<EntityType, PullError> {
+    let name = node.required("Name")?.to_string();
+    let qname = format!("{ns}.{name}");
+    let mut key = Vec::new();
+    for k in node.children("Key") {
+        for r in k.children("PropertyRef") {
+            key.push(r.required("Name")?.to_string());
+        }
+    }
+    let mut properties = Vec::new();
+    for p in node.children("Property") {
+        let pname = p.required("Name")?.to_string();
+        let (ty, collection) = names.type_ref(p.required("Type")?);
+        let max_length = p.attr("MaxLength").and_then(|m| m.trim().parse().ok());
+        let read_only = p
+            .children("Annotation")
+            .any(|a| read_only_annotation(names, a))
+            || external.contains(&(qname.clone(), pname.clone()));
+        properties.push(Property {
+            name: pname,
+            ty,
+            collection,
+            max_length,
+            read_only,
+        });
+    }
+    let mut navigation = Vec::new();
+    for n in node.children("NavigationProperty") {
+        navigation.push(navigation_property(names, n)?);
+    }
+    Ok(EntityType {
+        qname,
+        name,
+        base: node.attr("BaseType").map(|b| names.qualify(b)),
+        is_abstract: node.attr("Abstract") == Some("true"),
+        key,
+        properties,
+        navigation,
+        line: node.line,
+    })
+}
+
+fn navigation_property(names: &Names, n: &Node) -> Result<NavigationProperty, PullError> {
+    let (target, collection) = names.type_ref(n.required("Type")?);
+    let mut constraints = Vec::new();
+    for c in n.children("ReferentialConstraint") {
+        constraints.push((
+            c.required("Property")?.to_string(),
+            c.required("ReferencedProperty")?.to_string(),
+        ));
+    }
+    Ok(NavigationProperty {
+        name: n.required("Name")?.to_string(),
+        target,
+        collection,
+        constraints,
+    })
+}
+
+/// An enum type; a member without `Value` is one more than the member before it.
+fn enum_type(node: &Node) -> Result<EnumType, PullError> {
+    let name = node.required("Name")?.to_string();
+    let mut members = Vec::new();
+    let mut next = 0i64;
+    for m in node.children("Member") {
+        let value = match m.attr("Value") {
+            Some(v) => v.trim().parse::<i64>().map_err(|_| {
+                PullError::new(
+                    format!("enum member value `{v}` is not an integer"),
+                    Some(m.line),
+                )
+            })?,
+            None => next,
+        };
+        next = value + 1;
+        members.push((m.required("Name")?.to_string(), value));
+    }
+    Ok(EnumType { name, members })
 }
 
 #[cfg(test)]
