@@ -323,11 +323,7 @@ impl<'t> Lowerer<'t> {
     }
 
     /// `couple by a = b and ... [ignoring case]`.
-    fn lower_couple<'i>(
-        &mut self,
-        it: impl Iterator<Item = P<'i>>,
-        span: Span,
-    ) -> Option<Clause> {
+    fn lower_couple<'i>(&mut self, it: impl Iterator<Item = P<'i>>, span: Span) -> Option<Clause> {
         let mut pairs = Vec::new();
         let mut ignore_case = false;
         for p in it {
@@ -355,11 +351,7 @@ impl<'t> Lowerer<'t> {
     }
 
     /// A fields block, with its `when` condition.
-    fn lower_fields<'i>(
-        &mut self,
-        it: impl Iterator<Item = P<'i>>,
-        span: Span,
-    ) -> Option<Clause> {
+    fn lower_fields<'i>(&mut self, it: impl Iterator<Item = P<'i>>, span: Span) -> Option<Clause> {
         let mut condition = None;
         let mut rest = Vec::new();
         for p in it {
