@@ -1,4 +1,5 @@
-//! Analysis: name resolution and every check of `design/language.md`, producing the [`Model`].
+//! Analysis: name resolution and every check of the mapping language (`docs/language.md`),
+//! producing the [`Model`].
 //!
 //! Checks never cascade: a side whose system or table is unknown is reported once and its
 //! fields are not checked; a field that is unknown is reported once and its line is not typed.
@@ -16,6 +17,8 @@ mod types;
 pub use types::is_guid;
 
 pub use model::*;
+// SystemKind lives in the schema layer; re-exported so callers keep `analysis::SystemKind`.
+pub use crate::schema::SystemKind;
 
 use crate::diagnostic::{codes, suggest, Diagnostic, Diagnostics};
 use crate::schema::{Field, Table};

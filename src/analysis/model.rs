@@ -1,32 +1,11 @@
 //! The checked model: what the plan compiler reads. Names are resolved; the AST is kept for spans.
 
-use crate::schema::{Catalog, Field, Table};
+use crate::schema::{Catalog, Field, SystemKind, Table};
 use crate::source::Span;
 use crate::syntax::ast;
 use indexmap::IndexMap;
 use std::path::PathBuf;
 use std::sync::Arc;
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum SystemKind {
-    BusinessCentral,
-    Dataverse,
-}
-
-impl SystemKind {
-    pub const ALL: [(&'static str, SystemKind); 2] = [
-        ("business_central", SystemKind::BusinessCentral),
-        ("dataverse", SystemKind::Dataverse),
-    ];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            SystemKind::BusinessCentral => "business_central",
-            SystemKind::Dataverse => "dataverse",
-        }
-    }
-}
 
 #[derive(Debug, Clone)]
 pub struct System {

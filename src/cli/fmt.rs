@@ -2,7 +2,6 @@
 
 use super::args::FmtArgs;
 use super::{load, output};
-use crate::syntax::printer;
 
 pub fn run(args: FmtArgs) -> i32 {
     let loaded = match load::load(&args.paths) {
@@ -53,7 +52,6 @@ pub fn run(args: FmtArgs) -> i32 {
             eprintln!("formatted {}", file.name);
         }
     }
-    let _ = printer::print_file;
     if args.check && unformatted > 0 {
         eprintln!(
             "{} not formatted; run `coupler fmt`",

@@ -16,16 +16,42 @@ pub fn new_guid() -> String {
     uuid::Uuid::new_v4().to_string()
 }
 
+/// Why a value does not fit a field: what a real system answers to such a write.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ValueError {
+    #[error("field `{field}` expects {expected}, got {got}")]
+    Type {
+        field: String,
+        expected: &'static str,
+        /// The value as JSON, cut to 40 characters.
+        got: String,
+    },
+    #[error("value of `{field}` has {chars} characters, more than the {max} the field holds")]
+    TooLong {
+        field: String,
+        chars: usize,
+        max: u32,
+    },
+    #[error("`{label}` is not an option of `{field}` ({labels})")]
+    UnknownLabel {
+        label: String,
+        field: String,
+        /// The field's labels, quoted and comma-separated.
+        labels: String,
+    },
+    #[error("{value} is not a value of option field `{field}`")]
+    UnknownOptionValue { value: String, field: String },
+}
+
 /// Checks and normalizes a value for a field, as a real system would on write.
-pub fn normalize(name: &str, field: &Field, value: &Value) -> Result<Value, String> {
+pub fn normalize(name: &str, field: &Field, value: &Value) -> Result<Value, ValueError> {
     if value.is_null() {
         return Ok(Value::Null);
     }
-    let type_error = |what: &str| {
-        Err(format!(
-            "field `{name}` expects {what}, got {}",
-            short(value)
-        ))
+    let type_error = |expected: &'static str| ValueError::Type {
+        field: name.to_string(),
+        expected,
+        got: short(value),
     };
     match field.ty {
         FieldType::Text
@@ -33,119 +59,153 @@ pub fn normalize(name: &str, field: &Field, value: &Value) -> Result<Value, Stri
         | FieldType::Entityname
         | FieldType::Blob
         | FieldType::Duration
-        | FieldType::Dateformula => {
-            let text = match value {
-                Value::String(s) => s.clone(),
-                Value::Number(n) => n.to_string(),
-                Value::Bool(b) => b.to_string(),
-                _ => return type_error("text"),
-            };
-            let text = if field.ty == FieldType::Code {
-                text.to_uppercase()
-            } else {
-                text
-            };
-            if let Some(max) = field.length {
-                let n = text.chars().count();
-                if n > max as usize {
-                    return Err(format!(
-                        "value of `{name}` has {n} characters, more than the {max} the field holds"
-                    ));
-                }
-            }
-            Ok(Value::String(text))
+        | FieldType::Dateformula => text(name, field, value).ok_or_else(|| type_error("text"))?,
+        FieldType::Integer | FieldType::Bigint => {
+            whole(value).ok_or_else(|| type_error("a whole number"))
         }
-        FieldType::Integer | FieldType::Bigint => match value {
-            Value::Number(n) if n.is_i64() => Ok(value.clone()),
-            Value::Number(n) => match n.as_f64() {
-                Some(f) if f.fract() == 0.0 => Ok(Value::from(f as i64)),
-                _ => type_error("a whole number"),
-            },
-            Value::String(s) => s
-                .trim()
-                .parse::<i64>()
-                .map(Value::from)
-                .or_else(|_| type_error("a whole number")),
-            _ => type_error("a whole number"),
-        },
-        FieldType::Decimal => match value {
-            Value::Number(_) => Ok(value.clone()),
-            Value::String(s) => s
-                .trim()
-                .parse::<f64>()
-                .ok()
-                .and_then(serde_json::Number::from_f64)
-                .map(Value::Number)
-                .map_or_else(|| type_error("a number"), Ok),
-            _ => type_error("a number"),
-        },
-        FieldType::Boolean => match value {
-            Value::Bool(_) => Ok(value.clone()),
-            Value::Number(n) => Ok(Value::Bool(n.as_f64() != Some(0.0))),
-            Value::String(s) if s.eq_ignore_ascii_case("true") || s == "1" => Ok(Value::Bool(true)),
-            Value::String(s) if s.eq_ignore_ascii_case("false") || s == "0" => {
-                Ok(Value::Bool(false))
-            }
-            _ => type_error("true or false"),
-        },
+        FieldType::Decimal => decimal(value).ok_or_else(|| type_error("a number")),
+        FieldType::Boolean => boolean(value).ok_or_else(|| type_error("true or false")),
         FieldType::Option => {
-            let options = field.options.clone().unwrap_or_default();
-            match value {
-                Value::String(s) => field
-                    .option_label(s)
-                    .map(|l| Value::String(l.to_string()))
-                    .ok_or_else(|| {
-                        format!("`{s}` is not an option of `{name}` ({})", labels(field))
-                    }),
-                Value::Number(n) => options
-                    .iter()
-                    .find(|(_, v)| Some(**v) == n.as_i64())
-                    .map(|(l, _)| Value::String(l.clone()))
-                    .ok_or_else(|| format!("{n} is not a value of option field `{name}`")),
-                _ => type_error("an option label"),
-            }
+            option(name, field, value).ok_or_else(|| type_error("an option label"))?
         }
-        FieldType::Guid | FieldType::Lookup => match value {
-            Value::String(s) => {
-                let g = s.trim_matches(|c| c == '{' || c == '}').to_lowercase();
-                if crate::analysis_guid(&g) {
-                    Ok(Value::String(g))
-                } else {
-                    type_error("a GUID")
-                }
-            }
-            _ => type_error("a GUID"),
-        },
+        FieldType::Guid | FieldType::Lookup => guid(value).ok_or_else(|| type_error("a GUID")),
         FieldType::Date => match value {
-            Value::String(s) => {
-                let d = s.get(..10).unwrap_or(s);
-                chrono::NaiveDate::parse_from_str(d, "%Y-%m-%d")
-                    .map(|d| Value::String(d.format("%Y-%m-%d").to_string()))
-                    .or_else(|_| type_error("a date (YYYY-MM-DD)"))
-            }
-            _ => type_error("a date"),
+            Value::String(s) => date(s).ok_or_else(|| type_error("a date (YYYY-MM-DD)")),
+            _ => Err(type_error("a date")),
         },
-        FieldType::Datetime => match value {
-            Value::String(s) => chrono::DateTime::parse_from_rfc3339(s)
-                .map(|d| {
-                    Value::String(
-                        d.with_timezone(&chrono::Utc)
-                            .format("%Y-%m-%dT%H:%M:%S%.3fZ")
-                            .to_string(),
-                    )
-                })
-                .or_else(|_| {
-                    chrono::NaiveDate::parse_from_str(s, "%Y-%m-%d")
-                        .map(|d| Value::String(format!("{}T00:00:00.000Z", d.format("%Y-%m-%d"))))
-                })
-                .or_else(|_| type_error("a date-time")),
-            _ => type_error("a date-time"),
-        },
+        FieldType::Datetime => datetime(value).ok_or_else(|| type_error("a date-time")),
         FieldType::Time => match value {
             Value::String(_) => Ok(value.clone()),
-            _ => type_error("a time"),
+            _ => Err(type_error("a time")),
         },
     }
+}
+
+/// Text of at most the field's length (upper-cased for code fields); `None`: not textual.
+fn text(name: &str, field: &Field, value: &Value) -> Option<Result<Value, ValueError>> {
+    let text = match value {
+        Value::String(s) => s.clone(),
+        Value::Number(n) => n.to_string(),
+        Value::Bool(b) => b.to_string(),
+        _ => return None,
+    };
+    let text = if field.ty == FieldType::Code {
+        text.to_uppercase()
+    } else {
+        text
+    };
+    if let Some(max) = field.length {
+        let n = text.chars().count();
+        if n > max as usize {
+            return Some(Err(ValueError::TooLong {
+                field: name.to_string(),
+                chars: n,
+                max,
+            }));
+        }
+    }
+    Some(Ok(Value::String(text)))
+}
+
+fn whole(value: &Value) -> Option<Value> {
+    match value {
+        Value::Number(n) if n.is_i64() => Some(value.clone()),
+        Value::Number(n) => match n.as_f64() {
+            Some(f) if f.fract() == 0.0 => Some(Value::from(f as i64)),
+            _ => None,
+        },
+        Value::String(s) => s.trim().parse::<i64>().ok().map(Value::from),
+        _ => None,
+    }
+}
+
+fn decimal(value: &Value) -> Option<Value> {
+    match value {
+        Value::Number(_) => Some(value.clone()),
+        Value::String(s) => s
+            .trim()
+            .parse::<f64>()
+            .ok()
+            .and_then(serde_json::Number::from_f64)
+            .map(Value::Number),
+        _ => None,
+    }
+}
+
+fn boolean(value: &Value) -> Option<Value> {
+    match value {
+        Value::Bool(_) => Some(value.clone()),
+        Value::Number(n) => Some(Value::Bool(n.as_f64() != Some(0.0))),
+        Value::String(s) if s.eq_ignore_ascii_case("true") || s == "1" => Some(Value::Bool(true)),
+        Value::String(s) if s.eq_ignore_ascii_case("false") || s == "0" => Some(Value::Bool(false)),
+        _ => None,
+    }
+}
+
+/// The option's label, from a label (any case) or a value; `None`: neither text nor number.
+fn option(name: &str, field: &Field, value: &Value) -> Option<Result<Value, ValueError>> {
+    match value {
+        Value::String(s) => Some(
+            field
+                .option_label(s)
+                .map(|l| Value::String(l.to_string()))
+                .ok_or_else(|| ValueError::UnknownLabel {
+                    label: s.clone(),
+                    field: name.to_string(),
+                    labels: labels(field),
+                }),
+        ),
+        Value::Number(n) => Some(
+            field
+                .options
+                .iter()
+                .flatten()
+                .find(|(_, v)| Some(**v) == n.as_i64())
+                .map(|(l, _)| Value::String(l.clone()))
+                .ok_or_else(|| ValueError::UnknownOptionValue {
+                    value: n.to_string(),
+                    field: name.to_string(),
+                }),
+        ),
+        _ => None,
+    }
+}
+
+/// A GUID in lower case, without braces.
+fn guid(value: &Value) -> Option<Value> {
+    let Value::String(s) = value else {
+        return None;
+    };
+    let g = s.trim_matches(|c| c == '{' || c == '}').to_lowercase();
+    crate::analysis::is_guid(&g).then_some(Value::String(g))
+}
+
+/// `YYYY-MM-DD`, from a date or the date part of a date-time.
+fn date(s: &str) -> Option<Value> {
+    let d = s.get(..10).unwrap_or(s);
+    chrono::NaiveDate::parse_from_str(d, "%Y-%m-%d")
+        .ok()
+        .map(|d| Value::String(d.format("%Y-%m-%d").to_string()))
+}
+
+/// A UTC date-time with milliseconds; a bare date is its midnight.
+fn datetime(value: &Value) -> Option<Value> {
+    let Value::String(s) = value else {
+        return None;
+    };
+    chrono::DateTime::parse_from_rfc3339(s)
+        .map(|d| {
+            Value::String(
+                d.with_timezone(&chrono::Utc)
+                    .format("%Y-%m-%dT%H:%M:%S%.3fZ")
+                    .to_string(),
+            )
+        })
+        .or_else(|_| {
+            chrono::NaiveDate::parse_from_str(s, "%Y-%m-%d")
+                .map(|d| Value::String(format!("{}T00:00:00.000Z", d.format("%Y-%m-%d"))))
+        })
+        .ok()
 }
 
 fn labels(field: &Field) -> String {

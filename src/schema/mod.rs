@@ -2,6 +2,8 @@
 //! and lookups, loaded from YAML (`schemas/*.yaml`, format in `docs/schema-catalog.md`).
 
 mod catalog;
+mod kind;
 pub mod pull;
 
 pub use catalog::{Catalog, Field, FieldType, Table};
+pub use kind::SystemKind;

@@ -284,103 +284,18 @@ impl<'t> Lowerer<'t> {
                 let expr = self.lower_expr(it.next()?);
                 Clause::Where(WhereClause { system, expr, span })
             }
-            Rule::couple_clause => {
-                let mut pairs = Vec::new();
-                let mut ignore_case = false;
-                for p in it {
-                    match p.as_rule() {
-                        Rule::couple_pair => {
-                            let pspan = self.span(&p);
-                            let mut sides = kids(p);
-                            let left = self.lower_ident(sides.next()?);
-                            let right = self.lower_ident(sides.next()?);
-                            pairs.push(CouplePair {
-                                left,
-                                right,
-                                span: pspan,
-                            });
-                        }
-                        Rule::ignoring_case => ignore_case = true,
-                        _ => {}
-                    }
-                }
-                Clause::Couple(CoupleClause {
-                    pairs,
-                    ignore_case,
-                    span,
-                })
-            }
+            Rule::couple_clause => self.lower_couple(it, span)?,
             Rule::after_clause => Clause::After(AfterClause {
                 names: it.map(|p| self.lower_ident(p)).collect(),
                 span,
             }),
-            Rule::fields_block => {
-                let mut condition = None;
-                let mut rest = Vec::new();
-                for p in it {
-                    if p.as_rule() == Rule::fields_when {
-                        let cspan = self.span(&p);
-                        let mut parts = kids(p).filter(|q| !is_keyword(q.as_rule()));
-                        let system = self.lower_ident(parts.next()?);
-                        let expr = self.lower_expr(parts.next()?);
-                        condition = Some(FieldsWhen {
-                            system,
-                            expr,
-                            span: cspan,
-                        });
-                    } else {
-                        rest.push(p);
-                    }
-                }
-                let mut block = self.lower_lines(rest, span);
-                block.condition = condition;
-                Clause::Fields(block)
-            }
+            Rule::fields_block => self.lower_fields(it, span)?,
             Rule::couple_via => Clause::CoupleVia(CoupleVia {
                 mapping: self.lower_ident(it.next()?),
                 span,
             }),
-            Rule::split_clause => {
-                let field = self.lower_ident(it.next()?);
-                let every = self.lower_literal(it.next()?);
-                let into = self.lower_ident(it.next()?);
-                let mut numbered = None;
-                let mut rest = Vec::new();
-                for p in it {
-                    match p.as_rule() {
-                        Rule::ident => numbered = Some(self.lower_ident(p)),
-                        _ => rest.push(p),
-                    }
-                }
-                let body_start = rest.first().map(|p| self.span(p)).unwrap_or(span);
-                let body = self.lower_lines(rest, body_start.to(span));
-                Clause::Split(SplitClause {
-                    field,
-                    every,
-                    into,
-                    numbered,
-                    body,
-                    span,
-                })
-            }
-            Rule::create_values => {
-                let system = self.lower_ident(it.next()?);
-                let mut values = Vec::new();
-                let mut close = span;
-                for p in it {
-                    match p.as_rule() {
-                        Rule::assignment => values.push(self.lower_assignment(p)),
-                        Rule::close_brace => close = self.span(&p),
-                        _ => {}
-                    }
-                }
-                Clause::CreateValues(CreateValues {
-                    system,
-                    values,
-                    close,
-                    span,
-                })
-            }
+            Rule::split_clause => self.lower_split(it, span)?,
+            Rule::create_values => self.lower_create_values(it, span)?,
             Rule::policy_clause => self.lower_policy(it.next()?, it.next()?, span)?,
             Rule::schedule_clause => {
                 let every = self.lower_duration(it.next()?);
@@ -405,6 +320,111 @@ impl<'t> Lowerer<'t> {
             }),
             _ => return None,
         })
+    }
+
+    /// `couple by a = b and ... [ignoring case]`.
+    fn lower_couple<'i>(&mut self, it: impl Iterator<Item = P<'i>>, span: Span) -> Option<Clause> {
+        let mut pairs = Vec::new();
+        let mut ignore_case = false;
+        for p in it {
+            match p.as_rule() {
+                Rule::couple_pair => {
+                    let pspan = self.span(&p);
+                    let mut sides = kids(p);
+                    let left = self.lower_ident(sides.next()?);
+                    let right = self.lower_ident(sides.next()?);
+                    pairs.push(CouplePair {
+                        left,
+                        right,
+                        span: pspan,
+                    });
+                }
+                Rule::ignoring_case => ignore_case = true,
+                _ => {}
+            }
+        }
+        Some(Clause::Couple(CoupleClause {
+            pairs,
+            ignore_case,
+            span,
+        }))
+    }
+
+    /// A fields block, with its `when` condition.
+    fn lower_fields<'i>(&mut self, it: impl Iterator<Item = P<'i>>, span: Span) -> Option<Clause> {
+        let mut condition = None;
+        let mut rest = Vec::new();
+        for p in it {
+            if p.as_rule() == Rule::fields_when {
+                let cspan = self.span(&p);
+                let mut parts = kids(p).filter(|q| !is_keyword(q.as_rule()));
+                let system = self.lower_ident(parts.next()?);
+                let expr = self.lower_expr(parts.next()?);
+                condition = Some(FieldsWhen {
+                    system,
+                    expr,
+                    span: cspan,
+                });
+            } else {
+                rest.push(p);
+            }
+        }
+        let mut block = self.lower_lines(rest, span);
+        block.condition = condition;
+        Some(Clause::Fields(block))
+    }
+
+    /// `split field every n into f [numbered g] { ... }`.
+    fn lower_split<'i>(
+        &mut self,
+        mut it: impl Iterator<Item = P<'i>>,
+        span: Span,
+    ) -> Option<Clause> {
+        let field = self.lower_ident(it.next()?);
+        let every = self.lower_literal(it.next()?);
+        let into = self.lower_ident(it.next()?);
+        let mut numbered = None;
+        let mut rest = Vec::new();
+        for p in it {
+            match p.as_rule() {
+                Rule::ident => numbered = Some(self.lower_ident(p)),
+                _ => rest.push(p),
+            }
+        }
+        let body_start = rest.first().map(|p| self.span(p)).unwrap_or(span);
+        let body = self.lower_lines(rest, body_start.to(span));
+        Some(Clause::Split(SplitClause {
+            field,
+            every,
+            into,
+            numbered,
+            body,
+            span,
+        }))
+    }
+
+    /// `on create system { assignments }`.
+    fn lower_create_values<'i>(
+        &mut self,
+        mut it: impl Iterator<Item = P<'i>>,
+        span: Span,
+    ) -> Option<Clause> {
+        let system = self.lower_ident(it.next()?);
+        let mut values = Vec::new();
+        let mut close = span;
+        for p in it {
+            match p.as_rule() {
+                Rule::assignment => values.push(self.lower_assignment(p)),
+                Rule::close_brace => close = self.span(&p),
+                _ => {}
+            }
+        }
+        Some(Clause::CreateValues(CreateValues {
+            system,
+            values,
+            close,
+            span,
+        }))
     }
 
     fn lower_policy(&mut self, what: P<'_>, value: P<'_>, span: Span) -> Option<Clause> {

@@ -351,7 +351,7 @@ impl Dataverse {
             match f.ty {
                 FieldType::Entityname => continue, // implied by the bound entity set
                 FieldType::Lookup => {
-                    let target = lookup_target(t, name, f, fields)?;
+                    let target = lookup_target(name, f, fields)?;
                     let nav = if f.lookup.len() > 1 && name != "ownerid" {
                         format!("{name}_{target}")
                     } else {
@@ -662,12 +662,7 @@ fn decode_value(f: &Field, v: &Value) -> Value {
 
 /// The table a lookup value points at: its only target, or the one named by the entity-name
 /// field written with it (`ownerid` + `owneridtype`), or the first target.
-fn lookup_target(
-    t: &Table,
-    name: &str,
-    f: &Field,
-    fields: &Map<String, Value>,
-) -> Result<String, String> {
+fn lookup_target(name: &str, f: &Field, fields: &Map<String, Value>) -> Result<String, String> {
     if f.lookup.len() <= 1 {
         return f
             .lookup
@@ -685,7 +680,6 @@ fn lookup_target(
             f.lookup.join(", ")
         ));
     }
-    let _ = t;
     Ok(f.lookup[0].clone())
 }
 

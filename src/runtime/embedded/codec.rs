@@ -1,8 +1,8 @@
 //! How canonical values are stored in an embedded system's SQLite tables: Dataverse keeps
 //! choices by value, Business Central enums by name, booleans as 0/1.
 
-use crate::analysis::SystemKind;
 use crate::runtime::values::option_value;
+use crate::schema::SystemKind;
 use crate::schema::{Field, FieldType};
 use rusqlite::types::{Value as SqlValue, ValueRef};
 use serde_json::Value;

@@ -1,8 +1,8 @@
 //! Pushed-down filters as parameterized SQL: values are bound, never spliced into the text.
 
 use super::codec::quote_ident;
-use crate::analysis::SystemKind;
 use crate::plan::filter::{Cmp, FValue, Pred};
+use crate::schema::SystemKind;
 use rusqlite::types::Value as SqlValue;
 
 pub fn where_sql(pred: &Pred, kind: SystemKind, params: &mut Vec<SqlValue>) -> String {

@@ -197,7 +197,8 @@ pub fn evaluate(
                 split.into, dir.target_side.table
             )
         })?;
-        out.insert(split.into.clone(), normalize(&split.into, field, &first)?);
+        let first = normalize(&split.into, field, &first).map_err(|e| e.to_string())?;
+        out.insert(split.into.clone(), first);
     }
     Ok(out)
 }

@@ -95,10 +95,12 @@ fn wanted_parts(
             &split.into,
             field(&split.into)?,
             &Value::String(text.clone()),
-        )?;
+        )
+        .map_err(|e| e.to_string())?;
         values.insert(split.into.clone(), into);
         if let Some((n, base)) = base {
-            let number = normalize(n, field(n)?, &Value::from(base + i as i64))?;
+            let number = normalize(n, field(n)?, &Value::from(base + i as i64))
+                .map_err(|e| e.to_string())?;
             values.insert(n.clone(), number);
         }
         out.push(values);
