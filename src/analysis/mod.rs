@@ -12,6 +12,8 @@ mod filters;
 mod mappings;
 pub mod model;
 mod options;
+pub mod policy;
+mod scope;
 mod types;
 pub use types::is_guid;
 

@@ -1,23 +1,26 @@
 //! The execution plan: mappings in dependency stages, with everything a reviewer needs to know
 //! what will run — filters and their pushed-down queries, field steps, lookups, deferred patches.
 
+pub mod direction;
 pub mod filter;
 pub mod graph;
+mod lower;
 mod render;
 pub mod select;
 
 pub use render::{render_dot, render_mermaid, render_text};
 
-use crate::analysis::{DependencyKind, MappingKind, Model, Side, SystemKind};
-use crate::syntax::ast::{
-    self, Clause, ConflictPolicy, DeletePolicy, Direction, MissingPolicy, ModifierKind, Operand,
-    Policy,
-};
+pub use lower::literal_json;
+
+use crate::analysis::{Arrow, DependencyKind, MappingKind, Model, Side};
+use crate::syntax::ast::{self, Clause, Operand};
 use crate::syntax::printer;
+use direction::Direction;
 use filter::Pred;
 use graph::DepGraph;
 use serde::Serialize;
 use std::collections::BTreeSet;
+use std::sync::Arc;
 
 #[derive(Debug, Clone, Serialize)]
 pub struct Plan {
@@ -59,6 +62,12 @@ pub struct MappingPlan {
     pub couple_via: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub split: Option<SplitPlan>,
+    #[serde(skip)]
+    pub arrow: Arrow,
+    /// What the engine executes: one pass per direction (none for option mappings). The
+    /// fields above that describe passes are read off these.
+    #[serde(skip)]
+    pub directions: Vec<Arc<Direction>>,
 }
 
 /// One source record, several target records: the rest of a long text on extra records.
@@ -152,6 +161,12 @@ pub struct OptionsPlan {
     pub key_field: String,
     pub option_field: String,
     pub pairs: Vec<(String, String)>,
+    /// The code table's side.
+    #[serde(skip)]
+    pub left: Side,
+    /// The option set's side.
+    #[serde(skip)]
+    pub right: Side,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -256,6 +271,7 @@ fn compile_mapping(
     stage: usize,
     deps: &[&crate::analysis::Dependency],
 ) -> MappingPlan {
+    let directions = lower::directions(model, m);
     let mut plan = MappingPlan {
         name: m.name.clone(),
         stage,
@@ -263,17 +279,17 @@ fn compile_mapping(
         left: side_text(&m.left),
         direction: m.direction.as_str(),
         right: side_text(&m.right),
-        when: None,
-        enabled: true,
+        when: m.when_setting().map(|s| s.name.clone()),
+        enabled: model.enabled(m),
         depends_on: depends_on(model, m, deps),
         filters: Vec::new(),
         couple_by: Vec::new(),
         steps: Vec::new(),
         create_values: Vec::new(),
         policies: Policies {
-            missing: "create",
-            conflict: (m.direction == Direction::Both).then(|| "log".to_string()),
-            delete: "ignore",
+            missing: m.policies.missing.as_str(),
+            conflict: (m.direction == Arrow::Both).then(|| "log".to_string()),
+            delete: m.policies.delete.as_str(),
         },
         schedule: None,
         keys: Vec::new(),
@@ -281,41 +297,137 @@ fn compile_mapping(
         options: None,
         couple_via: None,
         split: None,
+        arrow: m.direction,
+        directions,
     };
     match &m.kind {
-        MappingKind::Options(o) => {
-            plan.options = Some(OptionsPlan {
-                key_field: o.left.field.name.clone(),
-                option_field: o.right.field.name.clone(),
-                pairs: o
-                    .pairs
-                    .iter()
-                    .map(|p| (p.code.value.clone(), p.label.value.clone()))
-                    .collect(),
-            });
-            plan.policies.missing = "skip";
-            let arrow = m.direction.as_str();
-            plan.steps.push(FieldStep {
-                direction: arrow,
-                source: if m.direction == Direction::Backward {
-                    printer::field_ref(&o.right)
-                } else {
-                    printer::field_ref(&o.left)
-                },
-                transforms: Vec::new(),
-                target: if m.direction == Direction::Backward {
-                    printer::field_ref(&o.left)
-                } else {
-                    printer::field_ref(&o.right)
-                },
-                via: None,
-                modifiers: Vec::new(),
-                when: None,
-            });
+        MappingKind::Options(o) => options_plan(m, o, &mut plan),
+        MappingKind::Table(decl) => {
+            shown_passes(&mut plan);
+            described_clauses(decl, &mut plan);
         }
-        MappingKind::Table(decl) => compile_clauses(model, m, decl, &mut plan),
     }
     plan
+}
+
+fn options_plan(m: &crate::analysis::Mapping, o: &ast::OptionsDecl, plan: &mut MappingPlan) {
+    let (Some(left), Some(right)) = (&m.left, &m.right) else {
+        return;
+    };
+    plan.options = Some(OptionsPlan {
+        key_field: o.left.field.name.clone(),
+        option_field: o.right.field.name.clone(),
+        pairs: o
+            .pairs
+            .iter()
+            .map(|p| (p.code.value.clone(), p.label.value.clone()))
+            .collect(),
+        left: left.clone(),
+        right: right.clone(),
+    });
+    let (source, target) = if m.direction == Arrow::Backward {
+        (&o.right, &o.left)
+    } else {
+        (&o.left, &o.right)
+    };
+    plan.steps.push(FieldStep {
+        direction: m.direction.as_str(),
+        source: printer::field_ref(source),
+        transforms: Vec::new(),
+        target: printer::field_ref(target),
+        via: None,
+        modifiers: Vec::new(),
+        when: None,
+    });
+}
+
+/// What the plan shows of the passes, read off the passes the engine executes.
+fn shown_passes(plan: &mut MappingPlan) {
+    let Some(first) = plan.directions.first().cloned() else {
+        return;
+    };
+    plan.filters = first.filters.clone();
+    plan.couple_by = first
+        .couple_by_as_written()
+        .into_iter()
+        .enumerate()
+        .map(|(i, (pairs, ignore_case))| CoupleGroup {
+            priority: i + 1,
+            pairs,
+            ignore_case,
+        })
+        .collect();
+    plan.policies = Policies {
+        missing: first.missing.as_str(),
+        conflict: first.conflict_text(),
+        delete: first.delete.as_str(),
+    };
+    // Both directions' steps and create values, in the order they were written.
+    let mut steps: Vec<&direction::Step> = plan
+        .directions
+        .iter()
+        .flat_map(|d| d.steps.iter())
+        .collect();
+    steps.sort_by_key(|s| s.line);
+    let steps: Vec<FieldStep> = steps.into_iter().map(|s| s.shown.clone()).collect();
+    let mut created: Vec<&(u32, CreateValue)> = plan
+        .directions
+        .iter()
+        .flat_map(|d| d.create_shown.iter())
+        .collect();
+    created.sort_by_key(|(at, _)| *at);
+    let created: Vec<CreateValue> = created.into_iter().map(|(_, c)| c.clone()).collect();
+    let split = plan.directions.iter().find_map(|d| split_plan(d));
+    plan.steps = steps;
+    plan.create_values = created;
+    plan.split = split;
+}
+
+fn split_plan(d: &Direction) -> Option<SplitPlan> {
+    let sp = d.split.as_ref()?;
+    let qualified = |system: &str, name: &str| {
+        let ident = ast::Ident {
+            name: name.into(),
+            quoted: false,
+            span: Default::default(),
+        };
+        format!("{system}.{}", printer::ident(&ident))
+    };
+    Some(SplitPlan {
+        source: qualified(&d.source_side.system, &sp.field),
+        every: sp.length,
+        into: qualified(&d.target_side.system, &sp.into),
+        numbered: sp
+            .numbered
+            .as_ref()
+            .map(|n| qualified(&d.target_side.system, n)),
+        steps: sp.steps.iter().map(|s| s.shown.clone()).collect(),
+    })
+}
+
+/// The clauses the plan describes that are no part of a pass: schedule, overrides, `couple via`.
+fn described_clauses(decl: &ast::MappingDecl, plan: &mut MappingPlan) {
+    for clause in &decl.clauses {
+        match clause {
+            Clause::Schedule(s) => {
+                plan.schedule = Some(Schedule {
+                    every: s.every.raw.clone(),
+                    every_seconds: s.every.seconds,
+                    idle: s.idle.as_ref().map(|d| d.raw.clone()),
+                })
+            }
+            Clause::Key(k) => plan.keys.push(FieldOverride {
+                system: k.system.name.clone(),
+                field: k.field.name.clone(),
+            }),
+            Clause::Watermark(k) => plan.watermarks.push(FieldOverride {
+                system: k.system.name.clone(),
+                field: k.field.name.clone(),
+            }),
+            Clause::CoupleVia(c) => plan.couple_via = Some(c.mapping.name.clone()),
+            _ => {}
+        }
+    }
 }
 
 fn depends_on(
@@ -377,179 +489,8 @@ fn is_parent_lookup(model: &Model, m: &crate::analysis::Mapping, target_field: &
     })
 }
 
-fn compile_clauses(
-    model: &Model,
-    m: &crate::analysis::Mapping,
-    decl: &ast::MappingDecl,
-    plan: &mut MappingPlan,
-) {
-    let side_for = |system: &str| -> Option<Side> {
-        [&m.left, &m.right]
-            .into_iter()
-            .flatten()
-            .find(|s| s.system == system)
-            .cloned()
-    };
-    let mut priority = 0;
-    for clause in &decl.clauses {
-        match clause {
-            Clause::When(w) => {
-                plan.when = Some(w.setting.name.clone());
-                plan.enabled = model.enabled(m);
-            }
-            Clause::Where(w) => {
-                let Some(side) = side_for(&w.system.name) else {
-                    continue;
-                };
-                let kind = model
-                    .systems
-                    .get(&side.system)
-                    .map(|s| s.kind)
-                    .unwrap_or(SystemKind::Dataverse);
-                let pred = filter::resolve(model, &side, &w.expr);
-                let (odata, local) = pred.split_pushdown(kind);
-                plan.filters.push(FilterPlan {
-                    system: w.system.name.clone(),
-                    expression: printer::expr(&w.expr),
-                    odata,
-                    local: local.map(|p| describe_pred(&p)),
-                    store: pred.to_sql(kind),
-                    predicate: pred,
-                });
-            }
-            Clause::Couple(c) => {
-                priority += 1;
-                plan.couple_by.push(CoupleGroup {
-                    priority,
-                    pairs: c
-                        .pairs
-                        .iter()
-                        .map(|p| (p.left.name.clone(), p.right.name.clone()))
-                        .collect(),
-                    ignore_case: c.ignore_case,
-                });
-            }
-            Clause::Policy(p) => match &p.policy {
-                Policy::Missing(MissingPolicy::Create) => plan.policies.missing = "create",
-                Policy::Missing(MissingPolicy::Skip) => plan.policies.missing = "skip",
-                Policy::Conflict(ConflictPolicy::Log) => {
-                    plan.policies.conflict = Some("log".into())
-                }
-                Policy::Conflict(ConflictPolicy::Wins(s)) => {
-                    plan.policies.conflict = Some(format!("{} wins", s.name))
-                }
-                Policy::Delete(DeletePolicy::Restore) => plan.policies.delete = "restore",
-                Policy::Delete(DeletePolicy::Uncouple) => plan.policies.delete = "uncouple",
-                Policy::Delete(DeletePolicy::Ignore) => plan.policies.delete = "ignore",
-            },
-            Clause::Schedule(s) => {
-                plan.schedule = Some(Schedule {
-                    every: s.every.raw.clone(),
-                    every_seconds: s.every.seconds,
-                    idle: s.idle.as_ref().map(|d| d.raw.clone()),
-                })
-            }
-            Clause::Key(k) => plan.keys.push(FieldOverride {
-                system: k.system.name.clone(),
-                field: k.field.name.clone(),
-            }),
-            Clause::Watermark(k) => plan.watermarks.push(FieldOverride {
-                system: k.system.name.clone(),
-                field: k.field.name.clone(),
-            }),
-            Clause::CreateValues(c) => {
-                for v in &c.values {
-                    plan.create_values.push(CreateValue {
-                        system: c.system.name.clone(),
-                        field: v.field.name.clone(),
-                        value: v.value.source_text(),
-                    });
-                }
-            }
-            Clause::Fields(f) => {
-                let when = f
-                    .condition
-                    .as_ref()
-                    .map(|c| format!("{}: {}", c.system.name, printer::expr(&c.expr)));
-                for line in &f.lines {
-                    for mut step in field_steps(decl, line) {
-                        step.when = when.clone();
-                        plan.steps.push(step);
-                    }
-                }
-            }
-            Clause::CoupleVia(c) => plan.couple_via = Some(c.mapping.name.clone()),
-            Clause::Split(sp) => {
-                let (source_system, target_system) = match decl.arrow.dir {
-                    ast::Direction::Backward => (&decl.right.system, &decl.left.system),
-                    _ => (&decl.left.system, &decl.right.system),
-                };
-                plan.split = Some(SplitPlan {
-                    source: format!("{}.{}", source_system.name, printer::ident(&sp.field)),
-                    every: sp.length(),
-                    into: format!("{}.{}", target_system.name, printer::ident(&sp.into)),
-                    numbered: sp
-                        .numbered
-                        .as_ref()
-                        .map(|n| format!("{}.{}", target_system.name, printer::ident(n))),
-                    steps: sp
-                        .body
-                        .lines
-                        .iter()
-                        .flat_map(|l| field_steps(decl, l))
-                        .collect(),
-                });
-            }
-            Clause::After(_) => {}
-        }
-    }
-}
-
-fn operand_text(system: &str, o: &Operand) -> String {
-    match o {
-        Operand::Field(i) => format!("{system}.{}", printer::ident(i)),
-        Operand::Const(l) => l.source_text(),
-    }
-}
-
-fn field_steps(decl: &ast::MappingDecl, line: &ast::FieldLine) -> Vec<FieldStep> {
-    let left = operand_text(&decl.left.system.name, &line.left);
-    let right = operand_text(&decl.right.system.name, &line.right);
-    let transforms: Vec<String> = line.transforms.iter().map(printer::call).collect();
-    let modifiers: Vec<&'static str> = line
-        .modifiers
-        .iter()
-        .filter_map(|m| m.kind.map(ModifierKind::as_str))
-        .collect();
-    let via = line.via.as_ref().map(|v| v.name.clone());
-    let mut steps = Vec::new();
-    if line.arrow.dir.flows_forward() && matches!(line.right, Operand::Field(_)) {
-        steps.push(FieldStep {
-            direction: "->",
-            source: left.clone(),
-            transforms: transforms.clone(),
-            target: right.clone(),
-            via: via.clone(),
-            modifiers: modifiers.clone(),
-            when: None,
-        });
-    }
-    if line.arrow.dir.flows_backward() && matches!(line.left, Operand::Field(_)) {
-        steps.push(FieldStep {
-            direction: "<-",
-            source: right,
-            transforms,
-            target: left,
-            via,
-            modifiers,
-            when: None,
-        });
-    }
-    steps
-}
-
 /// A predicate in the language's own syntax, for filters coupler evaluates locally.
-fn describe_pred(p: &Pred) -> String {
+pub(crate) fn describe_pred(p: &Pred) -> String {
     use filter::{Cmp, FValue};
     let val = |v: &FValue| match v {
         FValue::Null => "null".to_string(),

@@ -2,7 +2,7 @@
 //! couplings, transforms, modifiers, and the target field's own type and length rules.
 
 use super::compile::{Direction, Step, StepSource};
-use crate::analysis::{MappingKind, Model, SystemKind};
+use crate::analysis::{Model, SystemKind};
 use crate::runtime::connector::Record;
 use crate::runtime::state::{SideName, StateStore};
 use crate::runtime::values::normalize;
@@ -33,17 +33,17 @@ impl<'a> Lookups<'a> {
 
     /// Whether `system` holds the option set of option mapping `mapping`.
     pub fn is_option_side(&self, mapping: &str, system: &str) -> bool {
-        self.model.mappings.get(mapping).is_some_and(|m| {
-            matches!(m.kind, MappingKind::Options(_))
-                && m.right.as_ref().is_some_and(|r| r.system == system)
-        })
+        self.model
+            .mappings
+            .get(mapping)
+            .is_some_and(|m| m.is_options() && m.right.as_ref().is_some_and(|r| r.system == system))
     }
 
     pub fn is_options(&self, mapping: &str) -> bool {
         self.model
             .mappings
             .get(mapping)
-            .is_some_and(|m| matches!(m.kind, MappingKind::Options(_)))
+            .is_some_and(|m| m.is_options())
     }
 
     /// Records a coupling a dry run would have made: `reference` on `side` <-> `other` opposite.
@@ -99,7 +99,7 @@ impl<'a> Lookups<'a> {
         };
         // Business Central codes are upper-case; option labels match ignoring case.
         let mut found = self.state.coupling_by_ref(via, side, reference)?;
-        if found.is_none() && matches!(m.kind, MappingKind::Options(_)) {
+        if found.is_none() && m.is_options() {
             found = self.state.couplings(via)?.into_iter().find(|c| {
                 !c.pending
                     && c.reference(side)
@@ -268,7 +268,7 @@ pub fn evaluate_steps(
                 value = Value::Null;
             }
         }
-        for f in &step.transforms {
+        for f in step.transforms.iter() {
             value = f
                 .apply(TValue::from_json(&value))
                 .map_err(|e| format!("`{}` on `{source_name}`: {e}", f.name()))?
