@@ -139,3 +139,27 @@ impl Direction {
             .collect()
     }
 }
+
+/// What a `via` lookup through a mapping needs to know of it, resolved by the plan compiler.
+#[derive(Debug, Clone)]
+pub struct LookupTarget {
+    /// The system of the mapping's left side: references from it are found on the left.
+    pub left_system: String,
+    /// For an option mapping: the system of its option set (labels match ignoring case).
+    pub option_system: Option<String>,
+}
+
+impl LookupTarget {
+    pub fn is_options(&self) -> bool {
+        self.option_system.is_some()
+    }
+
+    /// Which side of the mapping holds references of `system`.
+    pub fn side_of(&self, system: &str) -> SideName {
+        if self.left_system == system {
+            SideName::Left
+        } else {
+            SideName::Right
+        }
+    }
+}

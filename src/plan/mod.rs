@@ -15,11 +15,11 @@ pub use lower::literal_json;
 use crate::analysis::{Arrow, DependencyKind, MappingKind, Model, Side};
 use crate::syntax::ast::{self, Clause, Operand};
 use crate::syntax::printer;
-use direction::Direction;
+use direction::{Direction, LookupTarget};
 use filter::Pred;
 use graph::DepGraph;
 use serde::Serialize;
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
 
 #[derive(Debug, Clone, Serialize)]
@@ -30,6 +30,9 @@ pub struct Plan {
     pub mappings: Vec<MappingPlan>,
     /// Deferred lookups, patched once both mappings ran.
     pub patches: Vec<Patch>,
+    /// The mappings values are looked up through (`via`), selected or not.
+    #[serde(skip)]
+    pub lookups: HashMap<String, LookupTarget>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -243,11 +246,30 @@ pub fn compile(model: &Model, selection: Option<&BTreeSet<usize>>) -> Plan {
             }
         }
     }
+    let lookups = lookup_targets(model);
     Plan {
         stages,
         mappings,
         patches,
+        lookups,
     }
+}
+
+/// Every mapping of the set as a lookup target: a step's `via`, or a record held last run for
+/// a lookup, may go through a mapping outside the selection.
+fn lookup_targets(model: &Model) -> HashMap<String, LookupTarget> {
+    let system = |s: &Option<Side>| s.as_ref().map(|s| s.system.clone());
+    model
+        .mappings
+        .values()
+        .map(|m| {
+            let target = LookupTarget {
+                left_system: system(&m.left).unwrap_or_default(),
+                option_system: system(&m.right).filter(|_| m.is_options()),
+            };
+            (m.name.clone(), target)
+        })
+        .collect()
 }
 
 fn side_text(side: &Option<Side>) -> String {

@@ -100,7 +100,7 @@ pub async fn run(
         model,
         state,
         systems,
-        lookups: Lookups::new(state, model),
+        lookups: Lookups::new(state, &plan.lookups),
         opts,
         run_id,
         observer,
