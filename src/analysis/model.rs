@@ -1,4 +1,6 @@
-//! The checked model: what the plan compiler reads. Names are resolved; the AST is kept for spans.
+//! The checked model: what the plan compiler reads. Names are resolved, policies are the
+//! analysis's own enums (`policy.rs`), each field line's transforms are compiled (`pipelines`);
+//! the AST is kept for spans and for the plan's texts.
 
 pub use super::policy::{Arrow, ConflictPolicy, DeletePolicy, MissingPolicy, Policies};
 use crate::schema::{Catalog, Field, Table};

@@ -79,6 +79,18 @@ impl DeletePolicy {
     }
 }
 
+macro_rules! display_as_str {
+    ($($t:ty),*) => {$(
+        impl std::fmt::Display for $t {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+    )*};
+}
+
+display_as_str!(Arrow, MissingPolicy, DeletePolicy);
+
 /// What to do when both sides changed since the last synchronization.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum ConflictPolicy {
@@ -149,5 +161,61 @@ impl From<ast::DeletePolicy> for DeletePolicy {
             ast::DeletePolicy::Uncouple => DeletePolicy::Uncouple,
             ast::DeletePolicy::Ignore => DeletePolicy::Ignore,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::source::Span;
+
+    fn policy(p: ast::Policy) -> ast::Clause {
+        ast::Clause::Policy(ast::PolicyClause {
+            policy: p,
+            span: Span::default(),
+        })
+    }
+
+    #[test]
+    fn defaults_depend_on_the_arrow() {
+        let one_way = Policies::of(Arrow::Forward, &[]);
+        assert_eq!(one_way.missing, MissingPolicy::Create);
+        assert_eq!(one_way.conflict, None);
+        assert_eq!(one_way.delete, DeletePolicy::Ignore);
+        let both = Policies::of(Arrow::Both, &[]);
+        assert_eq!(both.conflict, Some(ConflictPolicy::Log));
+    }
+
+    #[test]
+    fn clauses_override_the_defaults() {
+        let wins = ast::Ident {
+            name: "bc".into(),
+            quoted: false,
+            span: Span::default(),
+        };
+        let clauses = [
+            policy(ast::Policy::Missing(ast::MissingPolicy::Skip)),
+            policy(ast::Policy::Conflict(ast::ConflictPolicy::Wins(wins))),
+            policy(ast::Policy::Delete(ast::DeletePolicy::Restore)),
+        ];
+        let p = Policies::of(Arrow::Both, &clauses);
+        assert_eq!(p.missing, MissingPolicy::Skip);
+        assert_eq!(p.conflict, Some(ConflictPolicy::Wins("bc".into())));
+        assert_eq!(p.delete, DeletePolicy::Restore);
+    }
+
+    #[test]
+    fn enums_serialize_as_the_language_writes_them() {
+        let json = serde_json::to_string(&(
+            Arrow::Forward,
+            Arrow::Backward,
+            Arrow::Both,
+            MissingPolicy::Skip,
+            DeletePolicy::Uncouple,
+        ))
+        .unwrap();
+        assert_eq!(json, r#"["->","<-","<->","skip","uncouple"]"#);
+        assert_eq!(Arrow::Both.as_str(), "<->");
+        assert_eq!(DeletePolicy::Restore.as_str(), "restore");
     }
 }

@@ -12,7 +12,9 @@ pub use render::{render_dot, render_mermaid, render_text};
 
 pub use lower::literal_json;
 
-use crate::analysis::{Arrow, DependencyKind, MappingKind, Model, Side};
+use crate::analysis::{
+    Arrow, DeletePolicy, DependencyKind, MappingKind, MissingPolicy, Model, Side,
+};
 use crate::syntax::ast::{self, Clause, Operand};
 use crate::syntax::printer;
 use direction::{Direction, LookupTarget};
@@ -140,10 +142,10 @@ pub struct CreateValue {
 #[derive(Debug, Clone, Serialize)]
 pub struct Policies {
     /// `create` or `skip` (uncoupled source records).
-    pub missing: &'static str,
+    pub missing: MissingPolicy,
     /// `log`, or `SYSTEM wins`; None for one-way mappings.
     pub conflict: Option<String>,
-    pub delete: &'static str,
+    pub delete: DeletePolicy,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -309,9 +311,9 @@ fn compile_mapping(
         steps: Vec::new(),
         create_values: Vec::new(),
         policies: Policies {
-            missing: m.policies.missing.as_str(),
+            missing: m.policies.missing,
             conflict: (m.direction == Arrow::Both).then(|| "log".to_string()),
-            delete: m.policies.delete.as_str(),
+            delete: m.policies.delete,
         },
         schedule: None,
         keys: Vec::new(),
@@ -380,9 +382,9 @@ fn shown_passes(plan: &mut MappingPlan) {
         })
         .collect();
     plan.policies = Policies {
-        missing: first.missing.as_str(),
+        missing: first.missing,
         conflict: first.conflict_text(),
-        delete: first.delete.as_str(),
+        delete: first.delete,
     };
     // Both directions' steps and create values, in the order they were written.
     let mut steps: Vec<&direction::Step> = plan
