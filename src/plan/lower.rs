@@ -1,9 +1,10 @@
 //! The one lowering of a checked table mapping into the passes the engine executes, one per
 //! direction (left to right first). The plan's rendered parts are read off the result.
 
+use super::describe::describe_pred;
 use super::direction::{ConflictWinner, Direction, Split, Step, StepSource};
 use super::filter::{self, Pred};
-use super::{describe_pred, CreateValue, FieldStep, FilterPlan};
+use super::{CreateValue, FieldStep, FilterPlan};
 use crate::analysis::{
     ConflictPolicy, Mapping, MappingKind, Model, Pipeline, Side, SideName, SystemKind,
 };
@@ -12,7 +13,7 @@ use crate::syntax::printer;
 use serde_json::Value;
 use std::sync::Arc;
 
-pub fn literal_json(l: &ast::Literal) -> Value {
+fn literal_json(l: &ast::Literal) -> Value {
     match &l.kind {
         LitKind::Str(s) => Value::String(s.clone()),
         LitKind::Num(raw, _) => serde_json::from_str(raw).unwrap_or(Value::Null),
