@@ -1,14 +1,13 @@
 //! Declarations: systems (and their schema catalogs), settings, and the names of all mappings.
 //! They are collected from every file first, so files may refer to each other.
 
+use super::cx::CachedSchema;
 use super::{Cx, Mapping, MappingKind, ParsedFile, Policies, Side, System, SystemKind};
 use crate::diagnostic::{codes, suggest, Diagnostic};
 use crate::schema::Catalog;
 use crate::syntax::ast;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-
-pub(crate) type CachedSchema = Result<Arc<Catalog>, String>;
 
 pub(crate) fn declare_file(cx: &mut Cx<'_>, f: &ParsedFile<'_>) {
     if f.ast.items.is_empty() {
