@@ -3,7 +3,7 @@
 //! borrows another mapping's couplings.
 
 use super::fields::{self, Flows};
-use super::mappings::{resolve_mapping, MappingCx};
+use super::scope::{head_span, resolve_mapping, MappingCx};
 use super::{filters, Cx, Dependency, DependencyKind, SideOf};
 use crate::diagnostic::{codes, Diagnostic};
 use crate::syntax::ast::{self, Clause, Direction, LitKind, MissingPolicy, Policy};
@@ -54,7 +54,7 @@ pub(crate) fn check_split(cx: &mut Cx<'_>, mcx: &MappingCx<'_>, split: &ast::Spl
         cx.report(
             Diagnostic::new(
                 codes::SPLIT_ONE_WAY,
-                super::mappings::head_span(cx, split.span),
+                head_span(cx, split.span),
                 format!("`split` needs a one-way mapping; `{}` is `<->`", mcx.name()),
             )
             .label("one record here, several there")
@@ -257,7 +257,7 @@ pub(crate) fn check_couple_via(cx: &mut Cx<'_>, mcx: &MappingCx<'_>, c: &ast::Co
             cx.report(
                 Diagnostic::new(
                     codes::BORROWED_COUPLINGS,
-                    super::mappings::head_span(cx, clause.span()),
+                    head_span(cx, clause.span()),
                     format!(
                         "{what} cannot go with `couple via {}`: the couplings are `{}`'s",
                         c.mapping.name, c.mapping.name

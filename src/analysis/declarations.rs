@@ -1,14 +1,13 @@
 //! Declarations: systems (and their schema catalogs), settings, and the names of all mappings.
 //! They are collected from every file first, so files may refer to each other.
 
-use super::{Cx, Mapping, MappingKind, ParsedFile, Side, System, SystemKind};
+use super::cx::CachedSchema;
+use super::{Cx, Mapping, MappingKind, ParsedFile, Policies, Side, System, SystemKind};
 use crate::diagnostic::{codes, suggest, Diagnostic};
 use crate::schema::Catalog;
 use crate::syntax::ast;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-
-pub(crate) type CachedSchema = Result<Arc<Catalog>, String>;
 
 pub(crate) fn declare_file(cx: &mut Cx<'_>, f: &ParsedFile<'_>) {
     if f.ast.items.is_empty() {
@@ -45,7 +44,9 @@ pub(crate) fn declare_file(cx: &mut Cx<'_>, f: &ParsedFile<'_>) {
                     name: m.name.name.clone(),
                     left: None,
                     right: None,
-                    direction: m.arrow.dir,
+                    direction: m.arrow.dir.into(),
+                    policies: Policies::of(m.arrow.dir.into(), &m.clauses),
+                    pipelines: Default::default(),
                     kind: MappingKind::Table(m.clone()),
                     option_fields: None,
                     span: m.span,
@@ -60,7 +61,9 @@ pub(crate) fn declare_file(cx: &mut Cx<'_>, f: &ParsedFile<'_>) {
                     name: o.name.name.clone(),
                     left: None,
                     right: None,
-                    direction: o.arrow.dir,
+                    direction: o.arrow.dir.into(),
+                    policies: Policies::options(),
+                    pipelines: Default::default(),
                     kind: MappingKind::Options(o.clone()),
                     option_fields: None,
                     span: o.span,

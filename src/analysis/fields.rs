@@ -1,6 +1,6 @@
 //! Field lines: directions, targets, `via` lookups, modifiers and the typed transform pipeline.
 
-use super::mappings::{resolve_mapping, MappingCx};
+use super::scope::{resolve_mapping, MappingCx};
 use super::{filters, types, Cx, Dependency, DependencyKind, Side};
 use crate::diagnostic::{codes, suggest, Diagnostic};
 use crate::schema::Field;
@@ -200,6 +200,12 @@ fn check_line(
                     functions.as_deref(),
                 );
             }
+        }
+    }
+    // The plan takes the pipeline from here: each line's transforms compile once.
+    if let (true, Some(f)) = (mcx.primary, functions) {
+        if let Some(m) = cx.model.mappings.get_mut(mcx.name()) {
+            m.pipelines.insert(line.span, std::sync::Arc::new(f));
         }
     }
 }

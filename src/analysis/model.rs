@@ -1,9 +1,14 @@
-//! The checked model: what the plan compiler reads. Names are resolved; the AST is kept for spans.
+//! The checked model: what the plan compiler reads. Names are resolved, policies are the
+//! analysis's own enums (`policy.rs`), each field line's transforms are compiled (`pipelines`);
+//! the AST is kept for spans and for the plan's texts.
 
+pub use super::policy::{Arrow, ConflictPolicy, DeletePolicy, MissingPolicy, Policies};
 use crate::schema::{Catalog, Field, SystemKind, Table};
 use crate::source::Span;
 use crate::syntax::ast;
+use crate::transform::Function;
 use indexmap::IndexMap;
+use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::Arc;
 
@@ -20,6 +25,30 @@ pub struct System {
 impl System {
     pub fn table(&self, name: &str) -> Option<&Table> {
         self.catalog.as_ref()?.table(name)
+    }
+}
+
+/// Which side of a mapping (the left system of the header, or the right).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SideName {
+    Left,
+    Right,
+}
+
+impl SideName {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SideName::Left => "left",
+            SideName::Right => "right",
+        }
+    }
+
+    pub fn other(self) -> SideName {
+        match self {
+            SideName::Left => SideName::Right,
+            SideName::Right => SideName::Left,
+        }
     }
 }
 
@@ -65,6 +94,9 @@ pub struct Dependency {
     pub span: Span,
 }
 
+/// A field line's transforms, compiled: shared by the steps of both directions of a `<->` line.
+pub type Pipeline = Arc<Vec<Box<dyn Function>>>;
+
 #[derive(Debug, Clone)]
 pub enum MappingKind {
     Table(ast::MappingDecl),
@@ -77,7 +109,12 @@ pub struct Mapping {
     pub name: String,
     pub left: Option<Side>,
     pub right: Option<Side>,
-    pub direction: ast::Direction,
+    pub direction: Arrow,
+    /// The `on ...` clauses over the defaults.
+    pub policies: Policies,
+    /// The compiled transforms of each field line (by the line's span), compiled once while
+    /// they were type-checked; a line whose pipeline did not compile has none (reported).
+    pub pipelines: HashMap<Span, Pipeline>,
     pub kind: MappingKind,
     /// For options: the key field on the left and the option field on the right.
     pub option_fields: Option<(String, String)>,

@@ -158,6 +158,9 @@ pub struct RunArgs {
     /// With --watch: one minute of the schedules lasts this many seconds (tests and demos)
     #[arg(long, requires = "watch", value_name = "SECONDS", hide = true)]
     pub tick: Option<f64>,
+    /// Write the JSON of the plan the engine executes to FILE (as `coupler plan --format json`)
+    #[arg(long, value_name = "FILE", conflicts_with = "watch", hide = true)]
+    pub dump_plan: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]

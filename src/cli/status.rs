@@ -3,7 +3,6 @@
 use super::args::{OutputFormat, ProfileArgs};
 use super::setup::{self, Stop};
 use crate::plan;
-use crate::runtime::engine::compile;
 use crate::runtime::state::SideName;
 use serde::Serialize;
 use std::fmt::Write;
@@ -38,7 +37,6 @@ fn execute(args: ProfileArgs) -> Result<i32, Stop> {
     let failures = state.failures(None).map_err(setup::fail)?;
     let mut rows = Vec::new();
     for m in &plan.mappings {
-        let mapping = &session.model.mappings[&m.name];
         let (couplings, skipped) = state.count_couplings(&m.name).map_err(setup::fail)?;
         let wm = |side| {
             state
@@ -48,9 +46,9 @@ fn execute(args: ProfileArgs) -> Result<i32, Stop> {
                 .map(|c| c.modified_on)
         };
         // Count what each side's filter lets through, to recommend how to start.
-        let dirs = compile::directions(&session.model, mapping);
+        let dirs = &m.directions;
         let mut counts = (None, None);
-        for d in &dirs {
+        for d in dirs {
             let sys = &session.systems[&d.source_side.system];
             let n =
                 setup::block_on(sys.count(&d.source_side.table, d.source_filter.as_ref()))?.ok();

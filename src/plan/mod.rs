@@ -1,23 +1,24 @@
 //! The execution plan: mappings in dependency stages, with everything a reviewer needs to know
 //! what will run — filters and their pushed-down queries, field steps, lookups, deferred patches.
 
+mod describe;
+pub mod direction;
 pub mod filter;
 pub mod graph;
+mod lower;
+mod mapping;
 mod render;
 pub mod select;
 
 pub use render::{render_dot, render_mermaid, render_text};
 
-use crate::analysis::{DependencyKind, MappingKind, Model, Side, SystemKind};
-use crate::syntax::ast::{
-    self, Clause, ConflictPolicy, DeletePolicy, Direction, MissingPolicy, ModifierKind, Operand,
-    Policy,
-};
-use crate::syntax::printer;
+use crate::analysis::{Arrow, DeletePolicy, DependencyKind, MissingPolicy, Model, Side};
+use direction::{Direction, LookupTarget};
 use filter::Pred;
 use graph::DepGraph;
 use serde::Serialize;
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashMap};
+use std::sync::Arc;
 
 #[derive(Debug, Clone, Serialize)]
 pub struct Plan {
@@ -27,6 +28,9 @@ pub struct Plan {
     pub mappings: Vec<MappingPlan>,
     /// Deferred lookups, patched once both mappings ran.
     pub patches: Vec<Patch>,
+    /// The mappings values are looked up through (`via`), selected or not.
+    #[serde(skip)]
+    pub lookups: HashMap<String, LookupTarget>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -59,6 +63,12 @@ pub struct MappingPlan {
     pub couple_via: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub split: Option<SplitPlan>,
+    #[serde(skip)]
+    pub arrow: Arrow,
+    /// What the engine executes: one pass per direction (none for option mappings). The
+    /// fields above that describe passes are read off these.
+    #[serde(skip)]
+    pub directions: Vec<Arc<Direction>>,
 }
 
 /// One source record, several target records: the rest of a long text on extra records.
@@ -128,10 +138,10 @@ pub struct CreateValue {
 #[derive(Debug, Clone, Serialize)]
 pub struct Policies {
     /// `create` or `skip` (uncoupled source records).
-    pub missing: &'static str,
+    pub missing: MissingPolicy,
     /// `log`, or `SYSTEM wins`; None for one-way mappings.
     pub conflict: Option<String>,
-    pub delete: &'static str,
+    pub delete: DeletePolicy,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -152,6 +162,12 @@ pub struct OptionsPlan {
     pub key_field: String,
     pub option_field: String,
     pub pairs: Vec<(String, String)>,
+    /// The code table's side.
+    #[serde(skip)]
+    pub left: Side,
+    /// The option set's side.
+    #[serde(skip)]
+    pub right: Side,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -207,7 +223,7 @@ pub fn compile(model: &Model, selection: Option<&BTreeSet<usize>>) -> Plan {
                 .get(name.as_str())
                 .map(Vec::as_slice)
                 .unwrap_or_default();
-            mappings.push(compile_mapping(model, m, dense(stage_of[i]), deps));
+            mappings.push(mapping::compile(model, m, dense(stage_of[i]), deps));
             for d in deps.iter().filter(|d| d.kind == DependencyKind::Deferred) {
                 let target_stage = graph
                     .index
@@ -228,380 +244,28 @@ pub fn compile(model: &Model, selection: Option<&BTreeSet<usize>>) -> Plan {
             }
         }
     }
+    let lookups = lookup_targets(model);
     Plan {
         stages,
         mappings,
         patches,
+        lookups,
     }
 }
 
-fn side_text(side: &Option<Side>) -> String {
-    side.as_ref()
-        .map(|s| {
-            let quote = |n: &str| {
-                printer::ident(&ast::Ident {
-                    name: n.into(),
-                    quoted: false,
-                    span: Default::default(),
-                })
+/// Every mapping of the set as a lookup target: a step's `via`, or a record held last run for
+/// a lookup, may go through a mapping outside the selection.
+fn lookup_targets(model: &Model) -> HashMap<String, LookupTarget> {
+    let system = |s: &Option<Side>| s.as_ref().map(|s| s.system.clone());
+    model
+        .mappings
+        .values()
+        .map(|m| {
+            let target = LookupTarget {
+                left_system: system(&m.left).unwrap_or_default(),
+                option_system: system(&m.right).filter(|_| m.is_options()),
             };
-            format!("{}.{}", quote(&s.system), quote(&s.table))
+            (m.name.clone(), target)
         })
-        .unwrap_or_default()
-}
-
-fn compile_mapping(
-    model: &Model,
-    m: &crate::analysis::Mapping,
-    stage: usize,
-    deps: &[&crate::analysis::Dependency],
-) -> MappingPlan {
-    let mut plan = MappingPlan {
-        name: m.name.clone(),
-        stage,
-        kind: if m.is_options() { "options" } else { "table" },
-        left: side_text(&m.left),
-        direction: m.direction.as_str(),
-        right: side_text(&m.right),
-        when: None,
-        enabled: true,
-        depends_on: depends_on(model, m, deps),
-        filters: Vec::new(),
-        couple_by: Vec::new(),
-        steps: Vec::new(),
-        create_values: Vec::new(),
-        policies: Policies {
-            missing: "create",
-            conflict: (m.direction == Direction::Both).then(|| "log".to_string()),
-            delete: "ignore",
-        },
-        schedule: None,
-        keys: Vec::new(),
-        watermarks: Vec::new(),
-        options: None,
-        couple_via: None,
-        split: None,
-    };
-    match &m.kind {
-        MappingKind::Options(o) => {
-            plan.options = Some(OptionsPlan {
-                key_field: o.left.field.name.clone(),
-                option_field: o.right.field.name.clone(),
-                pairs: o
-                    .pairs
-                    .iter()
-                    .map(|p| (p.code.value.clone(), p.label.value.clone()))
-                    .collect(),
-            });
-            plan.policies.missing = "skip";
-            let arrow = m.direction.as_str();
-            plan.steps.push(FieldStep {
-                direction: arrow,
-                source: if m.direction == Direction::Backward {
-                    printer::field_ref(&o.right)
-                } else {
-                    printer::field_ref(&o.left)
-                },
-                transforms: Vec::new(),
-                target: if m.direction == Direction::Backward {
-                    printer::field_ref(&o.left)
-                } else {
-                    printer::field_ref(&o.right)
-                },
-                via: None,
-                modifiers: Vec::new(),
-                when: None,
-            });
-        }
-        MappingKind::Table(decl) => compile_clauses(model, m, decl, &mut plan),
-    }
-    plan
-}
-
-fn depends_on(
-    model: &Model,
-    m: &crate::analysis::Mapping,
-    deps: &[&crate::analysis::Dependency],
-) -> Vec<Edge> {
-    let mut edges: Vec<Edge> = Vec::new();
-    for d in deps.iter().filter(|d| d.kind != DependencyKind::Deferred) {
-        let kind = match d.kind {
-            DependencyKind::After if d.reason == "couple via" => "couple via",
-            DependencyKind::After => "after",
-            _ if is_parent_lookup(model, m, &d.reason) => "parent",
-            _ => "via",
-        };
-        let field = (d.kind != DependencyKind::After).then(|| d.reason.clone());
-        if !edges
-            .iter()
-            .any(|e| e.mapping == d.to && e.kind == kind && e.field == field)
-        {
-            edges.push(Edge {
-                mapping: d.to.clone(),
-                kind,
-                field,
-            });
-        }
-    }
-    edges
-}
-
-/// A document line refers to its header: a lookup from a key field of a table whose key ends
-/// in a line number (`"Document No."` of a Sales Invoice Line) is a child -> parent relation.
-fn is_parent_lookup(model: &Model, m: &crate::analysis::Mapping, target_field: &str) -> bool {
-    let MappingKind::Table(decl) = &m.kind else {
-        return false;
-    };
-    let keys = |side: &Option<Side>| -> Vec<String> {
-        side.as_ref()
-            .and_then(|s| {
-                model
-                    .systems
-                    .get(&s.system)?
-                    .table(&s.table)
-                    .map(|t| t.key.clone())
-            })
-            .filter(|k| k.len() > 1 && k.last().is_some_and(|f| f.to_lowercase().contains("line")))
-            .unwrap_or_default()
-    };
-    let (lk, rk) = (keys(&m.left), keys(&m.right));
-    decl.clauses.iter().any(|c| match c {
-        Clause::Fields(f) => f.lines.iter().any(|l| match (&l.left, &l.right) {
-            (Operand::Field(a), Operand::Field(b)) if l.via.is_some() => {
-                (b.name == target_field && lk.contains(&a.name))
-                    || (a.name == target_field && rk.contains(&b.name))
-            }
-            _ => false,
-        }),
-        _ => false,
-    })
-}
-
-fn compile_clauses(
-    model: &Model,
-    m: &crate::analysis::Mapping,
-    decl: &ast::MappingDecl,
-    plan: &mut MappingPlan,
-) {
-    let side_for = |system: &str| -> Option<Side> {
-        [&m.left, &m.right]
-            .into_iter()
-            .flatten()
-            .find(|s| s.system == system)
-            .cloned()
-    };
-    let mut priority = 0;
-    for clause in &decl.clauses {
-        match clause {
-            Clause::When(w) => {
-                plan.when = Some(w.setting.name.clone());
-                plan.enabled = model.enabled(m);
-            }
-            Clause::Where(w) => {
-                let Some(side) = side_for(&w.system.name) else {
-                    continue;
-                };
-                let kind = model
-                    .systems
-                    .get(&side.system)
-                    .map(|s| s.kind)
-                    .unwrap_or(SystemKind::Dataverse);
-                let pred = filter::resolve(model, &side, &w.expr);
-                let (odata, local) = pred.split_pushdown(kind);
-                plan.filters.push(FilterPlan {
-                    system: w.system.name.clone(),
-                    expression: printer::expr(&w.expr),
-                    odata,
-                    local: local.map(|p| describe_pred(&p)),
-                    store: pred.to_sql(kind),
-                    predicate: pred,
-                });
-            }
-            Clause::Couple(c) => {
-                priority += 1;
-                plan.couple_by.push(CoupleGroup {
-                    priority,
-                    pairs: c
-                        .pairs
-                        .iter()
-                        .map(|p| (p.left.name.clone(), p.right.name.clone()))
-                        .collect(),
-                    ignore_case: c.ignore_case,
-                });
-            }
-            Clause::Policy(p) => match &p.policy {
-                Policy::Missing(MissingPolicy::Create) => plan.policies.missing = "create",
-                Policy::Missing(MissingPolicy::Skip) => plan.policies.missing = "skip",
-                Policy::Conflict(ConflictPolicy::Log) => {
-                    plan.policies.conflict = Some("log".into())
-                }
-                Policy::Conflict(ConflictPolicy::Wins(s)) => {
-                    plan.policies.conflict = Some(format!("{} wins", s.name))
-                }
-                Policy::Delete(DeletePolicy::Restore) => plan.policies.delete = "restore",
-                Policy::Delete(DeletePolicy::Uncouple) => plan.policies.delete = "uncouple",
-                Policy::Delete(DeletePolicy::Ignore) => plan.policies.delete = "ignore",
-            },
-            Clause::Schedule(s) => {
-                plan.schedule = Some(Schedule {
-                    every: s.every.raw.clone(),
-                    every_seconds: s.every.seconds,
-                    idle: s.idle.as_ref().map(|d| d.raw.clone()),
-                })
-            }
-            Clause::Key(k) => plan.keys.push(FieldOverride {
-                system: k.system.name.clone(),
-                field: k.field.name.clone(),
-            }),
-            Clause::Watermark(k) => plan.watermarks.push(FieldOverride {
-                system: k.system.name.clone(),
-                field: k.field.name.clone(),
-            }),
-            Clause::CreateValues(c) => {
-                for v in &c.values {
-                    plan.create_values.push(CreateValue {
-                        system: c.system.name.clone(),
-                        field: v.field.name.clone(),
-                        value: v.value.source_text(),
-                    });
-                }
-            }
-            Clause::Fields(f) => {
-                let when = f
-                    .condition
-                    .as_ref()
-                    .map(|c| format!("{}: {}", c.system.name, printer::expr(&c.expr)));
-                for line in &f.lines {
-                    for mut step in field_steps(decl, line) {
-                        step.when = when.clone();
-                        plan.steps.push(step);
-                    }
-                }
-            }
-            Clause::CoupleVia(c) => plan.couple_via = Some(c.mapping.name.clone()),
-            Clause::Split(sp) => {
-                let (source_system, target_system) = match decl.arrow.dir {
-                    ast::Direction::Backward => (&decl.right.system, &decl.left.system),
-                    _ => (&decl.left.system, &decl.right.system),
-                };
-                plan.split = Some(SplitPlan {
-                    source: format!("{}.{}", source_system.name, printer::ident(&sp.field)),
-                    every: sp.length(),
-                    into: format!("{}.{}", target_system.name, printer::ident(&sp.into)),
-                    numbered: sp
-                        .numbered
-                        .as_ref()
-                        .map(|n| format!("{}.{}", target_system.name, printer::ident(n))),
-                    steps: sp
-                        .body
-                        .lines
-                        .iter()
-                        .flat_map(|l| field_steps(decl, l))
-                        .collect(),
-                });
-            }
-            Clause::After(_) => {}
-        }
-    }
-}
-
-fn operand_text(system: &str, o: &Operand) -> String {
-    match o {
-        Operand::Field(i) => format!("{system}.{}", printer::ident(i)),
-        Operand::Const(l) => l.source_text(),
-    }
-}
-
-fn field_steps(decl: &ast::MappingDecl, line: &ast::FieldLine) -> Vec<FieldStep> {
-    let left = operand_text(&decl.left.system.name, &line.left);
-    let right = operand_text(&decl.right.system.name, &line.right);
-    let transforms: Vec<String> = line.transforms.iter().map(printer::call).collect();
-    let modifiers: Vec<&'static str> = line
-        .modifiers
-        .iter()
-        .filter_map(|m| m.kind.map(ModifierKind::as_str))
-        .collect();
-    let via = line.via.as_ref().map(|v| v.name.clone());
-    let mut steps = Vec::new();
-    if line.arrow.dir.flows_forward() && matches!(line.right, Operand::Field(_)) {
-        steps.push(FieldStep {
-            direction: "->",
-            source: left.clone(),
-            transforms: transforms.clone(),
-            target: right.clone(),
-            via: via.clone(),
-            modifiers: modifiers.clone(),
-            when: None,
-        });
-    }
-    if line.arrow.dir.flows_backward() && matches!(line.left, Operand::Field(_)) {
-        steps.push(FieldStep {
-            direction: "<-",
-            source: right,
-            transforms,
-            target: left,
-            via,
-            modifiers,
-            when: None,
-        });
-    }
-    steps
-}
-
-/// A predicate in the language's own syntax, for filters coupler evaluates locally.
-fn describe_pred(p: &Pred) -> String {
-    use filter::{Cmp, FValue};
-    let val = |v: &FValue| match v {
-        FValue::Null => "null".to_string(),
-        FValue::Bool(b) => b.to_string(),
-        FValue::Number(n) => n.normalize().to_string(),
-        FValue::Option { label, .. } => ast::quote_str(label),
-        FValue::Text(s) | FValue::Date(s) | FValue::DateTime(s) | FValue::Guid(s) => {
-            ast::quote_str(s)
-        }
-    };
-    let name = |f: &filter::Target| {
-        printer::ident(&ast::Ident {
-            name: f.field.clone(),
-            quoted: false,
-            span: Default::default(),
-        })
-    };
-    match p {
-        Pred::And { parts } => parts
-            .iter()
-            .map(describe_pred)
-            .collect::<Vec<_>>()
-            .join(" and "),
-        Pred::Or { parts } => format!(
-            "({})",
-            parts
-                .iter()
-                .map(describe_pred)
-                .collect::<Vec<_>>()
-                .join(" or ")
-        ),
-        Pred::Not { inner } => format!("not ({})", describe_pred(inner)),
-        Pred::Compare { field, cmp, value } => {
-            let op = match cmp {
-                Cmp::Eq => "==",
-                Cmp::Ne => "!=",
-                Cmp::Lt => "<",
-                Cmp::Le => "<=",
-                Cmp::Gt => ">",
-                Cmp::Ge => ">=",
-            };
-            format!("{} {op} {}", name(field), val(value))
-        }
-        Pred::In {
-            field,
-            negated,
-            values,
-        } => format!(
-            "{} {}in ({})",
-            name(field),
-            if *negated { "not " } else { "" },
-            values.iter().map(val).collect::<Vec<_>>().join(", ")
-        ),
-    }
+        .collect()
 }

@@ -2,7 +2,8 @@
 //! couplings, transforms, modifiers, and the target field's own type and length rules.
 
 use super::compile::{Direction, Step, StepSource};
-use crate::analysis::{MappingKind, Model, SystemKind};
+use crate::analysis::SystemKind;
+use crate::plan::direction::LookupTarget;
 use crate::runtime::connector::Record;
 use crate::runtime::state::{SideName, StateStore};
 use crate::runtime::values::normalize;
@@ -15,17 +16,18 @@ use std::sync::Mutex;
 /// Resolves references through the couplings of other mappings, with a cache per run.
 pub struct Lookups<'a> {
     pub state: &'a StateStore,
-    pub model: &'a Model,
+    /// The `via` mappings, as the plan resolved them.
+    pub targets: &'a HashMap<String, LookupTarget>,
     cache: Mutex<HashMap<(String, String, String), Option<String>>>,
     /// In a dry run: the couplings the run would have made, so later lookups see them.
     planned: Mutex<HashMap<(String, SideName, String), String>>,
 }
 
 impl<'a> Lookups<'a> {
-    pub fn new(state: &'a StateStore, model: &'a Model) -> Lookups<'a> {
+    pub fn new(state: &'a StateStore, targets: &'a HashMap<String, LookupTarget>) -> Lookups<'a> {
         Lookups {
             state,
-            model,
+            targets,
             cache: Mutex::new(HashMap::new()),
             planned: Mutex::new(HashMap::new()),
         }
@@ -33,17 +35,15 @@ impl<'a> Lookups<'a> {
 
     /// Whether `system` holds the option set of option mapping `mapping`.
     pub fn is_option_side(&self, mapping: &str, system: &str) -> bool {
-        self.model.mappings.get(mapping).is_some_and(|m| {
-            matches!(m.kind, MappingKind::Options(_))
-                && m.right.as_ref().is_some_and(|r| r.system == system)
-        })
+        self.targets
+            .get(mapping)
+            .is_some_and(|t| t.option_system.as_deref() == Some(system))
     }
 
     pub fn is_options(&self, mapping: &str) -> bool {
-        self.model
-            .mappings
+        self.targets
             .get(mapping)
-            .is_some_and(|m| matches!(m.kind, MappingKind::Options(_)))
+            .is_some_and(LookupTarget::is_options)
     }
 
     /// Records a coupling a dry run would have made: `reference` on `side` <-> `other` opposite.
@@ -88,18 +88,13 @@ impl<'a> Lookups<'a> {
             return Ok(hit.clone());
         }
         let m = self
-            .model
-            .mappings
+            .targets
             .get(via)
             .ok_or_else(|| format!("no mapping `{via}`"))?;
-        let side = if m.left.as_ref().is_some_and(|s| s.system == from_system) {
-            SideName::Left
-        } else {
-            SideName::Right
-        };
+        let side = m.side_of(from_system);
         // Business Central codes are upper-case; option labels match ignoring case.
         let mut found = self.state.coupling_by_ref(via, side, reference)?;
-        if found.is_none() && matches!(m.kind, MappingKind::Options(_)) {
+        if found.is_none() && m.is_options() {
             found = self.state.couplings(via)?.into_iter().find(|c| {
                 !c.pending
                     && c.reference(side)
@@ -269,7 +264,7 @@ pub fn evaluate_steps(
                 value = Value::Null;
             }
         }
-        for f in &step.transforms {
+        for f in step.transforms.iter() {
             value = f
                 .apply(TValue::from_json(&value))
                 .map_err(|e| format!("`{}` on `{source_name}`: {e}", f.name()))?

@@ -13,8 +13,8 @@ mod split;
 pub use evaluate::reference;
 pub use report::{Action, Change, MappingReport, Observer, Quiet, RunReport};
 
-use crate::analysis::{MappingKind, Model, Side};
-use crate::plan::Plan;
+use crate::analysis::{Model, Side};
+use crate::plan::{MappingPlan, Plan};
 use crate::runtime::connector::Connector;
 use crate::runtime::state::{tx, Counts, SideName, StateStore};
 use crate::schema::Table;
@@ -100,33 +100,29 @@ pub async fn run(
         model,
         state,
         systems,
-        lookups: Lookups::new(state, model),
+        lookups: Lookups::new(state, &plan.lookups),
         opts,
         run_id,
         observer,
     };
     let mut reports = Vec::new();
+    observer.plan(plan);
     let directions: HashMap<String, Vec<Arc<Direction>>> = plan
         .mappings
         .iter()
-        .filter_map(|m| {
-            model
-                .mappings
-                .get(&m.name)
-                .map(|mm| (m.name.clone(), compile::directions(model, mm)))
-        })
+        .map(|m| (m.name.clone(), m.directions.clone()))
         .collect();
     for (i, stage) in plan.stages.iter().enumerate() {
         if opts.stopping() {
             break;
         }
-        let runnable: Vec<&String> = stage
+        let runnable: Vec<&MappingPlan> = stage
             .iter()
-            .filter(|name| plan.mappings.iter().any(|m| &m.name == *name && m.enabled))
+            .filter_map(|name| plan.mapping(name).filter(|m| m.enabled))
             .collect();
         let futures = runnable
             .iter()
-            .map(|name| execute_mapping(&ctx, name, &directions[*name]));
+            .map(|m| execute_mapping(&ctx, m, &directions[&m.name]));
         for r in futures::future::join_all(futures).await {
             reports.extend(r);
         }
@@ -186,10 +182,14 @@ pub async fn run(
     Ok(report)
 }
 
-async fn execute_mapping(ctx: &Ctx<'_>, name: &str, dirs: &[Arc<Direction>]) -> Vec<MappingReport> {
-    let mapping = &ctx.model.mappings[name];
-    if let MappingKind::Options(_) = &mapping.kind {
-        let arrow = mapping.direction.as_str();
+async fn execute_mapping(
+    ctx: &Ctx<'_>,
+    mapping: &MappingPlan,
+    dirs: &[Arc<Direction>],
+) -> Vec<MappingReport> {
+    let name = mapping.name.as_str();
+    if let Some(o) = &mapping.options {
+        let arrow = mapping.direction;
         ctx.observer.started(name, arrow);
         let mut report = MappingReport {
             mapping: name.to_string(),
@@ -198,7 +198,7 @@ async fn execute_mapping(ctx: &Ctx<'_>, name: &str, dirs: &[Arc<Direction>]) -> 
             error: None,
             note: None,
         };
-        if let Err(e) = options::execute(ctx, mapping, &mut report.counts).await {
+        if let Err(e) = options::execute(ctx, mapping, o, &mut report.counts).await {
             report.error = Some(e);
         }
         finish(ctx, &report);
@@ -208,7 +208,7 @@ async fn execute_mapping(ctx: &Ctx<'_>, name: &str, dirs: &[Arc<Direction>]) -> 
         if let Err(e) = resolve_pending(ctx, name, dirs).await {
             let report = MappingReport {
                 mapping: name.to_string(),
-                direction: mapping.direction.as_str().to_string(),
+                direction: mapping.direction.to_string(),
                 counts: Counts::default(),
                 error: Some(e),
                 note: None,

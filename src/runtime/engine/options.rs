@@ -4,36 +4,32 @@
 
 use super::report::Action;
 use super::Ctx;
-use crate::analysis::{Mapping, MappingKind};
+use crate::analysis::Arrow;
+use crate::plan::{MappingPlan, OptionsPlan};
 use crate::runtime::connector::{ChangeQuery, Cursor, Record, WriteOp};
 use crate::runtime::state::{tx, Counts, Coupling};
 use crate::runtime::values::new_guid;
-use crate::syntax::ast::Direction;
 use serde_json::{Map, Value};
 
-pub(crate) async fn execute(ctx: &Ctx<'_>, m: &Mapping, counts: &mut Counts) -> Result<(), String> {
-    let MappingKind::Options(decl) = &m.kind else {
-        return Ok(());
-    };
-    let (Some(left), Some(right)) = (&m.left, &m.right) else {
-        return Err("option mapping is not resolved".into());
-    };
-    let key_field = &decl.left.field.name;
+pub(crate) async fn execute(
+    ctx: &Ctx<'_>,
+    m: &MappingPlan,
+    o: &OptionsPlan,
+    counts: &mut Counts,
+) -> Result<(), String> {
+    let (left, right) = (&o.left, &o.right);
+    let key_field = &o.key_field;
     let option_field = ctx
         .model
-        .field(right, &decl.right.field.name)
+        .field(right, &o.option_field)
         .cloned()
-        .ok_or_else(|| format!("no option field `{}`", decl.right.field.name))?;
+        .ok_or_else(|| format!("no option field `{}`", o.option_field))?;
     let labels: Vec<String> = option_field
         .options
         .as_ref()
         .map(|o| o.keys().cloned().collect())
         .unwrap_or_default();
-    let pairs: Vec<(String, String)> = decl
-        .pairs
-        .iter()
-        .map(|p| (p.code.value.clone(), p.label.value.clone()))
-        .collect();
+    let pairs = &o.pairs;
     let label_for = |code: &str| -> Option<String> {
         pairs
             .iter()
@@ -76,7 +72,7 @@ pub(crate) async fn execute(ctx: &Ctx<'_>, m: &Mapping, counts: &mut Counts) -> 
     let action =
         |kind: &'static str, source: &str, target: Option<String>, reason: Option<String>| Action {
             mapping: m.name.clone(),
-            direction: m.direction.as_str().to_string(),
+            direction: m.direction.to_string(),
             kind,
             source_id: source.to_string(),
             target_id: target,
@@ -85,8 +81,8 @@ pub(crate) async fn execute(ctx: &Ctx<'_>, m: &Mapping, counts: &mut Counts) -> 
         };
     let mut wanted: Vec<Coupling> = Vec::new();
     let mut creates: Vec<(String, String, Map<String, Value>)> = Vec::new();
-    match m.direction {
-        Direction::Backward => {
+    match m.arrow {
+        Arrow::Backward => {
             // Each option becomes (or couples to) a record of the code table.
             for label in &labels {
                 let code = code_for(label);
@@ -123,7 +119,7 @@ pub(crate) async fn execute(ctx: &Ctx<'_>, m: &Mapping, counts: &mut Counts) -> 
                             None,
                             Some(format!(
                                 "no option of `{}` matches `{code}`: the field stays blank",
-                                decl.right.field.name
+                                o.option_field
                             )),
                         ));
                         counts.skipped += 1;
@@ -183,7 +179,7 @@ pub(crate) async fn execute(ctx: &Ctx<'_>, m: &Mapping, counts: &mut Counts) -> 
                         tx::record_failure(
                             conn,
                             &m.name,
-                            m.direction.as_str(),
+                            m.direction,
                             label,
                             None,
                             &msg,

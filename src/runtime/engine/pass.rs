@@ -9,6 +9,7 @@
 //! The watermark moves only past records that were handled (written, or recorded as failed).
 
 use super::compile::{ConflictWinner, Direction};
+use super::compile::{DeletePolicy, MissingPolicy};
 use super::evaluate::{changed_fields, evaluate, reference, EvalError};
 use super::filter_eval;
 use super::report::{Action, Change};
@@ -17,7 +18,6 @@ use crate::runtime::connector::{ChangeQuery, Connector, Cursor, Record, WriteOp}
 use crate::runtime::state::{tx, Counts, Coupling, SideName};
 use crate::runtime::values::{new_guid, normalize};
 use crate::schema::Table;
-use crate::syntax::ast::{DeletePolicy, MissingPolicy};
 use serde_json::{Map, Value};
 use std::collections::HashMap;
 use std::sync::Arc;

@@ -78,6 +78,8 @@ impl RunReport {
 
 /// Progress and per-record events, for the terminal and for `--dry-run`.
 pub trait Observer: Send + Sync {
+    /// The plan the run executes, as the engine received it.
+    fn plan(&self, _plan: &crate::plan::Plan) {}
     fn started(&self, _mapping: &str, _direction: &str) {}
     fn progress(&self, _mapping: &str, _direction: &str, _records: u64) {}
     fn action(&self, _action: &Action) {}

@@ -15,32 +15,16 @@ use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
-/// Which side of a mapping (the left system of the header, or the right).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum SideName {
-    Left,
-    Right,
+pub use crate::analysis::SideName;
+
+/// The couplings columns of a side: `column("id")` is `left_id` or `right_id`.
+trait Column {
+    fn column(self, what: &str) -> String;
 }
 
-impl SideName {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            SideName::Left => "left",
-            SideName::Right => "right",
-        }
-    }
-
-    /// The couplings column of this side: `column("id")` is `left_id` or `right_id`.
+impl Column for SideName {
     fn column(self, what: &str) -> String {
         format!("{}_{what}", self.as_str())
-    }
-
-    pub fn other(self) -> SideName {
-        match self {
-            SideName::Left => SideName::Right,
-            SideName::Right => SideName::Left,
-        }
     }
 }
 
