@@ -2,7 +2,7 @@
 //! an embedded Business Central (seed: examples/demo/business-central) into the SAP CAP
 //! imitation of Dataverse, compared with the same run into an embedded Dataverse: the report
 //! counts must be the same.
-mod http_support;
+use crate::support::http as http_support;
 
 use coupler::analysis::Model;
 use coupler::runtime::connector::Connector;
@@ -153,7 +153,7 @@ async fn standard_mapping_set_embedded_bc_to_cap_dataverse() {
 /// (`api_ref:`). The sales order mappings are kept; they are off by the settings and the seed has
 /// no sales orders. Within the kept mappings, [`api_lines`] leaves out what reads or writes a
 /// Business Central field the API does not expose (run as it is, such a mapping fails before any
-/// request, naming the fields: tests/http_bc_fields.rs).
+/// request, naming the fields: http/bc_fields.rs).
 const CAP_BC_MAPPINGS: &[&str] = &[
     "SALESPEOPLE",
     "CURRENCY",

@@ -4,7 +4,7 @@
 //! Process-level cases run the real binary; the truncation and mutation loops run in-process
 //! (parse + analyze + format, as `coupler check` and `coupler fmt` do) for speed.
 
-mod common;
+use crate::support::common;
 
 use common::{check_bytes, exit_code, json_lines, run_in, stderr, stdout, Checked};
 use coupler::diagnostic::{render_human, render_json, RenderOptions};

@@ -1,10 +1,10 @@
-//! Issue 6 over HTTP: sales orders from the SAP CAP imitation of Dataverse (a real OData v4
+//! Sales orders over HTTP: from the SAP CAP imitation of Dataverse (a real OData v4
 //! server on loopback) into an embedded Business Central, with the standard mapping set's
 //! SALESORDER-FROMSALES and SALESORDERLINE-FROMSALES: a submitted order with an item line, a
 //! write-in line and a 250-character description becomes one order with its lines and Comment
 //! lines; the draft order is not taken and its line waits; a second run changes nothing.
-mod common;
-mod http_support;
+use crate::support::common;
+use crate::support::http as http_support;
 
 use common::repo;
 use coupler::analysis::Model;

@@ -4,7 +4,7 @@
 //! a mapping or its fields block when it is not items already (fragments are items, clauses or
 //! field lines). In docs/errors.md, a block under a syntax code's heading
 //! (`## E01..`) may fail with that code, and only with it: it shows the mistake.
-mod common;
+use crate::support::common;
 
 use common::repo;
 use coupler::diagnostic::Severity;

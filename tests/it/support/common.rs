@@ -1,6 +1,4 @@
 //! Helpers shared by the end-to-end, robustness and round-trip tests.
-// Each test binary uses a different subset of these helpers.
-#![allow(dead_code)]
 
 use coupler::analysis::{self, ParsedFile};
 use coupler::diagnostic::{Diagnostic, Severity};

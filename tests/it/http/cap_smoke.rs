@@ -1,6 +1,6 @@
 //! Proves the CAP test servers (tests/servers/cap, harness tests/http_support/cap.rs) behave as
 //! tests/servers/cap/README.md says, over real HTTP with reqwest.
-mod http_support;
+use crate::support::http as http_support;
 
 use http_support::cap::{CapServer, COMPANY_ID, COMPANY_NAME, DEFAULT_USER_ID, USER_HEADER};
 use reqwest::{Client, Response, StatusCode};

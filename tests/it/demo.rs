@@ -3,7 +3,7 @@
 //! binary. The first run is full and fails nothing; a second changes nothing; the submitted Sales
 //! order arrives in Business Central as the seed document describes; `--watch` keeps the demo in
 //! sync on its schedules (a draft order submitted meanwhile arrives with its line).
-mod common;
+use crate::support::common;
 
 use common::repo;
 use serde_json::{json, Value};

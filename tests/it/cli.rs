@@ -1,7 +1,7 @@
 //! End-to-end tests of the `coupler` binary on real files: exit codes (0 ok or warnings, 1 input
 //! errors, 2 usage or I/O), the summary line, human and JSON diagnostics, `explain` and `fmt`.
 
-mod common;
+use crate::support::common;
 
 use common::{
     copy_schemas, exit_code, json_lines, repo, run_in, standard_path, standard_text,

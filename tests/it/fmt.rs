@@ -1,7 +1,7 @@
 //! `coupler fmt` keeps meaning and comments and is idempotent on every mapping file of the
 //! repository; hand-written ugly inputs pin the canonical layout exactly.
 
-mod common;
+use crate::support::common;
 
 use coupler::source::FileId;
 use coupler::syntax::{self, ast, fingerprint, format_checked, guard};

@@ -3,7 +3,7 @@
 //!   matched as the invoice's number, through the invoice's id;
 //! - Currency "ISO Code" (no API property) fails a read, filter or match before any request, and
 //!   a mapping that needs it fails with the field, the table and the mapping named.
-mod http_support;
+use crate::support::http as http_support;
 
 use coupler::plan::filter::{Cmp, FValue, Pred, Target};
 use coupler::runtime::connector::*;

@@ -4,7 +4,7 @@
 //! `tests/fixtures/check/NAME.map`. The human rendering is compared with an insta snapshot; the
 //! JSON rendering is checked for the codes the fixture exists for, so a wording change only
 //! moves snapshots. Accept new renderings with `INSTA_UPDATE=always cargo test --test
-//! check_fixtures` (or `cargo insta review`), then read them.
+//! it check::` (or `cargo insta review`), then read them.
 
 use coupler::diagnostic::codes;
 use std::collections::BTreeSet;

@@ -1,7 +1,7 @@
 //! The HTTP connectors against real servers on loopback: the SAP CAP imitations of Dataverse and
 //! Business Central (tests/servers/cap), the fault-injecting proxy in front of them, and the
 //! Dataverse mock (OAuth token endpoint, change tracking).
-mod http_support;
+use crate::support::http as http_support;
 
 use coupler::config::Auth;
 use coupler::plan::filter::{Cmp, FValue, Pred, Target};

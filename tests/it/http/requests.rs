@@ -1,6 +1,6 @@
 //! What an incremental run with no change costs, per source side: the requests the connectors
 //! save between runs (through the positions the engine keeps, or the configuration).
-mod http_support;
+use crate::support::http as http_support;
 
 use coupler::runtime::connector::*;
 use coupler::runtime::connectors::{

@@ -1,7 +1,7 @@
-//! Self-tests of the loopback test servers in `tests/http_support`: the fault-injecting proxy
+//! Self-tests of the loopback test servers in `support/http`: the fault-injecting proxy
 //! (with the Dataverse mock as its upstream, so no CAP is needed) and the Dataverse mock.
 
-mod http_support;
+use crate::support::http as http_support;
 
 use std::time::{Duration, Instant};
 

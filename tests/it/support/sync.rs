@@ -1,8 +1,6 @@
-//! Helpers for the end-to-end synchronization tests (`tests/sync.rs`): a throw-away project with a
-//! `coupler.yaml` whose profile binds two embedded systems seeded from small JSON folders, and
+//! Helpers for the end-to-end synchronization tests (`sync`, `watch`, `sales_orders`): a
+//! throw-away project with a `coupler.yaml` whose profile binds two embedded systems seeded from small JSON folders, and
 //! wrappers around the real `coupler` binary that parse its JSON output.
-// Not every test uses every helper.
-#![allow(dead_code)]
 
 use coupler::analysis::SystemKind;
 use coupler::runtime::connector::WriteOp;

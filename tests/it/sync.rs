@@ -2,7 +2,7 @@
 //! systems seeded from small JSON folders in a temp project. Each test proves one rule of the
 //! seed document's synchronization table or one engine behaviour, and asserts concrete records.
 
-mod sync_support;
+use crate::support::sync as sync_support;
 
 use serde_json::{json, Value};
 use std::collections::BTreeMap;

@@ -1,7 +1,7 @@
 //! 429 handling against the fault proxy's sliding-window rate limit (in front of CAP): a 429
 //! pauses the whole endpoint, so the requests waiting for a slot do not collect 429s of their
 //! own, and every request still gets through.
-mod http_support;
+use crate::support::http as http_support;
 
 use coupler::runtime::connectors::http::{Http, Req};
 use coupler::runtime::connectors::HttpOptions;

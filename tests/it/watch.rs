@@ -3,7 +3,7 @@
 //! SIGTERM stops the watch cleanly (the run lock is released; a run in progress stops after its
 //! page in flight); a second run is refused meanwhile.
 
-mod sync_support;
+use crate::support::sync as sync_support;
 
 use serde_json::{json, Value};
 use std::io::{BufRead, BufReader};

@@ -2,7 +2,7 @@
 //! is an upsert `PATCH <set>(<id>)` (sent twice, it makes one record), an update is `PATCH` with
 //! `If-Match: *` (a record deleted meanwhile fails with a clear reason and is not re-created),
 //! alone and inside a multipart `$batch`.
-mod http_support;
+use crate::support::http as http_support;
 
 use coupler::config::Auth;
 use coupler::runtime::connector::*;

@@ -10,8 +10,8 @@
 //! - diagrams: Graphviz renders the DOT (`dot` must be installed: `.ci/run` installs it); the
 //!   Mermaid output is checked for structure (no Mermaid parser runs here without a browser DOM).
 //!
-//! Random mapping sets are in tests/plan_properties.rs. Accept new renderings with
-//! `INSTA_UPDATE=always cargo test --test plan` (or `cargo insta review`), then read them.
+//! Random mapping sets are in plan_properties.rs. Accept new renderings with
+//! `INSTA_UPDATE=always cargo test --test it plan::` (or `cargo insta review`), then read them.
 
 use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet, HashSet};
@@ -1057,7 +1057,7 @@ fn mermaid_escapes_names() {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Known bugs, reported with these reproductions: run with `cargo test --test plan -- --ignored`,
+// Known bugs, reported with these reproductions: run with `cargo test --test it plan:: -- --ignored`,
 // and drop the `#[ignore]` once fixed.
 
 /// `--select UNIT` is as close to `UNIT OF MEASURE` as to `UNIT GROUP`; the suggestion must not

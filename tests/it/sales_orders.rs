@@ -1,10 +1,9 @@
-//! Issue 6: item availability (negative inventory written as 0, refreshed from a FlowField that
+//! Item availability (negative inventory written as 0, refreshed from a FlowField that
 //! changes without a stamp), and sales orders from Sales (SALESORDER-FROMSALES and its lines:
 //! parents, write-in products, long descriptions on Comment lines), end to end with the real
 //! `coupler` binary on the standard mapping set and two embedded systems.
 
-#[path = "sync_support/mod.rs"]
-mod sync_support;
+use crate::support::sync as sync_support;
 
 use serde_json::{json, Map, Value};
 use sync_support::{standard_map, Project};
