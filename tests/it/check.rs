@@ -6,10 +6,11 @@
 //! moves snapshots. Accept new renderings with `INSTA_UPDATE=always cargo test --test
 //! it check::` (or `cargo insta review`), then read them.
 
+use crate::support::coupler::coupler;
 use coupler::diagnostic::codes;
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Output;
 
 /// Declares one test per fixture and the table of every fixture with the codes it must produce.
 macro_rules! fixtures {
@@ -150,13 +151,10 @@ fn repo_root() -> &'static Path {
 
 /// Runs `coupler check ARGS` from the repository root, without colour.
 fn coupler_check(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_coupler"))
-        .current_dir(repo_root())
-        .env("NO_COLOR", "1")
-        .arg("check")
+    coupler(["check"])
         .args(args)
+        .current_dir(repo_root())
         .output()
-        .expect("run coupler")
 }
 
 /// The diagnostics of `--format json`, one object per stdout line.
@@ -284,14 +282,10 @@ mapping "CUSTOMER PRICE GROUP": bc."Customer Price Group" -> sales.pricelevel {{
     let yaml = "profiles:\n  api:\n    systems:\n      bc: { kind: business_central, url: \"https://bc.example.com/api/v2.0\" }\n      sales: { kind: dataverse, url: \"https://org.example.com/api/data/v9.2\" }\n    state: state/state.db\n  prices:\n    systems:\n      bc: { kind: business_central, url: \"https://bc.example.com/api/v2.0\" }\n      sales: { kind: embedded }\n    state: state/state.db\n    settings: { prices: true }\n  embedded:\n    systems:\n      bc: { kind: embedded }\n      sales: { kind: embedded }\n    state: state/state.db\n  swapped:\n    systems:\n      bc: { kind: embedded }\n      sales: { kind: business_central, url: \"https://bc.example.com/api/v2.0\" }\n    state: state/state.db\n";
     std::fs::write(dir.path().join("coupler.yaml"), yaml).expect("yaml");
     let check = |args: &[&str]| {
-        Command::new(env!("CARGO_BIN_EXE_coupler"))
-            .current_dir(dir.path())
-            .env("NO_COLOR", "1")
-            .arg("check")
-            .arg("api.map")
+        coupler(["check", "api.map"])
             .args(args)
+            .current_dir(dir.path())
             .output()
-            .expect("run coupler")
     };
     let codes = |out: &Output| -> Vec<String> {
         String::from_utf8_lossy(&out.stdout)

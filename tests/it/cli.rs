@@ -2,6 +2,7 @@
 //! errors, 2 usage or I/O), the summary line, human and JSON diagnostics, `explain` and `fmt`.
 
 use crate::support::common;
+use crate::support::coupler::coupler;
 
 use common::{
     copy_schemas, exit_code, json_lines, repo, run_in, standard_path, standard_text,
@@ -499,7 +500,7 @@ fn fmt_refuses_a_file_with_a_syntax_error() {
 /// A closed stdout (`coupler explain | head -1`) is not a crash.
 #[test]
 fn closed_stdout_is_not_a_panic() {
-    use std::process::{Command, Stdio};
+    use std::process::Stdio;
     let dir = TempDir::new().unwrap();
     write(dir.path(), "bad.map", &file_with_errors());
     for args in [
@@ -510,14 +511,10 @@ fn closed_stdout_is_not_a_panic() {
         // The reading end is closed before the process starts, so every write fails.
         let (reader, writer) = std::io::pipe().unwrap();
         drop(reader);
-        let out = Command::new(common::bin())
-            .args(args)
+        let out = coupler(args)
             .current_dir(dir.path())
-            .env("NO_COLOR", "1")
             .stdout(Stdio::from(writer))
-            .stderr(Stdio::piped())
-            .output()
-            .unwrap();
+            .output();
         let err = String::from_utf8_lossy(&out.stderr);
         assert!(!err.contains("panicked"), "coupler {args:?}:\n{err}");
         assert_ne!(out.status.code(), Some(101), "coupler {args:?}:\n{err}");

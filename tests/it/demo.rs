@@ -5,10 +5,11 @@
 //! sync on its schedules (a draft order submitted meanwhile arrives with its line).
 use crate::support::common;
 
+use crate::support::coupler::Coupler;
 use common::repo;
 use serde_json::{json, Value};
 use std::path::Path;
-use std::process::{Command, Output};
+use std::process::Output;
 
 fn copy_dir(from: &Path, to: &Path) {
     std::fs::create_dir_all(to).expect("folder");
@@ -37,12 +38,7 @@ fn demo() -> tempfile::TempDir {
 }
 
 fn coupler(dir: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_coupler"))
-        .args(args)
-        .current_dir(dir)
-        .env("NO_COLOR", "1")
-        .output()
-        .expect("the coupler binary runs")
+    Coupler::new().args(args).current_dir(dir).output()
 }
 
 fn run_json(dir: &Path, extra: &[&str]) -> Value {

@@ -13,6 +13,7 @@
 //! Random mapping sets are in plan_properties.rs. Accept new renderings with
 //! `INSTA_UPDATE=always cargo test --test it plan::` (or `cargo insta review`), then read them.
 
+use crate::support::coupler::coupler;
 use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::io::Write;
@@ -31,12 +32,7 @@ fn repo() -> &'static Path {
 
 /// Runs `coupler ARGS` in `dir`, without colour.
 fn coupler_in(dir: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_coupler"))
-        .current_dir(dir)
-        .env("NO_COLOR", "1")
-        .args(args)
-        .output()
-        .expect("run coupler")
+    coupler(args).current_dir(dir).output()
 }
 
 fn text(bytes: &[u8]) -> String {
@@ -1113,13 +1109,9 @@ fn mermaid_escapes_hash() {
 #[test]
 
 fn closed_stdout_is_not_a_panic() {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_coupler"))
+    let mut child = coupler(["plan", STANDARD_DIR, "--format", "json"])
         .current_dir(repo())
-        .args(["plan", STANDARD_DIR, "--format", "json"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("run coupler");
+        .spawn();
     drop(child.stdout.take());
     let out = child.wait_with_output().expect("coupler ends");
     let stderr = text(&out.stderr);

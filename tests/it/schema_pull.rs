@@ -3,12 +3,13 @@
 //! catalog used by `coupler check`, and fetching from a loopback mock endpoint (with OAuth and
 //! Dataverse's Metadata API for `--option-sets`).
 
+use crate::support::coupler::Coupler;
 use coupler::analysis::SystemKind;
 use coupler::schema::pull::{self, OptionSetValues, PullOptions};
 use coupler::schema::{Catalog, FieldType};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Output;
 use tempfile::TempDir;
 
 fn fixture(name: &str) -> PathBuf {
@@ -35,12 +36,7 @@ fn convert(name: &str, kind: SystemKind, only: &[&str]) -> (String, Catalog) {
 }
 
 fn coupler(dir: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_coupler"))
-        .args(args)
-        .current_dir(dir)
-        .env("NO_COLOR", "1")
-        .output()
-        .unwrap()
+    Coupler::new().args(args).current_dir(dir).output()
 }
 
 fn text(bytes: &[u8]) -> String {
@@ -689,12 +685,11 @@ fn pulls_from_a_live_endpoint_with_oauth_and_option_sets() {
     // The org root: the Web API path is added.
     let dir = project_with_profile(&base, &format!("{base}/tenant/oauth2/v2.0/token"));
     let run = |args: &[&str]| {
-        Command::new(env!("CARGO_BIN_EXE_coupler"))
+        Coupler::new()
             .args(args)
             .current_dir(dir.path())
             .env("PULL_TEST_SECRET", "s3cret")
             .output()
-            .unwrap()
     };
     let out = run(&["schema", "pull", "--profile", "live", "sales"]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
@@ -744,12 +739,11 @@ fn pulls_from_a_live_endpoint_with_oauth_and_option_sets() {
     );
 
     // A refused token: exit 2, the message names the token endpoint, never the secret.
-    let out = Command::new(env!("CARGO_BIN_EXE_coupler"))
+    let out = Coupler::new()
         .args(["schema", "pull", "--profile", "live", "sales"])
         .current_dir(dir.path())
         .env("PULL_TEST_SECRET", "wrong")
-        .output()
-        .unwrap();
+        .output();
     assert_eq!(out.status.code(), Some(2));
     let err = text(&out.stderr);
     assert!(err.contains("access token") && err.contains("400"), "{err}");
@@ -762,12 +756,11 @@ fn plain_http_is_refused_for_remote_hosts() {
         "http://example.com/api/data/v9.2",
         "https://login.microsoftonline.com/t/oauth2/v2.0/token",
     );
-    let out = Command::new(env!("CARGO_BIN_EXE_coupler"))
+    let out = Coupler::new()
         .args(["schema", "pull", "--profile", "live", "sales"])
         .current_dir(dir.path())
         .env("PULL_TEST_SECRET", "s3cret")
-        .output()
-        .unwrap();
+        .output();
     assert_eq!(out.status.code(), Some(2));
     let err = text(&out.stderr);
     assert!(err.contains("loopback"), "{err}");

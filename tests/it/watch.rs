@@ -5,9 +5,10 @@
 
 use crate::support::sync as sync_support;
 
+use crate::support::coupler::coupler;
 use serde_json::{json, Value};
 use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command};
 use std::sync::mpsc::{self, Receiver};
 use std::time::{Duration, Instant};
 use sync_support::{code, stderr, Project, PROFILE};
@@ -61,24 +62,18 @@ struct Watch {
 impl Watch {
     fn start(p: &Project, extra: &[&str]) -> Watch {
         let map = p.map_arg();
-        let mut child = Command::new(env!("CARGO_BIN_EXE_coupler"))
-            .args([
-                "run",
-                "--watch",
-                "--profile",
-                PROFILE,
-                &map,
-                "--format",
-                "json",
-            ])
-            .args(extra)
-            .current_dir(p.root())
-            .env("NO_COLOR", "1")
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("the coupler binary starts");
+        let mut child = coupler([
+            "run",
+            "--watch",
+            "--profile",
+            PROFILE,
+            &map,
+            "--format",
+            "json",
+        ])
+        .args(extra)
+        .current_dir(p.root())
+        .spawn();
         let stdout = child.stdout.take().expect("stdout");
         let (tx, lines) = mpsc::channel();
         std::thread::spawn(move || {

@@ -1,21 +1,17 @@
 //! Helpers shared by the end-to-end, robustness and round-trip tests.
 
+use super::coupler::coupler;
 use coupler::analysis::{self, ParsedFile};
 use coupler::diagnostic::{Diagnostic, Severity};
 use coupler::source::{FileId, SourceMap, Span};
 use coupler::syntax::{self, ast, guard};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Output;
 use std::sync::Once;
 
 /// The crate root.
 pub fn repo() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
-
-/// The `coupler` binary built for this test run.
-pub fn bin() -> &'static str {
-    env!("CARGO_BIN_EXE_coupler")
 }
 
 /// The standard mapping set, the real input every test should run on.
@@ -155,13 +151,7 @@ pub fn check_text(path: &Path, text: &str) -> Checked {
 
 /// Runs the binary with `args` in `cwd`, without colour.
 pub fn run_in(cwd: &Path, args: &[&str]) -> Output {
-    Command::new(bin())
-        .args(args)
-        .current_dir(cwd)
-        .env("NO_COLOR", "1")
-        .env_remove("CLICOLOR_FORCE")
-        .output()
-        .expect("the coupler binary runs")
+    coupler(args).current_dir(cwd).output()
 }
 
 pub fn stdout(o: &Output) -> String {

@@ -3,5 +3,6 @@
 #![allow(dead_code)]
 
 pub mod common;
+pub mod coupler;
 pub mod http;
 pub mod sync;

@@ -2,13 +2,14 @@
 //! throw-away project with a `coupler.yaml` whose profile binds two embedded systems seeded from small JSON folders, and
 //! wrappers around the real `coupler` binary that parse its JSON output.
 
+use super::coupler::coupler;
 use coupler::analysis::SystemKind;
 use coupler::runtime::connector::WriteOp;
 use coupler::runtime::embedded::EmbeddedSystem;
 use coupler::schema::Catalog;
 use serde_json::{json, Map, Value};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Child, Output, Stdio};
 use std::sync::Arc;
 use tempfile::TempDir;
 
@@ -201,28 +202,19 @@ impl Project {
 
     /// Runs `coupler ARGS` in the project folder.
     pub fn coupler(&self, args: &[&str]) -> Output {
-        Command::new(env!("CARGO_BIN_EXE_coupler"))
-            .args(args)
-            .current_dir(self.root())
-            .env("NO_COLOR", "1")
-            .output()
-            .expect("the coupler binary runs")
+        coupler(args).current_dir(self.root()).output()
     }
 
     /// `coupler run --profile test sync.map --format json EXTRA...` as a child process that is
     /// still running (its output is discarded).
     pub fn spawn_run(&self, extra: &[&str]) -> Child {
         let map = self.map_arg();
-        Command::new(env!("CARGO_BIN_EXE_coupler"))
-            .args(["run", "--profile", PROFILE, &map, "--format", "json"])
+        coupler(["run", "--profile", PROFILE, &map, "--format", "json"])
             .args(extra)
             .current_dir(self.root())
-            .env("NO_COLOR", "1")
-            .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
-            .expect("the coupler binary starts")
     }
 
     /// The state store's database (`state: state/state.db` in `coupler.yaml`).
