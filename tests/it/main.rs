@@ -5,6 +5,7 @@ mod check;
 mod cli;
 mod demo;
 mod docs;
+mod examples;
 mod fmt;
 mod http;
 mod plan;

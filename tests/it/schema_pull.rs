@@ -566,39 +566,38 @@ fn option_sets_turn_integers_into_options() {
 // ---------------------------------------------------------------------------------------------
 
 mod mock {
-    use axum::extract::{Path as UrlPath, Query};
+    use crate::support::http::token::Tokens;
+    use axum::extract::{Path as UrlPath, Query, State};
     use axum::http::{HeaderMap, StatusCode};
     use axum::response::IntoResponse;
     use axum::routing::{get, post};
     use axum::Router;
     use std::collections::HashMap;
+    use std::sync::{Arc, Mutex};
 
-    pub const TOKEN: &str = "test-token-123";
+    type Shared = Arc<Mutex<Tokens>>;
 
-    fn authorized(headers: &HeaderMap) -> bool {
-        headers.get("authorization").and_then(|v| v.to_str().ok())
-            == Some(&format!("Bearer {TOKEN}"))
+    /// The client of the test profile (`client_id: app`, secret `s3cret`), asking for a loopback
+    /// scope; a refused secret is a `400`.
+    fn tokens() -> Tokens {
+        let mut tokens = Tokens::new("app", "s3cret", 3599);
+        tokens.refused = 400;
+        tokens.scope = Some("http://127.0.0.1".into());
+        tokens
     }
 
-    async fn token(body: String) -> impl IntoResponse {
-        if body.contains("grant_type=client_credentials")
-            && body.contains("client_secret=s3cret")
-            && body.contains("scope=http%3A%2F%2F127.0.0.1")
-        {
-            (
-                StatusCode::OK,
-                format!(r#"{{"access_token":"{TOKEN}","token_type":"Bearer","expires_in":3599}}"#),
-            )
-        } else {
-            (
-                StatusCode::BAD_REQUEST,
-                r#"{"error":"invalid_client","error_description":"AADSTS7000215: Invalid client secret provided."}"#.to_string(),
-            )
-        }
+    fn authorized(tokens: &Shared, headers: &HeaderMap) -> bool {
+        let header = headers.get("authorization").and_then(|v| v.to_str().ok());
+        tokens.lock().unwrap().accepts(header)
     }
 
-    async fn metadata(headers: HeaderMap) -> impl IntoResponse {
-        if !authorized(&headers) {
+    async fn token(State(tokens): State<Shared>, body: String) -> impl IntoResponse {
+        let (status, answer) = tokens.lock().unwrap().respond(body.as_bytes());
+        (StatusCode::from_u16(status).unwrap(), answer.to_string())
+    }
+
+    async fn metadata(State(tokens): State<Shared>, headers: HeaderMap) -> impl IntoResponse {
+        if !authorized(&tokens, &headers) {
             return (StatusCode::UNAUTHORIZED, String::new());
         }
         let xml = std::fs::read_to_string(
@@ -611,11 +610,14 @@ mod mock {
 
     /// `EntityDefinitions(LogicalName='account')/Attributes/Microsoft.Dynamics.CRM.PicklistAttributeMetadata`
     async fn attributes(
+        State(tokens): State<Shared>,
         headers: HeaderMap,
         UrlPath((entity, cast)): UrlPath<(String, String)>,
         Query(q): Query<HashMap<String, String>>,
     ) -> impl IntoResponse {
-        if !authorized(&headers) || q.get("$expand").map(String::as_str) != Some("OptionSet") {
+        if !authorized(&tokens, &headers)
+            || q.get("$expand").map(String::as_str) != Some("OptionSet")
+        {
             return (StatusCode::UNAUTHORIZED, String::new());
         }
         let body = match (entity.as_str(), cast.as_str()) {
@@ -649,7 +651,8 @@ mod mock {
                 let app = Router::new()
                     .route("/tenant/oauth2/v2.0/token", post(token))
                     .route("/api/data/v9.2/$metadata", get(metadata))
-                    .route("/api/data/v9.2/{entity}/Attributes/{cast}", get(attributes));
+                    .route("/api/data/v9.2/{entity}/Attributes/{cast}", get(attributes))
+                    .with_state(Arc::new(Mutex::new(tokens())));
                 let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
                 tx.send(listener.local_addr().unwrap().port()).unwrap();
                 axum::serve(listener, app).await.unwrap();

@@ -2,7 +2,7 @@
 //! imitate Dataverse (`/api/data/v9.2`) and Business Central (`/api/v2.0`) on 127.0.0.1.
 //!
 //! ```ignore
-//! mod http_support;
+//! use crate::support::http as http_support;
 //! use http_support::cap::CapServer;
 //!
 //! let cap = CapServer::start(); // a fresh server with an empty in-memory database

@@ -3,11 +3,12 @@
 //! [`DataverseMock`] is an axum server on `127.0.0.1:<free port>` with its own tokio runtime on a
 //! background thread (stops on drop). It imitates:
 //!
-//! * **OAuth client credentials**: `POST /<tenant>/oauth2/v2.0/token` (form `grant_type=
-//!   client_credentials`, `client_id`, `client_secret`, `scope`) returns `{"token_type":"Bearer",
-//!   "expires_in":N,"access_token":"..."}`. Wrong id/secret: `401 {"error":"invalid_client"}`;
-//!   other grant types: `400 unsupported_grant_type`; missing scope: `400 invalid_scope`; another
-//!   tenant: `400 invalid_request`. Tokens really expire after `expires_in` seconds.
+//! * **OAuth client credentials** (the shared [`super::token::Tokens`]): `POST /<tenant>/oauth2/
+//!   v2.0/token` (form `grant_type=client_credentials`, `client_id`, `client_secret`, `scope`)
+//!   returns `{"token_type":"Bearer","expires_in":N,"access_token":"..."}`. Wrong id/secret:
+//!   `401 {"error":"invalid_client"}`; other grant types: `400 unsupported_grant_type`; missing
+//!   scope: `400 invalid_scope`; another tenant: `400 invalid_request`. Tokens really expire after
+//!   `expires_in` seconds.
 //! * **Web API** under `/api/data/v9.2/` (every request needs `Authorization: Bearer <token issued
 //!   here and not expired>`, else `401`): an in-memory store of schemaless JSON rows per entity set
 //!   (key field per set, e.g. `accounts` → `accountid`).
@@ -56,12 +57,14 @@ use std::collections::{BTreeMap, HashMap};
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use axum::body::Body;
 use axum::http::{HeaderMap, Request, StatusCode};
 use axum::response::Response;
 use serde_json::{json, Map, Value};
+
+use super::token::Tokens;
 
 /// The service root path.
 pub const API_PATH: &str = "/api/data/v9.2";
@@ -147,9 +150,7 @@ struct State {
     own_base: String,
     sets: BTreeMap<String, EntitySet>,
     version: u64,
-    tokens: HashMap<String, Instant>,
-    tokens_issued: u64,
-    token_expires_in: u64,
+    tokens: Tokens,
     requests: Vec<MockRequest>,
 }
 
@@ -188,14 +189,13 @@ impl DataverseMock {
                 )
             })
             .collect();
+        let tokens = Tokens::new(&cfg.client_id, &cfg.client_secret, cfg.token_expires_in);
         let state = Arc::new(Mutex::new(State {
-            token_expires_in: cfg.token_expires_in,
             cfg,
             own_base: format!("http://{addr}"),
             sets,
             version: 0,
-            tokens: HashMap::new(),
-            tokens_issued: 0,
+            tokens,
             requests: Vec::new(),
         }));
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
@@ -267,22 +267,22 @@ impl DataverseMock {
 
     /// Tokens issued so far.
     pub fn tokens_issued(&self) -> u64 {
-        self.state.lock().unwrap().tokens_issued
+        self.state.lock().unwrap().tokens.issued()
     }
 
     /// `expires_in` of tokens issued from now on.
     pub fn set_token_expiry(&self, secs: u64) {
-        self.state.lock().unwrap().token_expires_in = secs;
+        self.state.lock().unwrap().tokens.expires_in = secs;
     }
 
     /// Invalidates every token issued so far (the next API call gets 401).
     pub fn expire_tokens(&self) {
-        self.state.lock().unwrap().tokens.clear();
+        self.state.lock().unwrap().tokens.expire_all();
     }
 
     /// Issues a token directly (no HTTP), for tests that don't exercise the token flow.
     pub fn issue_token(&self) -> String {
-        issue_token(&mut self.state.lock().unwrap())
+        self.state.lock().unwrap().tokens.issue()
     }
 
     /// Inserts or replaces rows. A row without its key gets a new GUID; without `modifiedon` it
@@ -431,18 +431,6 @@ fn header_of<'a>(headers: &'a [(String, String)], name: &str) -> Option<&'a str>
         .map(|(_, v)| v.as_str())
 }
 
-fn issue_token(st: &mut State) -> String {
-    let token = format!(
-        "mock-{}-{}",
-        uuid::Uuid::new_v4().simple(),
-        st.tokens_issued + 1
-    );
-    st.tokens_issued += 1;
-    let expiry = Instant::now() + Duration::from_secs(st.token_expires_in);
-    st.tokens.insert(token.clone(), expiry);
-    token
-}
-
 struct Resp {
     status: u16,
     headers: Vec<(String, String)>,
@@ -546,7 +534,8 @@ async fn dispatch(state: Arc<Mutex<State>>, req: Request<Body>) -> Response {
         if path != token_path {
             return Resp::json(400, &json!({"error":"invalid_request","error_description":"AADSTS90002: Tenant not found."})).into_response();
         }
-        return token_endpoint(&mut st, &body).into_response();
+        let (status, answer) = st.tokens.respond(&body);
+        return Resp::json(status, &answer).into_response();
     }
 
     let Some(rest) = path.strip_prefix(API_PATH) else {
@@ -556,16 +545,7 @@ async fn dispatch(state: Arc<Mutex<State>>, req: Request<Body>) -> Response {
     let rest = rest.trim_start_matches('/').to_string();
 
     // Authorization
-    let authorized = header_of(&headers, "authorization")
-        .and_then(|v| {
-            let (scheme, tok) = v.split_once(' ')?;
-            scheme
-                .eq_ignore_ascii_case("bearer")
-                .then(|| tok.trim().to_string())
-        })
-        .and_then(|tok| st.tokens.get(&tok).copied())
-        .is_some_and(|exp| Instant::now() < exp);
-    if !authorized {
+    if !st.tokens.accepts(header_of(&headers, "authorization")) {
         return Resp::json(401, &json!({"error":{"code":"0x80040220","message":"Bearer token missing, invalid or expired."}}))
             .header(
                 "WWW-Authenticate",
@@ -594,39 +574,6 @@ async fn dispatch(state: Arc<Mutex<State>>, req: Request<Body>) -> Response {
         handle_api(&mut st, &api)
     };
     resp.into_response()
-}
-
-fn token_endpoint(st: &mut State, body: &[u8]) -> Resp {
-    let form: HashMap<String, String> = url::form_urlencoded::parse(body).into_owned().collect();
-    let get = |k: &str| form.get(k).map(String::as_str).unwrap_or("");
-    if get("grant_type") != "client_credentials" {
-        return Resp::json(
-            400,
-            &json!({"error":"unsupported_grant_type","error_description":"only client_credentials"}),
-        );
-    }
-    if get("client_id") != st.cfg.client_id || get("client_secret") != st.cfg.client_secret {
-        return Resp::json(
-            401,
-            &json!({"error":"invalid_client","error_description":"AADSTS7000215: Invalid client secret provided."}),
-        );
-    }
-    if get("scope").is_empty() {
-        return Resp::json(
-            400,
-            &json!({"error":"invalid_scope","error_description":"scope is required"}),
-        );
-    }
-    let token = issue_token(st);
-    Resp::json(
-        200,
-        &json!({
-            "token_type": "Bearer",
-            "expires_in": st.token_expires_in,
-            "ext_expires_in": st.token_expires_in,
-            "access_token": token,
-        }),
-    )
 }
 
 // ---------------------------------------------------------------------------------------------
