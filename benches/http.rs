@@ -14,7 +14,7 @@
 //!    requests per 5 minutes to 100 per 5 s, with batches of 5 so that the run needs several
 //!    windows: records/s, share of the request budget used, and that every customer ends up as
 //!    exactly one account.
-#[path = "../tests/http_support/mod.rs"]
+#[path = "../tests/it/support/http/mod.rs"]
 mod http_support;
 
 use coupler::analysis::Model;

@@ -1,0 +1,12 @@
+//! The HTTP connectors against real servers on loopback (`support::http`): the SAP CAP
+//! imitations, the fault-injecting proxy and the Dataverse mock.
+
+mod bc_fields;
+mod cap_smoke;
+mod connectors;
+mod e2e;
+mod requests;
+mod sales_orders;
+mod support_selftest;
+mod throttling;
+mod writes;

@@ -1,0 +1,18 @@
+//! The integration tests: one binary (`cargo test --test it`), one module per area. The support
+//! code (`support/`) is compiled once, for all of them. Add a module in alphabetical order.
+
+mod check;
+mod cli;
+mod demo;
+mod docs;
+mod examples;
+mod fmt;
+mod http;
+mod plan;
+mod plan_properties;
+mod robustness;
+mod sales_orders;
+mod schema_pull;
+mod support;
+mod sync;
+mod watch;
