@@ -6,23 +6,10 @@
 use crate::support::common;
 
 use crate::support::coupler::Coupler;
-use common::repo;
+use common::{copy_dir, repo};
 use serde_json::{json, Value};
 use std::path::Path;
 use std::process::Output;
-
-fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).expect("folder");
-    for entry in std::fs::read_dir(from).expect("readable folder") {
-        let entry = entry.expect("entry");
-        let path = entry.path();
-        if path.is_dir() {
-            copy_dir(&path, &to.join(entry.file_name()));
-        } else {
-            std::fs::copy(&path, to.join(entry.file_name())).expect("copy");
-        }
-    }
-}
 
 /// A copy of the repository's demo: its profile, mappings, catalogs and seeds.
 fn demo() -> tempfile::TempDir {

@@ -3,24 +3,9 @@
 //! `coupler plan --format json` prints for the same files, profile and selection. The plan's
 //! steps, filters and policies are read off the passes the engine executes, so this holds for
 //! what runs, not only for what is shown. Runs are dry, on a copy of the demo.
-mod common;
-
-use common::{bin, repo};
+use crate::support::common::{self, copy_dir, repo};
 use std::path::Path;
-use std::process::{Command, Output};
-
-fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).expect("folder");
-    for entry in std::fs::read_dir(from).expect("readable folder") {
-        let entry = entry.expect("entry");
-        let path = entry.path();
-        if path.is_dir() {
-            copy_dir(&path, &to.join(entry.file_name()));
-        } else {
-            std::fs::copy(&path, to.join(entry.file_name())).expect("copy");
-        }
-    }
-}
+use std::process::Output;
 
 /// The embedded demo endpoints, without the standard set's settings: the examples' own profile.
 const EXAMPLES_PROFILE: &str = "profiles:
@@ -46,12 +31,9 @@ fn demo() -> tempfile::TempDir {
 }
 
 fn coupler(dir: &Path, args: &[&str]) -> Output {
-    Command::new(bin())
-        .args(args)
+    crate::support::coupler::coupler(args)
         .current_dir(dir)
-        .env("NO_COLOR", "1")
         .output()
-        .expect("the coupler binary runs")
 }
 
 /// `coupler plan --format json` and the plan a dry `coupler run` executes, for the same `args`
