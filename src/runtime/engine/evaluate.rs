@@ -2,6 +2,7 @@
 //! couplings, transforms, modifiers, and the target field's own type and length rules.
 
 use super::compile::{Direction, Step, StepSource};
+use super::error::{EngineError, Res};
 use crate::analysis::SystemKind;
 use crate::plan::direction::LookupTarget;
 use crate::runtime::connector::Record;
@@ -73,7 +74,7 @@ impl<'a> Lookups<'a> {
         via: &str,
         from_system: &str,
         reference: &str,
-    ) -> Result<Option<String>, String> {
+    ) -> Res<Option<String>> {
         let key = (
             via.to_string(),
             from_system.to_string(),
@@ -90,7 +91,7 @@ impl<'a> Lookups<'a> {
         let m = self
             .targets
             .get(via)
-            .ok_or_else(|| format!("no mapping `{via}`"))?;
+            .ok_or_else(|| EngineError::UnknownMapping(via.to_string()))?;
         let side = m.side_of(from_system);
         // Business Central codes are upper-case; option labels match ignoring case.
         let mut found = self.state.coupling_by_ref(via, side, reference)?;
@@ -129,28 +130,38 @@ pub fn reference(kind: SystemKind, table: &Table, record: &Record) -> Option<Str
 }
 
 /// Why a record's values could not be computed.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug)]
 pub enum EvalError {
-    Fail(String),
+    Fail(EngineError),
     /// A `[parent]` lookup found no coupled record: the record waits for its parent.
     Wait {
         via: String,
+        field: String,
         reference: String,
-        message: String,
     },
 }
 
 impl EvalError {
-    pub fn message(self) -> String {
+    /// The error a record that cannot wait fails with (a split's extra records).
+    pub fn into_error(self) -> EngineError {
         match self {
-            EvalError::Fail(m) | EvalError::Wait { message: m, .. } => m,
+            EvalError::Fail(e) => e,
+            EvalError::Wait {
+                via,
+                field,
+                reference,
+            } => EngineError::AwaitsParent {
+                field,
+                reference,
+                via,
+            },
         }
     }
 }
 
-impl From<String> for EvalError {
-    fn from(m: String) -> EvalError {
-        EvalError::Fail(m)
+impl From<EngineError> for EvalError {
+    fn from(e: EngineError) -> EvalError {
+        EvalError::Fail(e)
     }
 }
 
@@ -186,13 +197,14 @@ pub fn evaluate(
             .into_iter()
             .next()
             .map_or(Value::Null, Value::String);
-        let field = target.fields.get(&split.into).ok_or_else(|| {
-            format!(
-                "`{}` is not a field of `{}`",
-                split.into, dir.target_side.table
-            )
-        })?;
-        let first = normalize(&split.into, field, &first).map_err(|e| e.to_string())?;
+        let field = target
+            .fields
+            .get(&split.into)
+            .ok_or_else(|| EngineError::UnknownField {
+                field: split.into.clone(),
+                table: dir.target_side.table.clone(),
+            })?;
+        let first = normalize(&split.into, field, &first).map_err(EngineError::from)?;
         out.insert(split.into.clone(), first);
     }
     Ok(out)
@@ -248,16 +260,16 @@ pub fn evaluate_steps(
                     None if step.parent => {
                         return Err(EvalError::Wait {
                             via: via.clone(),
-                            message: format!(
-                                "waits for its parent: `{source_name}` = `{reference}` is not coupled in `{via}` yet"
-                            ),
+                            field: source_name.to_string(),
                             reference,
                         })
                     }
                     None => {
-                        return Err(EvalError::Fail(format!(
-                            "`{source_name}` = `{reference}` has no coupled record in `{via}`; synchronize or couple it in `{via}` first, or mark the line `[clear on fail]`"
-                        )))
+                        return Err(EvalError::Fail(EngineError::NotCoupled {
+                            field: source_name.to_string(),
+                            reference,
+                            via: via.clone(),
+                        }))
                     }
                 }
             } else {
@@ -267,20 +279,29 @@ pub fn evaluate_steps(
         for f in step.transforms.iter() {
             value = f
                 .apply(TValue::from_json(&value))
-                .map_err(|e| format!("`{}` on `{source_name}`: {e}", f.name()))?
+                .map_err(|message| EngineError::Transform {
+                    function: f.name().to_string(),
+                    field: source_name.to_string(),
+                    message,
+                })?
                 .to_json();
         }
         if value.is_null() && step.not_null {
             continue;
         }
-        let field = target.fields.get(&step.target).ok_or_else(|| {
-            format!(
-                "`{}` is not a field of `{}`",
-                step.target, dir.target_side.table
-            )
-        })?;
-        let value = normalize(&step.target, field, &value)
-            .map_err(|e| format!("{} -> {}: {e}", source_name, step.target))?;
+        let field = target
+            .fields
+            .get(&step.target)
+            .ok_or_else(|| EngineError::UnknownField {
+                field: step.target.clone(),
+                table: dir.target_side.table.clone(),
+            })?;
+        let value =
+            normalize(&step.target, field, &value).map_err(|source| EngineError::FieldValue {
+                from: source_name.to_string(),
+                to: step.target.clone(),
+                source,
+            })?;
         out.insert(step.target.clone(), value);
     }
     Ok(out)

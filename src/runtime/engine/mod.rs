@@ -3,6 +3,7 @@
 //! deferred lookups as patches once their stage finished.
 
 pub mod compile;
+mod error;
 mod evaluate;
 pub mod filter_eval;
 mod options;
@@ -10,13 +11,14 @@ mod pass;
 pub mod report;
 mod split;
 
+pub use error::EngineError;
 pub use evaluate::reference;
 pub use report::{Action, Change, MappingReport, Observer, Quiet, RunReport};
 
 use crate::analysis::{Model, Side};
 use crate::plan::{MappingPlan, Plan};
 use crate::runtime::connector::Connector;
-use crate::runtime::state::{tx, Counts, SideName, StateStore};
+use crate::runtime::state::{tx, Counts, Failed, SideName, StateStore};
 use crate::schema::Table;
 use compile::Direction;
 use evaluate::{changed_fields, evaluate, Lookups};
@@ -68,20 +70,20 @@ pub(crate) struct Ctx<'a> {
 }
 
 impl Ctx<'_> {
-    pub fn system(&self, name: &str) -> Result<Arc<dyn Connector>, String> {
+    pub fn system(&self, name: &str) -> Result<Arc<dyn Connector>, EngineError> {
         self.systems
             .get(name)
             .cloned()
-            .ok_or_else(|| format!("the profile binds no endpoint to system `{name}`"))
+            .ok_or_else(|| EngineError::UnboundSystem(name.to_string()))
     }
 
-    pub fn table(&self, side: &Side) -> Result<Table, String> {
+    pub fn table(&self, side: &Side) -> Result<Table, EngineError> {
         self.model
             .systems
             .get(&side.system)
             .and_then(|s| s.table(&side.table))
             .cloned()
-            .ok_or_else(|| format!("no table `{side}` in the schema catalog"))
+            .ok_or_else(|| EngineError::UnknownTable(side.to_string()))
     }
 }
 
@@ -94,7 +96,7 @@ pub async fn run(
     state: &StateStore,
     opts: &RunOptions,
     observer: &dyn Observer,
-) -> Result<RunReport, String> {
+) -> Result<RunReport, EngineError> {
     let run_id = state.start_run(opts.full, opts.dry_run)?;
     let ctx = Ctx {
         model,
@@ -147,7 +149,7 @@ pub async fn run(
                 };
                 match execute_patches(&ctx, dir, &mut report.counts).await {
                     Ok(()) => {}
-                    Err(e) => report.error = Some(e),
+                    Err(e) => report.error = Some(e.to_string()),
                 }
                 if report.counts != Counts::default() || report.error.is_some() {
                     if !opts.dry_run {
@@ -199,21 +201,21 @@ async fn execute_mapping(
             note: None,
         };
         if let Err(e) = options::execute(ctx, mapping, o, &mut report.counts).await {
-            report.error = Some(e);
+            report.error = Some(e.to_string());
         }
-        finish(ctx, &report);
+        finish(ctx, &mut report);
         return vec![report];
     }
     if !ctx.opts.dry_run {
         if let Err(e) = resolve_pending(ctx, name, dirs).await {
-            let report = MappingReport {
+            let mut report = MappingReport {
                 mapping: name.to_string(),
                 direction: mapping.direction.to_string(),
                 counts: Counts::default(),
-                error: Some(e),
+                error: Some(e.to_string()),
                 note: None,
             };
-            finish(ctx, &report);
+            finish(ctx, &mut report);
             return vec![report];
         }
     }
@@ -239,25 +241,33 @@ async fn execute_mapping(
                 let r = p.execute().await;
                 report.counts = p.counts;
                 if let Err(e) = r {
-                    report.error = Some(e);
+                    report.error = Some(e.to_string());
                 }
             }
-            Err(e) => report.error = Some(e),
+            Err(e) => report.error = Some(e.to_string()),
         }
-        finish(ctx, &report);
+        finish(ctx, &mut report);
         out.push(report);
     }
     out
 }
 
-fn finish(ctx: &Ctx<'_>, report: &MappingReport) {
+/// Saves a mapping's counts and reports it. Counts that cannot be saved make the mapping's
+/// error (or join it), so `status` never shows less than happened without saying so.
+fn finish(ctx: &Ctx<'_>, report: &mut MappingReport) {
     if !ctx.opts.dry_run {
-        let _ = ctx.state.save_counts(
+        if let Err(e) = ctx.state.save_counts(
             ctx.run_id,
             &report.mapping,
             &report.direction,
             &report.counts,
-        );
+        ) {
+            let unsaved = format!("its counts were not saved: {e}");
+            report.error = Some(match report.error.take() {
+                Some(first) => format!("{first}; {unsaved}"),
+                None => unsaved,
+            });
+        }
     }
     ctx.observer.finished(report);
 }
@@ -269,7 +279,7 @@ async fn resolve_pending(
     ctx: &Ctx<'_>,
     mapping: &str,
     dirs: &[Arc<Direction>],
-) -> Result<(), String> {
+) -> Result<(), EngineError> {
     for (batch, arrow, pairs) in ctx.state.pending_creates(mapping)? {
         if let Some(dir) = dirs.iter().find(|d| d.arrow == arrow) {
             for (source_id, target_id) in &pairs {
@@ -289,17 +299,15 @@ async fn adopt_pending(
     dir: &Direction,
     source_id: &str,
     target_id: &str,
-) -> Result<(), String> {
+) -> Result<(), EngineError> {
     let source = ctx.system(&dir.source_side.system)?;
     let target = ctx.system(&dir.target_side.system)?;
     let s = source
         .read_by_ids(&dir.source_side.table, &[source_id.to_string()])
-        .await
-        .map_err(|e| e.message)?;
+        .await?;
     let t = target
         .read_by_ids(&dir.target_side.table, &[target_id.to_string()])
-        .await
-        .map_err(|e| e.message)?;
+        .await?;
     let (Some(sr), Some(tr)) = (s.first(), t.first()) else {
         return Ok(());
     };
@@ -335,7 +343,7 @@ async fn adopt_pending(
         skipped: false,
         pending: false,
     };
-    ctx.state.transaction(|conn| tx::put_coupling(conn, &c))
+    Ok(ctx.state.transaction(|conn| tx::put_coupling(conn, &c))?)
 }
 
 /// Deferred lookups: for the records this mapping handled since, patch the deferred fields.
@@ -343,7 +351,7 @@ async fn execute_patches(
     ctx: &Ctx<'_>,
     dir: &Direction,
     counts: &mut Counts,
-) -> Result<(), String> {
+) -> Result<(), EngineError> {
     let ids = ctx.state.patch_ids(&dir.mapping, dir.arrow)?;
     if ids.is_empty() {
         return Ok(());
@@ -352,17 +360,14 @@ async fn execute_patches(
     let target = ctx.system(&dir.target_side.system)?;
     let target_table = ctx.table(&dir.target_side)?;
     for chunk in ids.chunks(ctx.opts.page_size.max(1)) {
-        let records = source
-            .read_by_ids(&dir.source_side.table, chunk)
-            .await
-            .map_err(|e| e.message)?;
+        let records = source.read_by_ids(&dir.source_side.table, chunk).await?;
         let mut ops = Vec::new();
         let mut done: Vec<String> = chunk
             .iter()
             .filter(|id| !records.iter().any(|r| &r.id == *id))
             .cloned()
             .collect();
-        let mut failures: Vec<(String, String)> = Vec::new();
+        let mut failures: Vec<(String, EngineError)> = Vec::new();
         let mut owners: Vec<(String, crate::runtime::state::Coupling)> = Vec::new();
         let mut restamped: Vec<crate::runtime::state::Coupling> = Vec::new();
         for record in &records {
@@ -375,8 +380,7 @@ async fn execute_patches(
             };
             let current = target
                 .read_by_ids(&dir.target_side.table, &[c.id(dir.target()).to_string()])
-                .await
-                .map_err(|e| e.message)?;
+                .await?;
             let Some(current) = current.into_iter().next() else {
                 done.push(record.id.clone());
                 continue;
@@ -404,7 +408,7 @@ async fn execute_patches(
                         owners.push((record.id.clone(), c.clone()));
                     }
                 }
-                Err(e) => failures.push((record.id.clone(), e.message())),
+                Err(e) => failures.push((record.id.clone(), e.into_error())),
             }
         }
         if ctx.opts.dry_run {
@@ -415,13 +419,15 @@ async fn execute_patches(
         let results = if ops.is_empty() {
             Vec::new()
         } else {
-            target
-                .write(&dir.target_side.table, ops)
-                .await
-                .map_err(|e| e.message)?
+            target.write(&dir.target_side.table, ops).await?
         };
-        for ((owner, coupling), r) in owners.iter().zip(results) {
-            match r {
+        // An owner without a result (a short batch answer) fails: its patch stays due.
+        let mut results = results.into_iter();
+        for (owner, coupling) in &owners {
+            match results
+                .next()
+                .map_or(Err(EngineError::NoResult), |r| r.map_err(EngineError::from))
+            {
                 Ok(written) => {
                     counts.modified += 1;
                     done.push(owner.clone());
@@ -433,7 +439,7 @@ async fn execute_patches(
                     }
                     restamped.push(c);
                 }
-                Err(e) => failures.push((owner.clone(), e.message)),
+                Err(e) => failures.push((owner.clone(), e)),
             }
         }
         counts.failed += failures.len() as u64;
@@ -444,16 +450,15 @@ async fn execute_patches(
             for id in &done {
                 tx::clear_patch(conn, &dir.mapping, dir.arrow, id)?;
             }
-            for (id, m) in &failures {
-                tx::record_failure(
-                    conn,
-                    &dir.mapping,
-                    dir.arrow,
-                    id,
-                    None,
-                    &format!("deferred lookup: {m}"),
-                    ctx.run_id,
-                )?;
+            for (id, e) in failures {
+                let message = format!("deferred lookup: {e}");
+                let failed = Failed {
+                    source: &id,
+                    target: None,
+                    kind: e.failure_kind(),
+                    message: &message,
+                };
+                tx::record_failure(conn, &dir.mapping, dir.arrow, ctx.run_id, &failed)?;
             }
             Ok(())
         })?;

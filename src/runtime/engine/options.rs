@@ -2,12 +2,13 @@
 //! Dataverse option set, by label (ignoring case) or by the explicit pairs. A code with no
 //! matching option is skipped and the option field stays blank, as Business Central does.
 
+use super::error::EngineError;
 use super::report::Action;
 use super::Ctx;
 use crate::analysis::Arrow;
 use crate::plan::{MappingPlan, OptionsPlan};
 use crate::runtime::connector::{ChangeQuery, Cursor, Record, WriteOp};
-use crate::runtime::state::{tx, Counts, Coupling};
+use crate::runtime::state::{tx, Counts, Coupling, Failed};
 use crate::runtime::values::new_guid;
 use serde_json::{Map, Value};
 
@@ -16,14 +17,14 @@ pub(crate) async fn execute(
     m: &MappingPlan,
     o: &OptionsPlan,
     counts: &mut Counts,
-) -> Result<(), String> {
+) -> Result<(), EngineError> {
     let (left, right) = (&o.left, &o.right);
     let key_field = &o.key_field;
     let option_field = ctx
         .model
         .field(right, &o.option_field)
         .cloned()
-        .ok_or_else(|| format!("no option field `{}`", o.option_field))?;
+        .ok_or_else(|| EngineError::UnknownOptionField(o.option_field.clone()))?;
     let labels: Vec<String> = option_field
         .options
         .as_ref()
@@ -58,10 +59,7 @@ pub(crate) async fn execute(
             page_size: ctx.opts.page_size,
             fields: None,
         };
-        let page = system
-            .read_changes(&q, after.as_ref())
-            .await
-            .map_err(|e| e.message)?;
+        let page = system.read_changes(&q, after.as_ref()).await?;
         records.extend(page.records);
         match page.next {
             Some(c) => after = Some(c),
@@ -162,10 +160,7 @@ pub(crate) async fn execute(
                 fields: f.clone(),
             })
             .collect();
-        let results = system
-            .write(&left.table, ops)
-            .await
-            .map_err(|e| e.message)?;
+        let results = system.write(&left.table, ops).await?;
         for ((_, label, _), r) in creates.iter().zip(results) {
             match r {
                 Ok(rec) => {
@@ -173,18 +168,15 @@ pub(crate) async fn execute(
                     wanted.push(coupling(&m.name, &rec.id, &code_of(&rec, key_field), label));
                 }
                 Err(e) => {
-                    let msg = e.message;
                     counts.failed += 1;
+                    let failed = Failed {
+                        source: label,
+                        target: None,
+                        kind: e.kind.into(),
+                        message: &e.message,
+                    };
                     ctx.state.transaction(|conn| {
-                        tx::record_failure(
-                            conn,
-                            &m.name,
-                            m.direction,
-                            label,
-                            None,
-                            &msg,
-                            ctx.run_id,
-                        )
+                        tx::record_failure(conn, &m.name, m.direction, ctx.run_id, &failed)
                     })?;
                 }
             }

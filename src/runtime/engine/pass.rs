@@ -10,12 +10,13 @@
 
 use super::compile::{ConflictWinner, Direction};
 use super::compile::{DeletePolicy, MissingPolicy};
+use super::error::EngineError;
 use super::evaluate::{changed_fields, evaluate, reference, EvalError};
 use super::filter_eval;
 use super::report::{Action, Change};
 use super::Ctx;
-use crate::runtime::connector::{ChangeQuery, Connector, Cursor, Record, WriteOp};
-use crate::runtime::state::{tx, Counts, Coupling, SideName};
+use crate::runtime::connector::{ChangeQuery, Connector, ConnectorError, Cursor, Record, WriteOp};
+use crate::runtime::state::{tx, Counts, Coupling, Failed, FailureKind, SideName, StateError};
 use crate::runtime::values::{new_guid, normalize};
 use crate::schema::Table;
 use serde_json::{Map, Value};
@@ -43,6 +44,8 @@ enum Decision {
         fresh: bool,
     },
     Skip(String),
+    /// Both sides changed and the target wins: nothing is written, the conflict is counted.
+    Outvoted(String),
     /// A `[parent]` lookup found nothing: held until the parent is coupled.
     Wait {
         via: String,
@@ -54,6 +57,7 @@ enum Decision {
         reason: String,
     },
     Fail {
+        kind: FailureKind,
         message: String,
         target: Option<String>,
     },
@@ -61,6 +65,16 @@ enum Decision {
         message: String,
         target: String,
     },
+}
+
+impl Decision {
+    fn failed(e: &EngineError, target: Option<String>) -> Decision {
+        Decision::Fail {
+            kind: e.failure_kind(),
+            message: e.to_string(),
+            target,
+        }
+    }
 }
 
 pub(crate) struct Pass<'c, 'a> {
@@ -126,7 +140,7 @@ impl<'c, 'a> Pass<'c, 'a> {
         ctx: &'c Ctx<'a>,
         dir: &'c Direction,
         reverse: Option<&'c Direction>,
-    ) -> Result<Pass<'c, 'a>, String> {
+    ) -> Result<Pass<'c, 'a>, EngineError> {
         let source = ctx.system(&dir.source_side.system)?;
         let target = ctx.system(&dir.target_side.system)?;
         let source_table = ctx.table(&dir.source_side)?;
@@ -191,12 +205,11 @@ impl<'c, 'a> Pass<'c, 'a> {
 
     /// Runs the pass: retries of failed records and of records whose parent is now coupled,
     /// then the change stream, then deletions.
-    pub async fn execute(&mut self) -> Result<(), String> {
+    pub async fn execute(&mut self) -> Result<(), EngineError> {
         let ctx = self.ctx;
         let dir = self.dir;
         self.target
-            .writable(&dir.target_side.table, &written_fields(dir))
-            .map_err(|e| e.message)?;
+            .writable(&dir.target_side.table, &written_fields(dir))?;
         // Records that failed last time come first, whether or not they changed since; so do
         // split records whose extra records a stopped run left unconfirmed.
         let mut failed = ctx.state.failed_ids(&dir.mapping, dir.arrow)?;
@@ -254,11 +267,7 @@ impl<'c, 'a> Pass<'c, 'a> {
         let mut after: Option<Cursor> = None;
         let mut seen = 0u64;
         loop {
-            let page = self
-                .source
-                .read_changes(&query, after.as_ref())
-                .await
-                .map_err(|e| e.message)?;
+            let page = self.source.read_changes(&query, after.as_ref()).await?;
             let last = page.records.last().map(Record::cursor);
             let fresh: Vec<Record> = if self.retried.is_empty() {
                 page.records
@@ -291,15 +300,14 @@ impl<'c, 'a> Pass<'c, 'a> {
 
     /// Reads records by id and handles them again (retries, released records). Records deleted
     /// or filtered out since have nothing left to do.
-    async fn revisit(&mut self, ids: &[String]) -> Result<(), String> {
+    async fn revisit(&mut self, ids: &[String]) -> Result<(), EngineError> {
         let ctx = self.ctx;
         let dir = self.dir;
         for chunk in ids.chunks(ctx.opts.page_size.max(1)) {
             let records = self
                 .source
                 .read_by_ids(&dir.source_side.table, chunk)
-                .await
-                .map_err(|e| e.message)?;
+                .await?;
             let (keep, gone): (Vec<Record>, Vec<Record>) = records.into_iter().partition(|r| {
                 dir.source_filter
                     .as_ref()
@@ -341,7 +349,7 @@ impl<'c, 'a> Pass<'c, 'a> {
         &mut self,
         records: &[Record],
         watermark: Option<&Cursor>,
-    ) -> Result<(), String> {
+    ) -> Result<(), EngineError> {
         let ctx = self.ctx;
         let dir = self.dir;
         let ids: Vec<&str> = records.iter().map(|r| r.id.as_str()).collect();
@@ -359,8 +367,7 @@ impl<'c, 'a> Pass<'c, 'a> {
         } else {
             self.target
                 .read_by_ids(&dir.target_side.table, &target_ids)
-                .await
-                .map_err(|e| e.message)?
+                .await?
                 .into_iter()
                 .map(|r| (r.id.clone(), r))
                 .collect()
@@ -383,7 +390,7 @@ impl<'c, 'a> Pass<'c, 'a> {
         coupling: Option<Coupling>,
         targets: &HashMap<String, Record>,
         claimed: &mut Vec<String>,
-    ) -> Result<Decision, String> {
+    ) -> Result<Decision, EngineError> {
         let dir = self.dir;
         // The sides of the coupling: a borrowed mapping may pair the tables the other way.
         let (owner, source_side) = dir.couplings();
@@ -398,15 +405,20 @@ impl<'c, 'a> Pass<'c, 'a> {
         let evaluate_for = |target: Option<String>| -> Result<Map<String, Value>, Box<Decision>> {
             evaluate(dir, record, &self.ctx.lookups, &self.target_table, false).map_err(|e| {
                 Box::new(match e {
-                    EvalError::Fail(message) => Decision::Fail { message, target },
+                    EvalError::Fail(e) => Decision::failed(&e, target),
                     EvalError::Wait {
                         via,
+                        field,
                         reference,
-                        message,
                     } => Decision::Wait {
+                        message: EngineError::AwaitsParent {
+                            field,
+                            reference: reference.clone(),
+                            via: via.clone(),
+                        }
+                        .to_string(),
                         via,
                         reference,
-                        message,
                     },
                 })
             })
@@ -495,7 +507,7 @@ impl<'c, 'a> Pass<'c, 'a> {
             match dir.conflict.unwrap_or(ConflictWinner::Nobody) {
                 ConflictWinner::Source => {}
                 ConflictWinner::Target => {
-                    return Ok(Decision::Skip(format!(
+                    return Ok(Decision::Outvoted(format!(
                         "update conflict: both sides changed; `{}` wins",
                         dir.target_side.system
                     )))
@@ -504,11 +516,11 @@ impl<'c, 'a> Pass<'c, 'a> {
                     // One conflict, one report: the first pass (`->`) records it; the way back
                     // only says where to look.
                     if dir.source == SideName::Right {
-                        let reported = self
-                            .ctx
-                            .state
-                            .failure_message(&dir.mapping, "->", &c.left_id)?
-                            .is_some_and(|m| m.starts_with("update conflict"));
+                        let reported =
+                            self.ctx
+                                .state
+                                .failure_kind(&dir.mapping, "->", &c.left_id)?
+                                == Some(FailureKind::UpdateConflict);
                         if reported {
                             return Ok(Decision::Skip(
                                 "both sides changed: the conflict is reported by the `->` pass (`coupler errors`)".into(),
@@ -536,7 +548,7 @@ impl<'c, 'a> Pass<'c, 'a> {
         record: &Record,
         claimed: &mut Vec<String>,
         evaluate_for: &dyn Fn(Option<String>) -> Result<Map<String, Value>, Box<Decision>>,
-    ) -> Result<Decision, String> {
+    ) -> Result<Decision, EngineError> {
         let dir = self.dir;
         for (pairs, ignore_case) in &dir.couple_by {
             let mut equals = Vec::new();
@@ -558,8 +570,7 @@ impl<'c, 'a> Pass<'c, 'a> {
                     *ignore_case,
                     dir.target_filter.as_ref(),
                 )
-                .await
-                .map_err(|e| e.message)?;
+                .await?;
             let mut free = Vec::new();
             for f in found {
                 let taken = claimed.contains(&f.id)
@@ -584,19 +595,17 @@ impl<'c, 'a> Pass<'c, 'a> {
                     let changes = changed_fields(&wanted, &target);
                     return Ok(Decision::Couple { target, changes });
                 }
-                n => {
-                    return Ok(Decision::Fail {
-                        message: format!(
-                        "{n} records of `{}` match by {}; couple it by hand with `coupler couple`",
-                        dir.target_side.table,
-                        pairs
-                            .iter()
-                            .map(|(s, t)| format!("{s} == {t}"))
-                            .collect::<Vec<_>>()
-                            .join(" and ")
-                    ),
-                        target: None,
-                    })
+                count => {
+                    let by = pairs
+                        .iter()
+                        .map(|(s, t)| format!("{s} == {t}"))
+                        .collect::<Vec<_>>()
+                        .join(" and ");
+                    let table = dir.target_side.table.clone();
+                    return Ok(Decision::failed(
+                        &EngineError::Ambiguous { count, table, by },
+                        None,
+                    ));
                 }
             }
         }
@@ -655,7 +664,7 @@ impl<'c, 'a> Pass<'c, 'a> {
         records: &[Record],
         decisions: Vec<Decision>,
         watermark: Option<&Cursor>,
-    ) -> Result<(), String> {
+    ) -> Result<(), EngineError> {
         let ctx = self.ctx;
         let dir = self.dir;
         let dry = ctx.opts.dry_run;
@@ -724,6 +733,7 @@ impl<'c, 'a> Pass<'c, 'a> {
                     None,
                 ),
                 Decision::Skip(reason)
+                | Decision::Outvoted(reason)
                 | Decision::Wait {
                     message: reason, ..
                 } => self.action("skip", record, None, Vec::new(), Some(reason.clone())),
@@ -734,7 +744,9 @@ impl<'c, 'a> Pass<'c, 'a> {
                     Vec::new(),
                     Some(reason.clone()),
                 ),
-                Decision::Fail { message, target } => self.action(
+                Decision::Fail {
+                    message, target, ..
+                } => self.action(
                     "fail",
                     record,
                     target.clone(),
@@ -812,14 +824,11 @@ impl<'c, 'a> Pass<'c, 'a> {
         let results = if ops.is_empty() {
             Vec::new()
         } else {
-            self.target
-                .write(&dir.target_side.table, ops)
-                .await
-                .map_err(|e| e.message)?
+            self.target.write(&dir.target_side.table, ops).await?
         };
-        let mut result_of: HashMap<usize, Result<Record, String>> = HashMap::new();
+        let mut result_of: HashMap<usize, Result<Record, ConnectorError>> = HashMap::new();
         for (i, r) in op_index.into_iter().zip(results) {
-            result_of.insert(i, r.map_err(|e| e.message));
+            result_of.insert(i, r);
         }
         // 4. Couplings, failures, patches and the watermark, in one transaction.
         let has_deferred = dir.has_deferred();
@@ -838,18 +847,10 @@ impl<'c, 'a> Pass<'c, 'a> {
                             true
                         }
                         other => {
-                            let msg = other
+                            let error = other
                                 .and_then(Result::err)
-                                .unwrap_or_else(|| "no result for the write".into());
-                            tx::record_failure(
-                                conn,
-                                &dir.mapping,
-                                dir.arrow,
-                                source,
-                                None,
-                                &msg,
-                                ctx.run_id,
-                            )?;
+                                .map_or(EngineError::NoResult, EngineError::from);
+                            self.record(conn, source, None, &error)?;
                             false
                         }
                     },
@@ -904,7 +905,7 @@ impl<'c, 'a> Pass<'c, 'a> {
                         tx::delete_coupling(conn, &dir.mapping, &coupling.left_id)?;
                         true
                     }
-                    Decision::Skip(_) => {
+                    Decision::Skip(_) | Decision::Outvoted(_) => {
                         if self.failed.contains(source) {
                             tx::clear_failure(conn, &dir.mapping, dir.arrow, source)?;
                         }
@@ -917,28 +918,28 @@ impl<'c, 'a> Pass<'c, 'a> {
                         tx::hold(conn, &dir.mapping, dir.arrow, source, via, reference)?;
                         true
                     }
-                    Decision::Fail { message, target } => {
-                        tx::record_failure(
-                            conn,
-                            &dir.mapping,
-                            dir.arrow,
+                    Decision::Fail {
+                        kind,
+                        message,
+                        target,
+                    } => {
+                        let failed = Failed {
                             source,
-                            target.as_deref(),
+                            target: target.as_deref(),
+                            kind: *kind,
                             message,
-                            ctx.run_id,
-                        )?;
+                        };
+                        tx::record_failure(conn, &dir.mapping, dir.arrow, ctx.run_id, &failed)?;
                         false
                     }
                     Decision::Conflict { message, target } => {
-                        tx::record_failure(
-                            conn,
-                            &dir.mapping,
-                            dir.arrow,
+                        let failed = Failed {
                             source,
-                            Some(target),
+                            target: Some(target),
+                            kind: FailureKind::UpdateConflict,
                             message,
-                            ctx.run_id,
-                        )?;
+                        };
+                        tx::record_failure(conn, &dir.mapping, dir.arrow, ctx.run_id, &failed)?;
                         false
                     }
                 };
@@ -951,7 +952,12 @@ impl<'c, 'a> Pass<'c, 'a> {
                 if self.held.contains(source) && !matches!(d, Decision::Wait { .. }) {
                     tx::release(conn, &dir.mapping, dir.arrow, source)?;
                 }
-                if ok && !matches!(d, Decision::Skip(_) | Decision::Wait { .. }) {
+                if ok
+                    && !matches!(
+                        d,
+                        Decision::Skip(_) | Decision::Outvoted(_) | Decision::Wait { .. }
+                    )
+                {
                     if self.failed.contains(source) {
                         tx::clear_failure(conn, &dir.mapping, dir.arrow, source)?;
                     }
@@ -997,7 +1003,7 @@ impl<'c, 'a> Pass<'c, 'a> {
         records: &[Record],
         decisions: &[Decision],
         ok: &[bool],
-    ) -> Result<(), String> {
+    ) -> Result<(), EngineError> {
         if self.dir.split.is_none() {
             return Ok(());
         }
@@ -1024,27 +1030,42 @@ impl<'c, 'a> Pass<'c, 'a> {
     fn after_write(
         &self,
         conn: &rusqlite::Connection,
-        result: Option<Result<Record, String>>,
+        result: Option<Result<Record, ConnectorError>>,
         source: &str,
         target: &Record,
-    ) -> Result<Option<Record>, String> {
+    ) -> Result<Option<Record>, StateError> {
         match result {
             Some(Ok(w)) => Ok(Some(merged(target, w))),
-            Some(Err(msg)) => {
-                let dir = self.dir;
-                tx::record_failure(
-                    conn,
-                    &dir.mapping,
-                    dir.arrow,
-                    source,
-                    Some(&target.id),
-                    &msg,
-                    self.ctx.run_id,
-                )?;
+            Some(Err(e)) => {
+                self.record(conn, source, Some(&target.id), &EngineError::from(e))?;
                 Ok(None)
             }
             None => Ok(Some(target.clone())),
         }
+    }
+
+    /// Records the failure of `source` (with its target, when it has one) in this pass.
+    pub(super) fn record(
+        &self,
+        conn: &rusqlite::Connection,
+        source: &str,
+        target: Option<&str>,
+        error: &EngineError,
+    ) -> Result<(), StateError> {
+        let message = error.to_string();
+        let failed = Failed {
+            source,
+            target,
+            kind: error.failure_kind(),
+            message: &message,
+        };
+        tx::record_failure(
+            conn,
+            &self.dir.mapping,
+            self.dir.arrow,
+            self.ctx.run_id,
+            &failed,
+        )
     }
 
     fn count(&mut self, d: &Decision, ok: bool) {
@@ -1062,11 +1083,10 @@ impl<'c, 'a> Pass<'c, 'a> {
             Decision::Couple { .. } => c.coupled += 1,
             Decision::Unchanged { .. } => c.unchanged += 1,
             Decision::Wait { .. } => c.skipped += 1,
-            Decision::Skip(reason) => {
+            Decision::Skip(_) => c.skipped += 1,
+            Decision::Outvoted(_) => {
                 c.skipped += 1;
-                if reason.starts_with("update conflict") {
-                    c.conflicts += 1;
-                }
+                c.conflicts += 1;
             }
             Decision::Uncouple { .. } => c.deleted += 1,
             Decision::Fail { .. } => c.failed += 1,
@@ -1078,15 +1098,14 @@ impl<'c, 'a> Pass<'c, 'a> {
     }
 
     /// Records deleted on the source side: the deletion policy applies to their couplings.
-    async fn deletions(&mut self) -> Result<(), String> {
+    async fn deletions(&mut self) -> Result<(), EngineError> {
         let ctx = self.ctx;
         let dir = self.dir;
         let since = ctx.state.deleted_since(&dir.mapping, dir.source)?;
         let tombstones = self
             .source
             .read_deleted(&dir.source_side.table, since.as_deref())
-            .await
-            .map_err(|e| e.message)?;
+            .await?;
         let mut latest = since.unwrap_or_default();
         // A deleted record waits for nothing any more.
         if !self.held.is_empty() && !ctx.opts.dry_run {
@@ -1147,7 +1166,7 @@ impl<'c, 'a> Pass<'c, 'a> {
     }
 
     /// Re-creates a deleted source record from its coupled target, through the reverse direction.
-    async fn restore(&mut self, c: &Coupling, deleted: &Record) -> Result<(), String> {
+    async fn restore(&mut self, c: &Coupling, deleted: &Record) -> Result<(), EngineError> {
         let ctx = self.ctx;
         let dir = self.dir;
         let Some(reverse) = self.reverse else {
@@ -1165,27 +1184,18 @@ impl<'c, 'a> Pass<'c, 'a> {
         let targets = self
             .target
             .read_by_ids(&dir.target_side.table, &[c.id(dir.target()).to_string()])
-            .await
-            .map_err(|e| e.message)?;
+            .await?;
         let Some(target) = targets.into_iter().next() else {
             return Ok(());
         };
         let fields = match evaluate(reverse, &target, &ctx.lookups, &self.source_table, false) {
             Ok(f) => f,
             Err(e) => {
-                let message = e.message();
+                let error = e.into_error();
                 self.counts.failed += 1;
                 if !ctx.opts.dry_run {
                     ctx.state.transaction(|conn| {
-                        tx::record_failure(
-                            conn,
-                            &dir.mapping,
-                            dir.arrow,
-                            &deleted.id,
-                            Some(&target.id),
-                            &message,
-                            ctx.run_id,
-                        )
+                        self.record(conn, &deleted.id, Some(&target.id), &error)
                     })?;
                 }
                 return Ok(());
@@ -1213,8 +1223,7 @@ impl<'c, 'a> Pass<'c, 'a> {
                     fields,
                 }],
             )
-            .await
-            .map_err(|e| e.message)?;
+            .await?;
         match results.into_iter().next() {
             Some(Ok(written)) => {
                 let mut nc = c.clone();
@@ -1226,19 +1235,10 @@ impl<'c, 'a> Pass<'c, 'a> {
                 self.counts.inserted += 1;
             }
             Some(Err(e)) => {
-                let message = e.message;
                 self.counts.failed += 1;
-                ctx.state.transaction(|conn| {
-                    tx::record_failure(
-                        conn,
-                        &dir.mapping,
-                        dir.arrow,
-                        &id,
-                        Some(&target.id),
-                        &message,
-                        ctx.run_id,
-                    )
-                })?;
+                let error = EngineError::from(e);
+                ctx.state
+                    .transaction(|conn| self.record(conn, &id, Some(&target.id), &error))?;
             }
             None => {}
         }

@@ -9,7 +9,8 @@
 //! handled again: the part is created with the same id if it does not exist.
 
 use super::compile::{Direction, Split};
-use super::evaluate::{changed_fields, evaluate, evaluate_steps};
+use super::error::EngineError;
+use super::evaluate::{changed_fields, evaluate, evaluate_steps, EvalError};
 use super::pass::Pass;
 use super::report::Change;
 use crate::runtime::connector::{Record, WriteOp};
@@ -54,7 +55,7 @@ fn wanted_parts(
     record: &Record,
     main: Option<&Record>,
     pass: &Pass<'_, '_>,
-) -> Result<Vec<Map<String, Value>>, String> {
+) -> Result<Vec<Map<String, Value>>, EngineError> {
     let table: &Table = &pass.target_table;
     let lookups = &pass.ctx.lookups;
     let texts = parts(&text_of(record, split), split.length);
@@ -63,20 +64,21 @@ fn wanted_parts(
     }
     let steps: Vec<_> = split.steps.iter().collect();
     let common =
-        evaluate_steps(dir, &steps, &[], record, lookups, table).map_err(|e| e.message())?;
+        evaluate_steps(dir, &steps, &[], record, lookups, table).map_err(EvalError::into_error)?;
     let base = match &split.numbered {
         Some(n) => {
             let main_values =
-                evaluate(dir, record, lookups, table, false).map_err(|e| e.message())?;
+                evaluate(dir, record, lookups, table, false).map_err(EvalError::into_error)?;
             let value = main_values
                 .get(n)
                 .cloned()
                 .or_else(|| main.map(|m| m.get(n).clone()))
                 .unwrap_or(Value::Null);
             let Some(base) = value.as_i64() else {
-                return Err(format!(
-                    "`{n}` of the main record is {value}, so its extra records cannot be numbered"
-                ));
+                return Err(EngineError::Unnumbered {
+                    field: n.clone(),
+                    value,
+                });
             };
             Some((n, base))
         }
@@ -86,7 +88,10 @@ fn wanted_parts(
         table
             .fields
             .get(name)
-            .ok_or_else(|| format!("`{name}` is not a field of `{}`", dir.target_side.table))
+            .ok_or_else(|| EngineError::UnknownField {
+                field: name.to_string(),
+                table: dir.target_side.table.clone(),
+            })
     };
     let mut out = Vec::new();
     for (i, text) in texts.iter().enumerate().skip(1) {
@@ -95,12 +100,10 @@ fn wanted_parts(
             &split.into,
             field(&split.into)?,
             &Value::String(text.clone()),
-        )
-        .map_err(|e| e.to_string())?;
+        )?;
         values.insert(split.into.clone(), into);
         if let Some((n, base)) = base {
-            let number = normalize(n, field(n)?, &Value::from(base + i as i64))
-                .map_err(|e| e.to_string())?;
+            let number = normalize(n, field(n)?, &Value::from(base + i as i64))?;
             values.insert(n.clone(), number);
         }
         out.push(values);
@@ -112,7 +115,7 @@ fn wanted_parts(
 pub(super) async fn sync_parts(
     pass: &mut Pass<'_, '_>,
     due: &[(&Record, Option<&Record>)],
-) -> Result<(), String> {
+) -> Result<(), EngineError> {
     let ctx = pass.ctx;
     let dir = pass.dir;
     let Some(split) = &dir.split else {
@@ -130,12 +133,11 @@ pub(super) async fn sync_parts(
         let found = pass
             .target
             .read_by_ids(&dir.target_side.table, chunk)
-            .await
-            .map_err(|e| e.message)?;
+            .await?;
         current.extend(found.into_iter().map(|r| (r.id.clone(), r)));
     }
     let mut writes: Vec<PartWrite> = Vec::new();
-    let mut failures: Vec<(String, String)> = Vec::new();
+    let mut failures: Vec<(String, EngineError)> = Vec::new();
     // Rows of parts whose record is gone and that are no longer needed.
     let mut forget: Vec<(String, u32)> = Vec::new();
     for (record, main) in due {
@@ -144,7 +146,10 @@ pub(super) async fn sync_parts(
             Err(e) => {
                 failures.push((
                     record.id.clone(),
-                    format!("extra records of `{}`: {e}", split.field),
+                    EngineError::Parts {
+                        field: split.field.clone(),
+                        source: Box::new(e),
+                    },
                 ));
                 continue;
             }
@@ -257,10 +262,7 @@ pub(super) async fn sync_parts(
     let mut results = if ops.is_empty() {
         Vec::new()
     } else {
-        pass.target
-            .write(&dir.target_side.table, ops)
-            .await
-            .map_err(|e| e.message)?
+        pass.target.write(&dir.target_side.table, ops).await?
     }
     .into_iter();
     let mut failed_writes: Vec<usize> = Vec::new();
@@ -271,8 +273,8 @@ pub(super) async fn sync_parts(
             } else {
                 match results.next() {
                     Some(Ok(_)) => Ok(()),
-                    Some(Err(e)) => Err(e.message),
-                    None => Err("no result for the write".to_string()),
+                    Some(Err(e)) => Err(EngineError::from(e)),
+                    None => Err(EngineError::NoResult),
                 }
             };
             match (&w.op, result) {
@@ -287,15 +289,12 @@ pub(super) async fn sync_parts(
                         tx::delete_part(conn, &dir.mapping, &w.source, w.part)?;
                     }
                     failed_writes.push(i);
-                    tx::record_failure(
-                        conn,
-                        &dir.mapping,
-                        dir.arrow,
-                        &w.source,
-                        Some(w.op.id()),
-                        &format!("extra record {} of `{}`: {e}", w.part, split.field),
-                        ctx.run_id,
-                    )?;
+                    let error = EngineError::Part {
+                        part: w.part,
+                        field: split.field.clone(),
+                        source: Box::new(e),
+                    };
+                    pass.record(conn, &w.source, Some(w.op.id()), &error)?;
                 }
             }
         }
@@ -306,16 +305,8 @@ pub(super) async fn sync_parts(
         for (record, _) in due {
             tx::parts_done(conn, &dir.mapping, &record.id)?;
         }
-        for (source, message) in &failures {
-            tx::record_failure(
-                conn,
-                &dir.mapping,
-                dir.arrow,
-                source,
-                None,
-                message,
-                ctx.run_id,
-            )?;
+        for (source, error) in &failures {
+            pass.record(conn, source, None, error)?;
         }
         Ok(())
     })?;

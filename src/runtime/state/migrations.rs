@@ -94,4 +94,8 @@ pub const MIGRATIONS: &[&str] = &[
         pending INTEGER NOT NULL DEFAULT 0,
         PRIMARY KEY (mapping, source_id, part)
      );",
+    // 5: why a record failed, as a kind the engine decides on. Failures recorded before are
+    // `unknown`, except update conflicts, whose message always said so.
+    "ALTER TABLE failures ADD COLUMN kind TEXT NOT NULL DEFAULT 'unknown';
+     UPDATE failures SET kind = 'update-conflict' WHERE message LIKE 'update conflict%';",
 ];

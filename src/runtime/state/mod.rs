@@ -2,10 +2,16 @@
 //! counters, failed records, and pending deferred patches. It is what makes a second run
 //! incremental and a crashed run resumable without duplicates.
 
+mod error;
 mod extra;
+mod failure;
 mod migrations;
 
+pub use error::{Res, StateError};
 pub use extra::{Held, Part};
+pub use failure::{Failed, Failure, FailureKind};
+
+use error::err;
 
 use crate::runtime::connector::Cursor;
 use crate::runtime::sql::Cached;
@@ -95,18 +101,6 @@ impl Counts {
 }
 
 #[derive(Clone, Debug, serde::Serialize)]
-pub struct Failure {
-    pub mapping: String,
-    pub direction: String,
-    pub source_id: String,
-    pub target_id: Option<String>,
-    pub message: String,
-    pub first_seen: String,
-    pub last_seen: String,
-    pub attempts: i64,
-}
-
-#[derive(Clone, Debug, serde::Serialize)]
 pub struct RunInfo {
     pub id: i64,
     pub started: String,
@@ -122,69 +116,32 @@ pub struct StateStore {
     _lock: Option<File>,
 }
 
-type Res<T> = Result<T, String>;
-
-fn err(e: rusqlite::Error) -> String {
-    format!("state store: {e}")
-}
-
 impl StateStore {
     /// Opens the state store, applying migrations. With `exclusive`, takes the run lock.
     pub fn open(path: &Path, exclusive: bool) -> Res<StateStore> {
         if let Some(dir) = path.parent() {
-            std::fs::create_dir_all(dir)
-                .map_err(|e| format!("cannot create `{}`: {e}", dir.display()))?;
+            std::fs::create_dir_all(dir).map_err(|source| StateError::CreateDir {
+                dir: dir.to_path_buf(),
+                source,
+            })?;
         }
         let lock = if exclusive {
-            let lock_path = path.with_extension("lock");
-            let file = File::options()
-                .create(true)
-                .truncate(false)
-                .write(true)
-                .open(&lock_path)
-                .map_err(|e| format!("cannot open lock `{}`: {e}", lock_path.display()))?;
-            file.try_lock().map_err(|_| {
-                format!(
-                    "another coupler run is using the state `{}`; wait for it to finish (only one run at a time may change a profile's state)",
-                    path.display()
-                )
-            })?;
-            Some(file)
+            Some(take_lock(path)?)
         } else {
             None
         };
-        let conn = Connection::open(path)
-            .map_err(|e| format!("cannot open state `{}`: {e}", path.display()))?;
+        let setup = |source| StateError::Setup {
+            path: path.to_path_buf(),
+            source,
+        };
+        let mut conn = Connection::open(path).map_err(|source| StateError::Open {
+            path: path.to_path_buf(),
+            source,
+        })?;
         conn.execute_batch("PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA busy_timeout=10000; PRAGMA foreign_keys=ON;")
-            .map_err(|e| format!("state `{}`: {e}", path.display()))?;
+            .map_err(setup)?;
         conn.set_prepared_statement_cache_capacity(256);
-        // Migrations run under the write lock and re-read the version inside it, so two
-        // processes opening a new state at once do not both apply them.
-        let mut conn = conn;
-        let tx = conn
-            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
-            .map_err(|e| format!("state `{}`: {e}", path.display()))?;
-        let version: i64 = tx
-            .one("PRAGMA user_version", [], |r| r.get(0))
-            .map_err(|e| format!("state `{}`: {e}", path.display()))?;
-        let known = migrations::MIGRATIONS.len() as i64;
-        if version > known {
-            return Err(format!(
-                "state `{}` was written by a newer coupler (schema {version}, this one knows {known}); upgrade coupler",
-                path.display()
-            ));
-        }
-        for (i, step) in migrations::MIGRATIONS
-            .iter()
-            .enumerate()
-            .skip(version as usize)
-        {
-            tx.execute_batch(step)
-                .map_err(|e| format!("state migration {}: {e}", i + 1))?;
-            tx.execute_batch(&format!("PRAGMA user_version = {}", i + 1))
-                .map_err(err)?;
-        }
-        tx.commit().map_err(err)?;
+        migrate(path, &mut conn)?;
         Ok(StateStore {
             conn: Mutex::new(conn),
             path: path.to_path_buf(),
@@ -404,7 +361,7 @@ impl StateStore {
         let conn = self.lock();
         let mut stmt = conn
             .prepare(
-                "SELECT mapping, direction, source_id, target_id, message, first_seen, last_seen, attempts FROM failures
+                "SELECT mapping, direction, source_id, target_id, kind, message, first_seen, last_seen, attempts FROM failures
                  WHERE ?1 IS NULL OR mapping = ?1 ORDER BY mapping, direction, last_seen, source_id",
             )
             .map_err(err)?;
@@ -415,30 +372,32 @@ impl StateStore {
                     direction: r.get(1)?,
                     source_id: r.get(2)?,
                     target_id: r.get(3)?,
-                    message: r.get(4)?,
-                    first_seen: r.get(5)?,
-                    last_seen: r.get(6)?,
-                    attempts: r.get(7)?,
+                    kind: FailureKind::parse(&r.get::<_, String>(4)?),
+                    message: r.get(5)?,
+                    first_seen: r.get(6)?,
+                    last_seen: r.get(7)?,
+                    attempts: r.get(8)?,
                 })
             })
             .map_err(err)?;
         rows.collect::<Result<_, _>>().map_err(err)
     }
 
-    /// The message of a record's recorded failure, if it has one.
-    pub fn failure_message(
+    /// The kind of a record's recorded failure, if it has one.
+    pub fn failure_kind(
         &self,
         mapping: &str,
         direction: &str,
         source: &str,
-    ) -> Res<Option<String>> {
+    ) -> Res<Option<FailureKind>> {
         let conn = self.lock();
         conn.one(
-            "SELECT message FROM failures WHERE mapping = ?1 AND direction = ?2 AND source_id = ?3",
+            "SELECT kind FROM failures WHERE mapping = ?1 AND direction = ?2 AND source_id = ?3",
             [mapping, direction, source],
-            |r| r.get(0),
+            |r| r.get::<_, String>(0),
         )
         .optional()
+        .map(|k| k.as_deref().map(FailureKind::parse))
         .map_err(err)
     }
 
@@ -479,8 +438,11 @@ impl StateStore {
         let mut out = Vec::new();
         for row in rows {
             let (id, direction, pairs) = row.map_err(err)?;
-            let pairs: Vec<(String, String)> = serde_json::from_str(&pairs)
-                .map_err(|e| format!("state store: pending creates of `{mapping}`: {e}"))?;
+            let pairs: Vec<(String, String)> =
+                serde_json::from_str(&pairs).map_err(|source| StateError::Json {
+                    what: format!("pending creates of `{mapping}`"),
+                    source,
+                })?;
             out.push((id, direction, pairs));
         }
         Ok(out)
@@ -502,6 +464,61 @@ impl StateStore {
             .map_err(err)?;
         Ok(n > 0)
     }
+}
+
+/// The run lock beside the state: a second run on the same state is refused, not queued.
+fn take_lock(path: &Path) -> Res<File> {
+    let lock_path = path.with_extension("lock");
+    let file = File::options()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&lock_path)
+        .map_err(|source| StateError::OpenLock {
+            lock: lock_path.clone(),
+            source,
+        })?;
+    file.try_lock().map_err(|_| StateError::Busy {
+        path: path.to_path_buf(),
+    })?;
+    Ok(file)
+}
+
+/// Applies the migrations this state lacks. They run under the write lock and re-read the
+/// version inside it, so two processes opening a new state at once do not both apply them.
+fn migrate(path: &Path, conn: &mut Connection) -> Res<()> {
+    let setup = |source| StateError::Setup {
+        path: path.to_path_buf(),
+        source,
+    };
+    let tx = conn
+        .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+        .map_err(setup)?;
+    let version: i64 = tx
+        .one("PRAGMA user_version", [], |r| r.get(0))
+        .map_err(setup)?;
+    let known = migrations::MIGRATIONS.len() as i64;
+    if version > known {
+        return Err(StateError::Newer {
+            path: path.to_path_buf(),
+            version,
+            known,
+        });
+    }
+    for (i, step) in migrations::MIGRATIONS
+        .iter()
+        .enumerate()
+        .skip(version as usize)
+    {
+        tx.execute_batch(step)
+            .map_err(|source| StateError::Migration {
+                step: i + 1,
+                source,
+            })?;
+        tx.execute_batch(&format!("PRAGMA user_version = {}", i + 1))
+            .map_err(err)?;
+    }
+    tx.commit().map_err(err)
 }
 
 pub const COUPLING_COLS: &str =
@@ -599,22 +616,21 @@ pub mod tx {
         Ok(())
     }
 
+    /// Records (or records again) a failed record of `mapping`'s `direction` in `run`.
     pub fn record_failure(
         conn: &Connection,
         mapping: &str,
         direction: &str,
-        source: &str,
-        target: Option<&str>,
-        message: &str,
         run: i64,
+        f: &Failed<'_>,
     ) -> Res<()> {
         let now = crate::runtime::values::now_stamp();
         conn.exec(
-            "INSERT INTO failures (mapping, direction, source_id, target_id, message, first_seen, last_seen, attempts, run_id)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6, 1, ?7)
+            "INSERT INTO failures (mapping, direction, source_id, target_id, kind, message, first_seen, last_seen, attempts, run_id)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?7, 1, ?8)
              ON CONFLICT (mapping, direction, source_id) DO UPDATE SET target_id = COALESCE(?4, target_id),
-             message = ?5, last_seen = ?6, attempts = attempts + 1, run_id = ?7",
-            params![mapping, direction, source, target, message, now, run],
+             kind = ?5, message = ?6, last_seen = ?7, attempts = attempts + 1, run_id = ?8",
+            params![mapping, direction, f.source, f.target, f.kind.as_str(), f.message, now, run],
         )
         .map_err(err)?;
         Ok(())
@@ -641,7 +657,10 @@ pub mod tx {
         direction: &str,
         pairs: &[(String, String)],
     ) -> Res<i64> {
-        let json = serde_json::to_string(pairs).map_err(|e| e.to_string())?;
+        let json = serde_json::to_string(pairs).map_err(|source| StateError::Json {
+            what: format!("pending creates of `{mapping}`"),
+            source,
+        })?;
         conn.exec(
             "INSERT INTO pending_creates (mapping, direction, pairs) VALUES (?1, ?2, ?3)",
             params![mapping, direction, json],
