@@ -156,6 +156,8 @@ fn a_customer_whose_salesperson_is_not_coupled_to_a_user_fails() {
         message.contains("`ZK` has no coupled record in `SALESPEOPLE`"),
         "{message}"
     );
+    // The kind says why, for tools that read `errors --format json`.
+    assert_eq!(errors[0]["kind"], "lookup", "{errors:#?}");
 }
 
 /// Zoe King gets a licensed Sales user (an administrator's change: the fields are read-only).
@@ -1156,6 +1158,7 @@ fn on_conflict_log_records_the_conflict_and_changes_neither_side() {
                 .contains("update conflict"),
             "{e:#}"
         );
+        assert_eq!(e["kind"], "update-conflict", "{e:#}");
     }
 }
 

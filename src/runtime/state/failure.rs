@@ -137,3 +137,46 @@ mod tests {
         );
     }
 }
+
+/// Failures recorded before they had kinds read back with one after the migration.
+#[cfg(test)]
+mod migration {
+    use crate::runtime::state::{migrations::MIGRATIONS, FailureKind, StateStore};
+    use rusqlite::Connection;
+
+    #[test]
+    fn failures_of_an_older_state_get_their_kind() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("state.db");
+        let old = Connection::open(&path).unwrap();
+        for step in &MIGRATIONS[..4] {
+            old.execute_batch(step).unwrap();
+        }
+        old.execute_batch(
+            "PRAGMA user_version = 4;
+             INSERT INTO failures (mapping, direction, source_id, target_id, message, first_seen, last_seen, attempts, run_id)
+             VALUES ('CUST', '->', 'C1', 'a1', 'update conflict: both sides changed since the last synchronization', 't', 't', 1, 1),
+                    ('CUST', '->', 'C2', NULL, '`ZK` has no coupled record in `SALESPEOPLE`', 't', 't', 1, 1);",
+        )
+        .unwrap();
+        drop(old);
+        let state = StateStore::open(&path, false).unwrap();
+        let kinds: Vec<(String, FailureKind)> = state
+            .failures(None)
+            .unwrap()
+            .into_iter()
+            .map(|f| (f.source_id, f.kind))
+            .collect();
+        assert_eq!(
+            kinds,
+            [
+                ("C1".to_string(), FailureKind::UpdateConflict),
+                ("C2".to_string(), FailureKind::Unknown)
+            ]
+        );
+        assert_eq!(
+            state.failure_kind("CUST", "->", "C1").unwrap(),
+            Some(FailureKind::UpdateConflict)
+        );
+    }
+}
