@@ -69,12 +69,7 @@ impl<'a> Lookups<'a> {
     }
 
     /// The reference on the other side of `via` for `reference` on `from_system`.
-    pub fn resolve(
-        &self,
-        via: &str,
-        from_system: &str,
-        reference: &str,
-    ) -> Res<Option<String>> {
+    pub fn resolve(&self, via: &str, from_system: &str, reference: &str) -> Res<Option<String>> {
         let key = (
             via.to_string(),
             from_system.to_string(),
@@ -193,7 +188,7 @@ pub fn evaluate(
     let mut out = evaluate_steps(dir, &steps, &overridden, record, lookups, target)?;
     // A split text: its first part stays on the main record.
     if let (Some(split), false) = (&dir.split, deferred) {
-        let first = super::split::parts(&super::split::text_of(record, split), split.length)
+        let first = super::text::parts(&super::text::text_of(record, split), split.length)
             .into_iter()
             .next()
             .map_or(Value::Null, Value::String);

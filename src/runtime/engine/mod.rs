@@ -9,7 +9,7 @@ pub mod filter_eval;
 mod options;
 mod pass;
 pub mod report;
-mod split;
+mod text;
 
 pub use error::EngineError;
 pub use evaluate::reference;

@@ -8,35 +8,18 @@
 //! written; a run that stops in between finds the pending part, and the source record is
 //! handled again: the part is created with the same id if it does not exist.
 
-use super::compile::{Direction, Split};
-use super::error::EngineError;
-use super::evaluate::{changed_fields, evaluate, evaluate_steps, EvalError};
-use super::pass::Pass;
-use super::report::Change;
+use super::super::text::{parts, text_of};
+use super::Pass;
 use crate::runtime::connector::{Record, WriteOp};
+use crate::runtime::engine::compile::{Direction, Split};
+use crate::runtime::engine::error::EngineError;
+use crate::runtime::engine::evaluate::{changed_fields, evaluate, evaluate_steps, EvalError};
+use crate::runtime::engine::report::Change;
 use crate::runtime::state::tx;
 use crate::runtime::values::{new_guid, normalize};
 use crate::schema::Table;
 use serde_json::{Map, Value};
 use std::collections::HashMap;
-
-/// The parts of a text: `length` characters each (characters, not bytes).
-pub fn parts(text: &str, length: usize) -> Vec<String> {
-    let chars: Vec<char> = text.chars().collect();
-    chars
-        .chunks(length.max(1))
-        .map(|c| c.iter().collect())
-        .collect()
-}
-
-/// The text a split reads from a record ("" when empty).
-pub fn text_of(record: &Record, split: &Split) -> String {
-    match record.get(&split.field) {
-        Value::String(s) => s.clone(),
-        Value::Null => String::new(),
-        other => other.to_string(),
-    }
-}
 
 /// One planned write of an extra record.
 struct PartWrite {
@@ -112,7 +95,7 @@ fn wanted_parts(
 }
 
 /// Brings the extra records of `due` (source record, main target when known) in line.
-pub(super) async fn sync_parts(
+pub(in crate::runtime::engine) async fn sync_parts(
     pass: &mut Pass<'_, '_>,
     due: &[(&Record, Option<&Record>)],
 ) -> Result<(), EngineError> {
