@@ -18,7 +18,7 @@ use super::setup::{self, fail, Stop};
 use crate::analysis::SystemKind;
 use crate::config::Endpoint;
 use crate::runtime::connectors::auth::TokenSource;
-use crate::runtime::connectors::http::{Http, HttpOptions, Req};
+use crate::runtime::connectors::http::{Bearer, Http, HttpOptions, Req};
 use crate::schema::pull::{self, OptionSetValues, PullOptions};
 use crate::schema::Catalog;
 use crate::syntax::ast::Item;
@@ -227,7 +227,7 @@ impl Remote {
         let tokens = match auth {
             Some(a) => Some(Arc::new(
                 TokenSource::new(a, &base).map_err(|e| fail(format!("system `{system}`: {e}")))?,
-            )),
+            ) as Arc<dyn Bearer>),
             None => None,
         };
         let http = Http::new(&base, options, tokens)

@@ -237,7 +237,7 @@ fn http_connector(
             let mut user = integration_user.clone();
             if user.is_none() && auth.is_some() {
                 // A throw-away client on its own runtime: the connector's client stays unbound.
-                let probe = make(None).map_err(fail_sys)?;
+                let probe = make(None).map_err(|e| fail_sys(e.to_string()))?;
                 let who = std::thread::spawn(move || {
                     tokio::runtime::Builder::new_current_thread()
                         .enable_all()
@@ -255,7 +255,9 @@ fn http_connector(
                 })?;
                 user = Some(who);
             }
-            Ok(Arc::new(make(user.as_deref()).map_err(fail_sys)?))
+            Ok(Arc::new(
+                make(user.as_deref()).map_err(|e| fail_sys(e.to_string()))?,
+            ))
         }
         Endpoint::BusinessCentral {
             url,
@@ -271,7 +273,7 @@ fn http_connector(
                 integration_user.as_deref(),
                 BusinessCentralOptions::default(),
             )
-            .map_err(fail_sys)?,
+            .map_err(|e| fail_sys(e.to_string()))?,
         )),
         Endpoint::Embedded { .. } => Err(fail_sys("not an HTTP endpoint".into())),
     }

@@ -112,6 +112,21 @@ pub enum ErrorKind {
 }
 
 impl ErrorKind {
+    /// The kind an HTTP status says: 501/505 configuration, 408, 429 and other 5xx
+    /// transient, 401/403 authentication, 404
+    /// gone, 409/412 conflict, any other status rejected.
+    pub fn of_status(status: u16) -> ErrorKind {
+        match status {
+            // No retry makes a server implement a method or an HTTP version.
+            501 | 505 => ErrorKind::Configuration,
+            408 | 429 | 500..=599 => ErrorKind::Transient,
+            401 | 403 => ErrorKind::Authentication,
+            404 | 410 => ErrorKind::Gone,
+            409 | 412 => ErrorKind::Conflict,
+            _ => ErrorKind::Rejected,
+        }
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             ErrorKind::Transient => "transient",
@@ -153,6 +168,9 @@ impl ConnectorError {
         self.kind == ErrorKind::Transient
     }
 }
+
+/// What a connector call gives back.
+pub type Res<T> = Result<T, ConnectorError>;
 
 /// One result per write operation, in order: the record as written, or why it failed.
 pub type WriteResult = Result<Record, ConnectorError>;

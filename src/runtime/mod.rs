@@ -4,6 +4,7 @@ pub mod connector;
 pub mod connectors;
 pub mod embedded;
 pub mod engine;
+pub mod filter_eval;
 pub mod sql;
 pub mod state;
 pub mod values;

@@ -5,8 +5,10 @@
 //! `grant_type=client_credentials`, `client_id`, `client_secret` and `scope=<resource>/.default`,
 //! where the resource is the scheme and host of the endpoint's URL.
 
-use super::http::{Http, HttpError, Req};
+use super::http::{Bearer, Http, Req};
 use crate::config::Auth;
+use crate::runtime::connector::{ConnectorError, ErrorKind};
+use async_trait::async_trait;
 use reqwest::Method;
 use std::time::{Duration, Instant};
 use tokio::sync::Mutex;
@@ -43,14 +45,15 @@ impl std::fmt::Debug for TokenSource {
 
 impl TokenSource {
     /// Credentials for the API at `api` (its origin is the resource the token is for).
-    pub fn new(auth: &Auth, api: &Url) -> Result<TokenSource, String> {
+    pub fn new(auth: &Auth, api: &Url) -> Result<TokenSource, ConnectorError> {
         let token_url = match &auth.token_url {
-            Some(t) => crate::config::check_url(t, "auth.token_url")?,
+            Some(t) => crate::config::check_url(t, "auth.token_url")
+                .map_err(ConnectorError::configuration)?,
             None => Url::parse(&format!(
                 "https://login.microsoftonline.com/{}/oauth2/v2.0/token",
                 auth.tenant.trim()
             ))
-            .map_err(|_| "`auth.tenant` cannot be part of a URL".to_string())?,
+            .map_err(|_| ConnectorError::configuration("`auth.tenant` cannot be part of a URL"))?,
         };
         let origin = api.origin().ascii_serialization();
         Ok(TokenSource {
@@ -92,10 +95,10 @@ impl TokenSource {
     }
 
     /// A valid token: the cached one, or a new one.
-    pub async fn token(&self, http: &Http, force: bool) -> Result<String, HttpError> {
+    pub async fn token(&self, http: &Http) -> Result<String, ConnectorError> {
         let mut cached = self.cached.lock().await;
         if let Some(c) = cached.as_ref() {
-            if !force && Instant::now() < c.renew_at {
+            if Instant::now() < c.renew_at {
                 return Ok(c.token.clone());
             }
         }
@@ -119,7 +122,7 @@ impl TokenSource {
         }
     }
 
-    async fn fetch(&self, http: &Http) -> Result<(String, Duration), HttpError> {
+    async fn fetch(&self, http: &Http) -> Result<(String, Duration), ConnectorError> {
         let body: String = url::form_urlencoded::Serializer::new(String::new())
             .append_pair("grant_type", "client_credentials")
             .append_pair("client_id", &self.client_id)
@@ -129,30 +132,57 @@ impl TokenSource {
         let req = Req::new(Method::POST, self.token_url.clone())
             .header("Accept", "application/json")
             .body("application/x-www-form-urlencoded", body.into_bytes());
-        let fail = |message: String, transient: bool| HttpError {
-            message: self.scrub(&format!(
+        let fail = |kind: ErrorKind, message: String| {
+            let text = format!(
                 "cannot get an access token from {}: {message}",
                 self.token_url.as_str()
-            )),
-            transient,
+            );
+            ConnectorError::of(kind, self.scrub(&text))
         };
         let resp = http
             .send_plain(&req)
             .await
-            .map_err(|e| fail(e.message, true))?;
+            .map_err(|e| fail(e.kind, e.message))?;
         if !resp.ok() {
-            return Err(fail(resp.reason(), false));
+            // Entra ID answers 400 or 401 to credentials it refuses: never a retry.
+            let kind = match ErrorKind::of_status(resp.status) {
+                ErrorKind::Transient => ErrorKind::Transient,
+                _ => ErrorKind::Authentication,
+            };
+            return Err(fail(kind, resp.reason()));
         }
-        let json = resp.json().map_err(|e| fail(e, false))?;
+        let json = resp
+            .json()
+            .map_err(|e| fail(ErrorKind::Authentication, e.message))?;
         let token = json
             .get("access_token")
             .and_then(|t| t.as_str())
-            .ok_or_else(|| fail("the response has no `access_token`".into(), false))?
+            .ok_or_else(|| {
+                fail(
+                    ErrorKind::Authentication,
+                    "the response has no `access_token`".into(),
+                )
+            })?
             .to_string();
         let expires = json
             .get("expires_in")
             .and_then(|v| v.as_u64().or_else(|| v.as_str()?.parse().ok()))
             .unwrap_or(3600);
         Ok((token, Duration::from_secs(expires)))
+    }
+}
+
+#[async_trait]
+impl Bearer for TokenSource {
+    async fn token(&self, http: &Http) -> Result<String, ConnectorError> {
+        TokenSource::token(self, http).await
+    }
+
+    async fn invalidate(&self, token: &str) {
+        TokenSource::invalidate(self, token).await;
+    }
+
+    fn scrub(&self, text: &str) -> String {
+        TokenSource::scrub(self, text)
     }
 }

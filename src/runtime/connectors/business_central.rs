@@ -24,19 +24,20 @@
 
 mod refs;
 
-use super::http::{Http, HttpOptions, Req, Resp};
-use super::odata::{self, BatchOp, BatchResponse};
+use super::http::{Http, HttpOptions};
+use super::odata::client::Chunks;
+use super::odata::{self, BatchFormat, BatchOp, Client};
 use crate::analysis::SystemKind;
 use crate::config::Auth;
 use crate::plan::filter::Pred;
 use crate::runtime::connector::*;
+use crate::runtime::filter_eval::matches;
 use crate::runtime::values::now_stamp;
 use crate::schema::{Catalog, Field, FieldType, Table};
 use async_trait::async_trait;
 use reqwest::Method;
 use serde_json::{Map, Value};
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use tokio::sync::OnceCell;
 use url::Url;
@@ -66,15 +67,13 @@ impl Default for BusinessCentralOptions {
 
 pub struct BusinessCentral {
     catalog: Arc<Catalog>,
-    root: Url,
     company: Option<String>,
     company_id: OnceCell<String>,
-    http: Arc<Http>,
+    client: Client,
     user: String,
     opts: BusinessCentralOptions,
     /// `@odata.etag` of records read, by (table, id).
     etags: Mutex<HashMap<(String, String), String>>,
-    batch_refused: AtomicBool,
     /// `api_ref` translations: (entity set, id) -> code and (entity set, code) -> id.
     ref_codes: Mutex<HashMap<(String, String), String>>,
     ref_ids: Mutex<HashMap<(String, String), String>>,
@@ -99,65 +98,41 @@ impl BusinessCentral {
         auth: Option<&Auth>,
         integration_user: Option<&str>,
         opts: BusinessCentralOptions,
-    ) -> Result<BusinessCentral, String> {
-        let (root, http) = Http::for_endpoint(url, auth, opts.http.clone())?;
+    ) -> Result<BusinessCentral, ConnectorError> {
+        let mut headers = vec![("OData-Version".to_string(), "4.0".to_string())];
+        headers.extend(opts.extra_headers.iter().cloned());
+        let client = Client::new(
+            "Business Central",
+            url,
+            auth,
+            opts.http.clone(),
+            headers,
+            BatchFormat::Json,
+            opts.use_batch,
+        )?;
         Ok(BusinessCentral {
             catalog,
-            root,
             company: company.map(str::to_string),
             company_id: OnceCell::new(),
-            http,
+            client,
             user: integration_user.unwrap_or_default().to_string(),
             opts,
             etags: Mutex::new(HashMap::new()),
-            batch_refused: AtomicBool::new(false),
             ref_codes: Mutex::new(HashMap::new()),
             ref_ids: Mutex::new(HashMap::new()),
         })
     }
 
     pub fn http(&self) -> &Arc<Http> {
-        &self.http
+        &self.client.http
     }
 
     fn err(&self, e: impl std::fmt::Display) -> ConnectorError {
-        ConnectorError::new(self.http.scrub(&format!("Business Central: {e}")))
-    }
-
-    fn req(&self, method: Method, url: Url) -> Req {
-        let mut r = Req::new(method, url)
-            .header("Accept", "application/json")
-            .header("OData-Version", "4.0");
-        for (k, v) in &self.opts.extra_headers {
-            r = r.header(k, v.clone());
-        }
-        r
-    }
-
-    async fn send(&self, req: &Req) -> Result<Resp, ConnectorError> {
-        self.http.send(req).await.map_err(|e| {
-            let kind = if e.transient {
-                ErrorKind::Transient
-            } else {
-                ErrorKind::Rejected
-            };
-            ConnectorError::of(
-                kind,
-                self.http.scrub(&format!("Business Central: {}", e.message)),
-            )
-        })
+        self.client.err(e)
     }
 
     async fn get_json(&self, url: Url) -> Result<(Value, Url), ConnectorError> {
-        let resp = self.send(&self.req(Method::GET, url.clone())).await?;
-        if !resp.ok() {
-            return Err(self.err(format!(
-                "GET {} failed: {}",
-                super::http::path_of(&url),
-                resp.reason()
-            )));
-        }
-        Ok((resp.json().map_err(|e| self.err(e))?, url))
+        self.client.get_json(url, &[]).await
     }
 
     /// The company's id, resolved once.
@@ -175,7 +150,7 @@ impl BusinessCentral {
                 if let Some(name) = &self.company {
                     params.push(("$filter", format!("name eq {}", odata::quote(name))));
                 }
-                let url = odata::url(&self.root, "companies", &params).map_err(|e| self.err(e))?;
+                let url = self.client.url("companies", &params)?;
                 let rows = odata::rows(&self.get_json(url).await?.0);
                 match (rows.len(), &self.company) {
                     (1, _) => Ok(rows[0]
@@ -236,7 +211,7 @@ impl BusinessCentral {
         params: &[(&str, String)],
     ) -> Result<Url, ConnectorError> {
         let path = self.entity_path(set, id).await?;
-        odata::url(&self.root, &path, params).map_err(|e| self.err(e))
+        self.client.url(&path, params)
     }
 
     async fn entity_path(&self, set: &str, id: Option<&str>) -> Result<String, ConnectorError> {
@@ -284,44 +259,32 @@ impl BusinessCentral {
         &self,
         a: &Api<'_>,
         fields: &Map<String, Value>,
-    ) -> Result<Map<String, Value>, String> {
+    ) -> Result<Map<String, Value>, ConnectorError> {
         let mut out = Map::new();
         for (name, v) in fields {
-            let f = a
-                .table
-                .fields
-                .get(name)
-                .ok_or_else(|| format!("`{name}` is not a field of this table"))?;
+            let f = a.table.fields.get(name).ok_or_else(|| {
+                ConnectorError::new(format!("`{name}` is not a field of this table"))
+            })?;
             if Some(name.as_str()) == a.id_field || f.api_ref.is_some() {
                 continue; // api_ref fields: see `encode_refs`
             }
             let api = f.api.as_ref().ok_or_else(|| {
-                format!(
+                ConnectorError::configuration(format!(
                     "`{}`.`{name}` has no property in the API's `{}` (Business Central API v2.0 does not expose it), so it cannot be written",
                     a.name, a.set
-                )
+                ))
             })?;
             out.insert(api.clone(), encode_value(f, v));
         }
         Ok(out)
     }
 
-    fn literal(&self, f: &Field, v: &Value) -> Result<String, String> {
+    fn literal(&self, f: &Field, v: &Value) -> Result<String, ConnectorError> {
         Ok(match (f.ty, v) {
-            (FieldType::Guid | FieldType::Lookup, Value::String(s)) => {
-                let g = s.to_lowercase();
-                uuid::Uuid::parse_str(&g).map_err(|_| format!("`{s}` is not a GUID"))?;
-                g
-            }
-            (FieldType::Date | FieldType::Datetime, Value::String(s)) => {
-                if s.chars()
-                    .all(|c| c.is_ascii_alphanumeric() || "-:.+TZ".contains(c))
-                {
-                    s.clone()
-                } else {
-                    return Err(format!("`{s}` is not a date"));
-                }
-            }
+            (
+                FieldType::Guid | FieldType::Lookup | FieldType::Date | FieldType::Datetime,
+                Value::String(_),
+            ) => odata::typed_literal(f.ty, v)?,
             (FieldType::Code, Value::String(s)) => odata::quote(&s.to_uppercase()),
             _ => match encode_value(f, v) {
                 Value::String(s) => odata::quote(&s),
@@ -352,28 +315,26 @@ impl BusinessCentral {
             params.push(("$filter", f));
         }
         let url = self.entity_url(a.set, None, &params).await?;
-        let (mut json, mut url) = self.get_json(url).await?;
+        let mut page = Some(self.get_json(url).await?);
         let mut out = Vec::new();
-        loop {
+        while let Some((json, url)) = page {
             let rows = odata::rows(&json);
-            let mut page: Vec<Record> = rows.iter().map(|r| self.decode(a, table, r)).collect();
-            self.fill_refs(a, &rows, &mut page, None).await?;
+            let mut records: Vec<Record> = rows.iter().map(|r| self.decode(a, table, r)).collect();
+            self.fill_refs(a, &rows, &mut records, None).await?;
             out.extend(
-                page.into_iter()
-                    .filter(|r| rest.is_none_or(|p| odata::matches(p, r))),
+                records
+                    .into_iter()
+                    .filter(|r| rest.is_none_or(|p| matches(p, r))),
             );
             if limit.is_some_and(|l| out.len() >= l) {
                 break;
             }
-            match odata::next_link(&json, &url) {
-                Some(next) => (json, url) = self.get_json(next).await?,
-                None => break,
-            }
+            page = self.client.next_page(&json, &url, &[]).await?;
         }
         Ok(out)
     }
 
-    async fn etag(&self, table: &str, a: &Api<'_>, id: &str) -> Result<String, String> {
+    async fn etag(&self, table: &str, a: &Api<'_>, id: &str) -> Result<String, ConnectorError> {
         let known = self
             .etags
             .lock()
@@ -383,28 +344,33 @@ impl BusinessCentral {
         if let Some(e) = known {
             return Ok(e);
         }
-        let url = self
-            .entity_url(a.set, Some(id), &[])
-            .await
-            .map_err(|e| e.message)?;
-        let resp = self
-            .send(&self.req(Method::GET, url))
-            .await
-            .map_err(|e| e.message)?;
+        let url = self.entity_url(a.set, Some(id), &[]).await?;
+        let resp = self.client.send(&self.client.req(Method::GET, url)).await?;
         if resp.status == 404 {
-            return Err(format!("no record `{id}` (deleted?)"));
+            return Err(ConnectorError::of(
+                ErrorKind::Gone,
+                format!("no record `{id}` (deleted?)"),
+            ));
         }
         if !resp.ok() {
-            return Err(resp.reason());
+            return Err(ConnectorError::of(
+                ErrorKind::of_status(resp.status),
+                resp.reason(),
+            ));
         }
-        let json = resp.json()?;
-        json.get("@odata.etag")
+        resp.json()?
+            .get("@odata.etag")
             .and_then(Value::as_str)
             .map(str::to_string)
-            .ok_or_else(|| "the record has no @odata.etag".to_string())
+            .ok_or_else(|| ConnectorError::new("the record has no @odata.etag"))
     }
 
-    async fn op_request(&self, table: &str, a: &Api<'_>, op: &WriteOp) -> Result<BatchOp, String> {
+    async fn op_request(
+        &self,
+        table: &str,
+        a: &Api<'_>,
+        op: &WriteOp,
+    ) -> Result<BatchOp, ConnectorError> {
         let id = op.id().to_lowercase();
         Ok(match op {
             WriteOp::Create { fields, .. } => {
@@ -415,7 +381,7 @@ impl BusinessCentral {
                 }
                 BatchOp {
                     method: "POST",
-                    url: self.entity_path(a.set, None).await.map_err(|e| e.message)?,
+                    url: self.entity_path(a.set, None).await?,
                     headers: vec![],
                     body: Some(Value::Object(body)),
                 }
@@ -426,10 +392,7 @@ impl BusinessCentral {
                 let etag = self.etag(table, a, &id).await?;
                 BatchOp {
                     method: "PATCH",
-                    url: self
-                        .entity_path(a.set, Some(&id))
-                        .await
-                        .map_err(|e| e.message)?,
+                    url: self.entity_path(a.set, Some(&id)).await?,
                     headers: vec![("If-Match".into(), etag)],
                     body: Some(Value::Object(body)),
                 }
@@ -444,63 +407,12 @@ impl BusinessCentral {
                     .unwrap_or_else(|| "*".into());
                 BatchOp {
                     method: "DELETE",
-                    url: self
-                        .entity_path(a.set, Some(&id))
-                        .await
-                        .map_err(|e| e.message)?,
+                    url: self.entity_path(a.set, Some(&id)).await?,
                     headers: vec![("If-Match".into(), etag)],
                     body: None,
                 }
             }
         })
-    }
-
-    async fn send_single(&self, op: &BatchOp) -> Result<BatchResponse, String> {
-        let url = odata::url(&self.root, &op.url, &[])?;
-        let method = Method::from_bytes(op.method.as_bytes()).map_err(|e| e.to_string())?;
-        let mut req = self.req(method, url);
-        for (k, v) in &op.headers {
-            req = req.header(k, v.clone());
-        }
-        if let Some(b) = &op.body {
-            req = req.json(b);
-        }
-        let resp = self.http.send(&req).await.map_err(|e| e.message)?;
-        Ok(BatchResponse {
-            status: resp.status,
-            headers: Vec::new(),
-            body: resp.body,
-        })
-    }
-
-    async fn send_chunk(&self, ops: &[BatchOp]) -> Vec<Result<BatchResponse, String>> {
-        if ops.len() > 1 && self.opts.use_batch && !self.batch_refused.load(Ordering::Relaxed) {
-            let url = match odata::url(&self.root, "$batch", &[]) {
-                Ok(u) => u,
-                Err(e) => return ops.iter().map(|_| Err(e.clone())).collect(),
-            };
-            let req = self.req(Method::POST, url).json(&odata::json_batch(ops));
-            match self.http.send(&req).await {
-                Ok(resp) if resp.ok() => {
-                    return match resp
-                        .json()
-                        .and_then(|j| odata::parse_json_batch(&j, ops.len()))
-                    {
-                        Ok(parts) => parts.into_iter().map(Ok).collect(),
-                        Err(e) => ops.iter().map(|_| Err(e.clone())).collect(),
-                    };
-                }
-                Ok(resp) if matches!(resp.status, 400 | 404 | 405 | 415 | 501) => {
-                    self.batch_refused.store(true, Ordering::Relaxed);
-                }
-                Ok(resp) => {
-                    let msg = format!("$batch failed: {}", resp.reason());
-                    return ops.iter().map(|_| Err(msg.clone())).collect();
-                }
-                Err(e) => return ops.iter().map(|_| Err(e.message.clone())).collect(),
-            }
-        }
-        futures::future::join_all(ops.iter().map(|op| self.send_single(op))).await
     }
 }
 
@@ -531,17 +443,9 @@ fn decode_value(f: &Field, v: &Value) -> Value {
         }
         (FieldType::Date, Value::String(s)) if s.starts_with("0001-01-01") => Value::Null,
         (FieldType::Date, Value::String(s)) => Value::String(s.chars().take(10).collect()),
-        (FieldType::Decimal | FieldType::Integer | FieldType::Bigint, Value::String(s)) => s
-            .parse::<i64>()
-            .map(Value::from)
-            .ok()
-            .or_else(|| {
-                s.parse::<f64>()
-                    .ok()
-                    .and_then(serde_json::Number::from_f64)
-                    .map(Value::Number)
-            })
-            .unwrap_or_else(|| v.clone()),
+        (FieldType::Decimal | FieldType::Integer | FieldType::Bigint, Value::String(s)) => {
+            odata::value::number(s).unwrap_or_else(|| v.clone())
+        }
         _ => v.clone(),
     }
 }
@@ -665,7 +569,7 @@ impl Connector for BusinessCentral {
             .flatten();
         let records = raw
             .into_iter()
-            .filter(|r| rest.as_ref().is_none_or(|p| odata::matches(p, r)))
+            .filter(|r| rest.as_ref().is_none_or(|p| matches(p, r)))
             .collect();
         Ok(Page { records, next })
     }
@@ -781,23 +685,8 @@ impl Connector for BusinessCentral {
                 .await?
                 .len() as u64);
         }
-        let mut params = Vec::new();
-        if let Some(f) = pushed {
-            params.push(("$filter", f));
-        }
-        let path = format!("{}/$count", self.entity_path(a.set, None).await?);
-        let url = odata::url(&self.root, &path, &params).map_err(|e| self.err(e))?;
-        let resp = self
-            .send(&self.req(Method::GET, url).header("Accept", "text/plain"))
-            .await?;
-        if !resp.ok() {
-            return Err(self.err(format!("counting `{}` failed: {}", a.set, resp.reason())));
-        }
-        resp.text()
-            .trim()
-            .trim_start_matches('\u{feff}')
-            .parse::<u64>()
-            .map_err(|_| self.err(format!("counting `{}`: not a number", a.set)))
+        let path = self.entity_path(a.set, None).await?;
+        self.client.count(&path, pushed).await
     }
 
     async fn write(
@@ -812,17 +701,23 @@ impl Connector for BusinessCentral {
         for (i, op) in ops.iter().enumerate() {
             match self.op_request(table, &a, op).await {
                 Ok(b) => sendable.push((i, b)),
-                Err(e) => results[i] = Some(Err(ConnectorError::new(self.http.scrub(&e)))),
+                Err(e) => {
+                    let scrubbed = self.client.http.scrub(&e.message);
+                    results[i] = Some(Err(ConnectorError::of(e.kind, scrubbed)));
+                }
             }
         }
         let size = self.opts.batch_size.clamp(1, 100);
-        for chunk in sendable.chunks(size) {
-            let batch: Vec<BatchOp> = chunk.iter().map(|(_, b)| b.clone()).collect();
-            let answers = self.send_chunk(&batch).await;
-            for ((i, _), answer) in chunk.iter().zip(answers) {
+        let batch: Vec<BatchOp> = sendable.iter().map(|(_, b)| b.clone()).collect();
+        // Chunks go one after the other: Business Central runs a `$batch` in one session, and
+        // batches writing one table at once wait on each other's locks (and share its 5
+        // concurrent requests), so sending them together gains nothing and risks lock timeouts.
+        let answers = self.client.write(&batch, size, Chunks::Sequential).await;
+        {
+            for ((i, _), answer) in sendable.iter().zip(answers) {
                 let op = &ops[*i];
                 results[*i] = Some(match odata::write_outcome(op, answer) {
-                    Err(e) => Err(ConnectorError::new(self.http.scrub(&e))),
+                    Err(e) => Err(e),
                     Ok(Some(body)) if !matches!(op, WriteOp::Delete { .. }) => {
                         let mut one = [self.decode(&a, table, &body)];
                         // The record is written whatever happens here: a failed translation

@@ -29,12 +29,14 @@
 
 mod untracked;
 
-use super::http::{Http, HttpOptions, Req, Resp};
-use super::odata::{self, BatchOp, BatchResponse};
+use super::http::{Http, HttpOptions};
+use super::odata::client::Chunks;
+use super::odata::{self, BatchFormat, BatchOp, BatchResponse, Client};
 use crate::analysis::SystemKind;
 use crate::config::Auth;
 use crate::plan::filter::Pred;
 use crate::runtime::connector::*;
+use crate::runtime::filter_eval::matches;
 use crate::runtime::values::{now_stamp, option_value};
 use crate::schema::{Catalog, Field, FieldType, Table};
 use async_trait::async_trait;
@@ -74,8 +76,7 @@ impl Default for DataverseOptions {
 
 pub struct Dataverse {
     catalog: Arc<Catalog>,
-    root: Url,
-    http: Arc<Http>,
+    client: Client,
     user: String,
     opts: DataverseOptions,
     /// The next page of a change read, by the cursor handed out with the page before.
@@ -84,7 +85,6 @@ pub struct Dataverse {
     deltas: Mutex<HashMap<String, Option<Url>>>,
     /// The deletion position of the tables without change tracking (see [`untracked`]).
     untracked: Mutex<HashMap<String, String>>,
-    batch_refused: AtomicBool,
     /// The server rejects entity-name columns (`owneridtype`) in `$select` (real Dataverse).
     no_type_columns: AtomicBool,
 }
@@ -97,12 +97,24 @@ impl Dataverse {
         auth: Option<&Auth>,
         integration_user: Option<&str>,
         opts: DataverseOptions,
-    ) -> Result<Dataverse, String> {
-        let (root, http) = Http::for_endpoint(url, auth, opts.http.clone())?;
+    ) -> Result<Dataverse, ConnectorError> {
+        let mut headers = vec![
+            ("OData-MaxVersion".to_string(), "4.0".to_string()),
+            ("OData-Version".to_string(), "4.0".to_string()),
+        ];
+        headers.extend(opts.extra_headers.iter().cloned());
+        let client = Client::new(
+            "Dataverse",
+            url,
+            auth,
+            opts.http.clone(),
+            headers,
+            BatchFormat::Multipart,
+            opts.use_batch,
+        )?;
         Ok(Dataverse {
             catalog,
-            root,
-            http,
+            client,
             user: integration_user
                 .map(|u| u.trim_matches(|c| c == '{' || c == '}').to_lowercase())
                 .unwrap_or_default(),
@@ -110,13 +122,12 @@ impl Dataverse {
             links: Mutex::new(HashMap::new()),
             deltas: Mutex::new(HashMap::new()),
             untracked: Mutex::new(HashMap::new()),
-            batch_refused: AtomicBool::new(false),
             no_type_columns: AtomicBool::new(false),
         })
     }
 
     pub fn http(&self) -> &Arc<Http> {
-        &self.http
+        &self.client.http
     }
 
     /// Remembers that a table has no change tracking, with the position that says so.
@@ -137,7 +148,7 @@ impl Dataverse {
 
     /// `GET WhoAmI`: the systemuserid the credentials act as.
     pub async fn who_am_i(&self) -> Result<String, ConnectorError> {
-        let url = odata::url(&self.root, "WhoAmI", &[]).map_err(ConnectorError::new)?;
+        let url = self.client.url("WhoAmI", &[])?;
         let json = self.get_json(url).await?.0;
         json.get("UserId")
             .and_then(Value::as_str)
@@ -161,32 +172,6 @@ impl Dataverse {
         t.key.first().map(String::as_str).unwrap_or("id")
     }
 
-    fn req(&self, method: Method, url: Url) -> Req {
-        let mut r = Req::new(method, url)
-            .header("OData-MaxVersion", "4.0")
-            .header("OData-Version", "4.0")
-            .header("Accept", "application/json");
-        for (k, v) in &self.opts.extra_headers {
-            r = r.header(k, v.clone());
-        }
-        r
-    }
-
-    fn err(&self, e: impl std::fmt::Display) -> ConnectorError {
-        ConnectorError::new(self.http.scrub(&format!("Dataverse: {e}")))
-    }
-
-    async fn send(&self, req: &Req) -> Result<Resp, ConnectorError> {
-        self.http.send(req).await.map_err(|e| {
-            let kind = if e.transient {
-                ErrorKind::Transient
-            } else {
-                ErrorKind::Rejected
-            };
-            ConnectorError::of(kind, self.http.scrub(&format!("Dataverse: {}", e.message)))
-        })
-    }
-
     async fn get_json(&self, url: Url) -> Result<(Value, Url), ConnectorError> {
         self.get_json_with(url, &[]).await
     }
@@ -196,19 +181,9 @@ impl Dataverse {
         url: Url,
         prefer: &[&str],
     ) -> Result<(Value, Url), ConnectorError> {
-        let mut req = self.req(Method::GET, url.clone());
         let mut p = vec![ANNOTATIONS.to_string()];
         p.extend(prefer.iter().map(|s| s.to_string()));
-        req = req.header("Prefer", p.join(","));
-        let resp = self.send(&req).await?;
-        if !resp.ok() {
-            return Err(self.err(format!(
-                "GET {} failed: {}",
-                super::http::path_of(&url),
-                resp.reason()
-            )));
-        }
-        Ok((resp.json().map_err(|e| self.err(e))?, url))
+        self.client.get_json(url, &p).await
     }
 
     /// The `$select` list for some catalog fields (None: all).
@@ -251,8 +226,9 @@ impl Dataverse {
         Some(out.join(","))
     }
 
-    /// A GET of a query; a server that rejects entity-name columns in `$select` is asked again
-    /// without them.
+    /// A GET of a query. A server that rejects the query (400) while `$select` has entity-name
+    /// columns (`owneridtype`, which real Dataverse does not take there) is asked once more
+    /// without them; when that works, it is never sent them again.
     async fn query(
         &self,
         t: &Table,
@@ -262,20 +238,32 @@ impl Dataverse {
         extra: &[&str],
         prefer: &[&str],
     ) -> Result<(Value, Url), ConnectorError> {
-        let url = odata::url(&self.root, set, &params(self.select(t, fields, extra)))
-            .map_err(|e| self.err(e))?;
+        let select = self.select(t, fields, extra);
+        let url = self.client.url(set, &params(select))?;
+        let typed = |f: &String| {
+            t.fields
+                .get(f)
+                .is_some_and(|f| f.ty == FieldType::Entityname)
+        };
+        let asks_types = fields.is_some_and(|fs| fs.iter().any(typed))
+            || extra.iter().any(|e| typed(&e.to_string()));
         match self.get_json_with(url, prefer).await {
             Err(e)
-                if !self.no_type_columns.load(Ordering::Relaxed)
-                    && e.message.contains("400")
-                    && t.fields.iter().any(|(n, f)| {
-                        f.ty == FieldType::Entityname && e.message.contains(n.as_str())
-                    }) =>
+                if e.kind == ErrorKind::Rejected
+                    && asks_types
+                    && !self.no_type_columns.load(Ordering::Relaxed) =>
             {
                 self.no_type_columns.store(true, Ordering::Relaxed);
-                let url = odata::url(&self.root, set, &params(self.select(t, fields, extra)))
-                    .map_err(|e| self.err(e))?;
-                self.get_json_with(url, prefer).await
+                let url = self
+                    .client
+                    .url(set, &params(self.select(t, fields, extra)))?;
+                let again = self.get_json_with(url, prefer).await;
+                if again.is_err() {
+                    // Not the entity-name columns, then: the first refusal is the answer.
+                    self.no_type_columns.store(false, Ordering::Relaxed);
+                    return Err(e);
+                }
+                again
             }
             other => other,
         }
@@ -341,13 +329,14 @@ impl Dataverse {
         &self,
         t: &Table,
         fields: &Map<String, Value>,
-    ) -> Result<Map<String, Value>, String> {
+    ) -> Result<Map<String, Value>, ConnectorError> {
+        let bad = |m: String| ConnectorError::new(m);
         let mut out = Map::new();
         for (name, v) in fields {
             let f = t
                 .fields
                 .get(name)
-                .ok_or_else(|| format!("`{name}` is not a field of this table"))?;
+                .ok_or_else(|| bad(format!("`{name}` is not a field of this table")))?;
             match f.ty {
                 FieldType::Entityname => continue, // implied by the bound entity set
                 FieldType::Lookup => {
@@ -366,14 +355,14 @@ impl Dataverse {
                                 .table(&target)
                                 .and_then(|t| t.api.clone())
                                 .ok_or_else(|| {
-                                    format!(
+                                    ConnectorError::configuration(format!(
                                         "lookup `{name}`: table `{target}` has no entity set name"
-                                    )
+                                    ))
                                 })?;
                             Value::String(format!("/{set}({})", s.to_lowercase()))
                         }
                         other => {
-                            return Err(format!("lookup `{name}` expects a GUID, got {other}"))
+                            return Err(bad(format!("lookup `{name}` expects a GUID, got {other}")))
                         }
                     };
                     out.insert(format!("{nav}@odata.bind"), value);
@@ -381,13 +370,16 @@ impl Dataverse {
                 FieldType::Option => {
                     let value = match v {
                         Value::Null => Value::Null,
-                        Value::String(s) => Value::from(
-                            option_value(f, s)
-                                .ok_or_else(|| format!("`{s}` is not an option of `{name}`"))?,
-                        ),
+                        Value::String(s) => {
+                            Value::from(option_value(f, s).ok_or_else(|| {
+                                bad(format!("`{s}` is not an option of `{name}`"))
+                            })?)
+                        }
                         Value::Number(_) => v.clone(),
                         other => {
-                            return Err(format!("option `{name}` expects a label, got {other}"))
+                            return Err(bad(format!(
+                                "option `{name}` expects a label, got {other}"
+                            )))
                         }
                     };
                     out.insert(name.clone(), value);
@@ -401,26 +393,16 @@ impl Dataverse {
     }
 
     /// An OData literal for a canonical value of a field.
-    fn literal(&self, f: &Field, v: &Value) -> Result<String, String> {
+    fn literal(&self, f: &Field, v: &Value) -> Result<String, ConnectorError> {
         Ok(match (f.ty, v) {
             (_, Value::Null) => "null".into(),
             (FieldType::Option, Value::String(s)) => option_value(f, s)
-                .ok_or_else(|| format!("`{s}` is not an option"))?
+                .ok_or_else(|| ConnectorError::new(format!("`{s}` is not an option")))?
                 .to_string(),
-            (FieldType::Guid | FieldType::Lookup, Value::String(s)) => {
-                let g = s.to_lowercase();
-                uuid::Uuid::parse_str(&g).map_err(|_| format!("`{s}` is not a GUID"))?;
-                g
-            }
-            (FieldType::Date | FieldType::Datetime, Value::String(s)) => {
-                if s.chars()
-                    .all(|c| c.is_ascii_alphanumeric() || "-:.+TZ".contains(c))
-                {
-                    s.clone()
-                } else {
-                    return Err(format!("`{s}` is not a date"));
-                }
-            }
+            (
+                FieldType::Guid | FieldType::Lookup | FieldType::Date | FieldType::Datetime,
+                Value::String(_),
+            ) => odata::typed_literal(f.ty, v)?,
             (_, Value::String(s)) => odata::quote(s),
             (_, Value::Bool(b)) => b.to_string(),
             (_, Value::Number(n)) => n.to_string(),
@@ -464,7 +446,7 @@ impl Dataverse {
         loop {
             for row in odata::rows(&json) {
                 let r = self.decode(t, &row);
-                if rest.is_none_or(|p| odata::matches(p, &r)) {
+                if rest.is_none_or(|p| matches(p, &r)) {
                     out.push(r);
                 }
             }
@@ -490,9 +472,10 @@ impl Dataverse {
         }
     }
 
-    fn op_request(&self, t: &Table, set: &str, op: &WriteOp) -> Result<BatchOp, String> {
+    fn op_request(&self, t: &Table, set: &str, op: &WriteOp) -> Result<BatchOp, ConnectorError> {
         let id = op.id().to_lowercase();
-        uuid::Uuid::parse_str(&id).map_err(|_| format!("`{id}` is not a GUID key"))?;
+        uuid::Uuid::parse_str(&id)
+            .map_err(|_| ConnectorError::new(format!("`{id}` is not a GUID key")))?;
         Ok(match op {
             // An upsert (no condition header): a create retried after a crash, whose record
             // was already made, updates that record instead of failing or duplicating it.
@@ -520,97 +503,14 @@ impl Dataverse {
             },
         })
     }
-
-    async fn send_single(&self, op: &BatchOp) -> Result<BatchResponse, String> {
-        let url = Url::parse(&format!(
-            "{}/{}",
-            self.root.as_str().trim_end_matches('/'),
-            op.url
-        ))
-        .map_err(|e| e.to_string())?;
-        let method = Method::from_bytes(op.method.as_bytes()).map_err(|e| e.to_string())?;
-        let mut req = self.req(method, url);
-        for (k, v) in &op.headers {
-            req = req.header(k, v.clone());
-        }
-        if let Some(b) = &op.body {
-            req = req.json(b);
-        }
-        let resp = self.http.send(&req).await.map_err(|e| e.message)?;
-        Ok(BatchResponse {
-            status: resp.status,
-            headers: resp
-                .headers
-                .iter()
-                .map(|(k, v)| (k.to_string(), v.to_str().unwrap_or_default().to_string()))
-                .collect(),
-            body: resp.body,
-        })
-    }
-
-    /// One chunk of operations: a `$batch`, or single requests.
-    async fn send_chunk(&self, ops: &[BatchOp]) -> Vec<Result<BatchResponse, String>> {
-        if ops.len() > 1 && self.opts.use_batch && !self.batch_refused.load(Ordering::Relaxed) {
-            let boundary = format!("batch_{}", uuid::Uuid::new_v4());
-            let body = odata::multipart_batch(ops, &boundary);
-            let url = match odata::url(&self.root, "$batch", &[]) {
-                Ok(u) => u,
-                Err(e) => return ops.iter().map(|_| Err(e.clone())).collect(),
-            };
-            let mut req = Req::new(Method::POST, url)
-                .header("OData-MaxVersion", "4.0")
-                .header("OData-Version", "4.0")
-                .header("Accept", "multipart/mixed")
-                .header("Prefer", "odata.continue-on-error");
-            for (k, v) in &self.opts.extra_headers {
-                req = req.header(k, v.clone());
-            }
-            let req = req.body(&format!("multipart/mixed; boundary={boundary}"), body);
-            match self.http.send(&req).await {
-                Ok(resp) if resp.ok() => {
-                    let ct = resp.header("content-type").unwrap_or_default().to_string();
-                    let parsed = if ct.starts_with("application/json") {
-                        resp.json()
-                            .and_then(|j| odata::parse_json_batch(&j, ops.len()))
-                    } else {
-                        odata::parse_multipart(&ct, &resp.body)
-                    };
-                    match parsed {
-                        Ok(parts) if parts.len() == ops.len() => {
-                            return parts.into_iter().map(Ok).collect()
-                        }
-                        Ok(parts) => {
-                            let msg = format!(
-                                "the $batch response has {} answers for {} requests",
-                                parts.len(),
-                                ops.len()
-                            );
-                            return ops.iter().map(|_| Err(msg.clone())).collect();
-                        }
-                        Err(e) => return ops.iter().map(|_| Err(e.clone())).collect(),
-                    }
-                }
-                Ok(resp) if matches!(resp.status, 400 | 404 | 405 | 415 | 501) => {
-                    // This server does not take our $batch: single requests from now on.
-                    self.batch_refused.store(true, Ordering::Relaxed);
-                }
-                Ok(resp) => {
-                    let msg = format!("$batch failed: {}", resp.reason());
-                    return ops.iter().map(|_| Err(msg.clone())).collect();
-                }
-                Err(e) => return ops.iter().map(|_| Err(e.message.clone())).collect(),
-            }
-        }
-        futures::future::join_all(ops.iter().map(|op| self.send_single(op))).await
-    }
 }
 
 /// An update sent with `If-Match: *` fails only when the record is gone: Dataverse answers 404,
 /// some OData servers (CAP) 412, which would otherwise read as "changed by someone else".
 fn gone_as_404(
     op: &WriteOp,
-    answer: Result<BatchResponse, String>,
-) -> Result<BatchResponse, String> {
+    answer: Result<BatchResponse, ConnectorError>,
+) -> Result<BatchResponse, ConnectorError> {
     answer.map(|mut r| {
         if r.status == 412 && matches!(op, WriteOp::Update { .. }) {
             r.status = 404;
@@ -645,40 +545,36 @@ fn decode_value(f: &Field, v: &Value) -> Value {
             .map(Value::String)
             .unwrap_or_else(|| v.clone()),
         (FieldType::Date, Value::String(s)) => Value::String(s.chars().take(10).collect()),
-        (FieldType::Decimal | FieldType::Integer | FieldType::Bigint, Value::String(s)) => s
-            .parse::<i64>()
-            .map(Value::from)
-            .ok()
-            .or_else(|| {
-                s.parse::<f64>()
-                    .ok()
-                    .and_then(serde_json::Number::from_f64)
-                    .map(Value::Number)
-            })
-            .unwrap_or_else(|| v.clone()),
+        (FieldType::Decimal | FieldType::Integer | FieldType::Bigint, Value::String(s)) => {
+            odata::value::number(s).unwrap_or_else(|| v.clone())
+        }
         _ => v.clone(),
     }
 }
 
 /// The table a lookup value points at: its only target, or the one named by the entity-name
 /// field written with it (`ownerid` + `owneridtype`), or the first target.
-fn lookup_target(name: &str, f: &Field, fields: &Map<String, Value>) -> Result<String, String> {
+fn lookup_target(
+    name: &str,
+    f: &Field,
+    fields: &Map<String, Value>,
+) -> Result<String, ConnectorError> {
     if f.lookup.len() <= 1 {
-        return f
-            .lookup
-            .first()
-            .cloned()
-            .ok_or_else(|| format!("lookup `{name}` has no target table in the catalog"));
+        return f.lookup.first().cloned().ok_or_else(|| {
+            ConnectorError::configuration(format!(
+                "lookup `{name}` has no target table in the catalog"
+            ))
+        });
     }
     let type_field = format!("{name}type");
     if let Some(Value::String(ty)) = fields.get(&type_field) {
         if let Some(tgt) = f.lookup.iter().find(|l| l.eq_ignore_ascii_case(ty)) {
             return Ok(tgt.clone());
         }
-        return Err(format!(
+        return Err(ConnectorError::new(format!(
             "`{type_field}` is `{ty}`, not one of {}",
             f.lookup.join(", ")
-        ));
+        )));
     }
     Ok(f.lookup[0].clone())
 }
@@ -758,7 +654,7 @@ impl Connector for Dataverse {
         };
         let records = raw
             .into_iter()
-            .filter(|r| rest.as_ref().is_none_or(|p| odata::matches(p, r)))
+            .filter(|r| rest.as_ref().is_none_or(|p| matches(p, r)))
             .collect();
         Ok(Page { records, next })
     }
@@ -801,14 +697,14 @@ impl Connector for Dataverse {
         let (pushed, rest) = self.split(filter);
         let mut parts: Vec<String> = pushed.into_iter().collect();
         for (name, v) in equals {
-            let f = t
-                .fields
-                .get(name)
-                .ok_or_else(|| self.err(format!("`{name}` is not a field of `{table}`")))?;
+            let f = t.fields.get(name).ok_or_else(|| {
+                self.client
+                    .err(format!("`{name}` is not a field of `{table}`"))
+            })?;
             if v.is_null() {
                 return Ok(Vec::new());
             }
-            let lit = self.literal(f, v).map_err(|e| self.err(e))?;
+            let lit = self.literal(f, v).map_err(|e| self.client.named(e))?;
             parts.push(format!("{} eq {lit}", self.api_name(t, name)));
         }
         // Dataverse compares text without regard to case; the exact comparison happens here.
@@ -890,11 +786,12 @@ impl Connector for Dataverse {
                 (j, u, false)
             }
             None => {
-                let url = odata::url(&self.root, set, &[("$select", key.to_string())])
-                    .map_err(|e| self.err(e))?;
-                let mut req = self.req(Method::GET, url.clone());
-                req = req.header("Prefer", prefer.join(","));
-                let resp = self.send(&req).await?;
+                let url = self.client.url(set, &[("$select", key.to_string())])?;
+                let req = self
+                    .client
+                    .req(Method::GET, url.clone())
+                    .header("Prefer", prefer.join(","));
+                let resp = self.client.send(&req).await?;
                 let tracked = resp
                     .header("preference-applied")
                     .is_some_and(|p| p.contains("odata.track-changes"));
@@ -903,7 +800,7 @@ impl Connector for Dataverse {
                     self.not_tracked(table, untracked::marker(chrono::Utc::now()));
                     return Ok(Vec::new());
                 }
-                (resp.json().map_err(|e| self.err(e))?, url, true)
+                (resp.json().map_err(|e| self.client.named(e))?, url, true)
             }
         };
         let mut out = Vec::new();
@@ -955,23 +852,7 @@ impl Connector for Dataverse {
                 .len();
             return Ok(n as u64);
         }
-        let mut params = Vec::new();
-        if let Some(f) = pushed {
-            params.push(("$filter", f));
-        }
-        let url =
-            odata::url(&self.root, &format!("{set}/$count"), &params).map_err(|e| self.err(e))?;
-        let resp = self
-            .send(&self.req(Method::GET, url).header("Accept", "text/plain"))
-            .await?;
-        if !resp.ok() {
-            return Err(self.err(format!("counting `{set}` failed: {}", resp.reason())));
-        }
-        resp.text()
-            .trim()
-            .trim_start_matches('\u{feff}')
-            .parse::<u64>()
-            .map_err(|_| self.err(format!("counting `{set}`: not a number: {}", resp.text())))
+        self.client.count(set, pushed).await
     }
 
     async fn write(
@@ -985,22 +866,20 @@ impl Connector for Dataverse {
         for (i, op) in ops.iter().enumerate() {
             match self.op_request(t, set, op) {
                 Ok(b) => sendable.push((i, b)),
-                Err(e) => results[i] = Some(Err(ConnectorError::new(e))),
+                Err(e) => results[i] = Some(Err(e)),
             }
         }
         let size = self.opts.batch_size.clamp(1, 1000);
-        let chunks: Vec<&[(usize, BatchOp)]> = sendable.chunks(size).collect();
-        let answers = futures::future::join_all(chunks.iter().map(|chunk| async move {
-            let ops: Vec<BatchOp> = chunk.iter().map(|(_, b)| b.clone()).collect();
-            self.send_chunk(&ops).await
-        }))
-        .await;
+        let batch: Vec<BatchOp> = sendable.iter().map(|(_, b)| b.clone()).collect();
+        // Chunks go at once: every operation is outside change sets, so chunks are independent,
+        // and Dataverse takes 52 requests at a time per user (the HTTP client's limit).
+        let answers = self.client.write(&batch, size, Chunks::Concurrent).await;
         let mut reread: Vec<usize> = Vec::new();
-        for (chunk, answers) in chunks.iter().zip(answers) {
-            for ((i, _), answer) in chunk.iter().zip(answers) {
+        {
+            for ((i, _), answer) in sendable.iter().zip(answers) {
                 let op = &ops[*i];
                 results[*i] = Some(match odata::write_outcome(op, gone_as_404(op, answer)) {
-                    Err(e) => Err(ConnectorError::new(self.http.scrub(&e))),
+                    Err(e) => Err(e),
                     Ok(_) if matches!(op, WriteOp::Delete { .. }) => Ok(Record {
                         id: op.id().to_lowercase(),
                         modified_on: now_stamp(),

@@ -11,7 +11,8 @@
 //! No error message, log line or `Debug` output of this module contains the client secret or a
 //! bearer token: every message is scrubbed of them before it leaves (see [`Http::scrub`]).
 
-use super::auth::TokenSource;
+use crate::runtime::connector::{ConnectorError, ErrorKind};
+use async_trait::async_trait;
 use reqwest::header::{HeaderMap, HeaderValue, AUTHORIZATION};
 use reqwest::Method;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -65,17 +66,16 @@ impl Default for HttpOptions {
     }
 }
 
-/// A failed request (after its retries). `transient`: worth trying again later.
-#[derive(Debug, Clone, PartialEq)]
-pub struct HttpError {
-    pub message: String,
-    pub transient: bool,
-}
-
-impl std::fmt::Display for HttpError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.message)
-    }
+/// Where bearer tokens come from ([`super::auth::TokenSource`]). A trait, so this module does
+/// not depend on auth: auth sends its token requests through [`Http::send_plain`].
+#[async_trait]
+pub trait Bearer: Send + Sync + std::fmt::Debug {
+    /// A valid token (the cached one, or a new one asked from `http`).
+    async fn token(&self, http: &Http) -> Result<String, ConnectorError>;
+    /// Forgets `token` (rejected with 401) unless it was already replaced.
+    async fn invalidate(&self, token: &str);
+    /// `text` without the secret or any token handed out.
+    fn scrub(&self, text: &str) -> String;
 }
 
 /// One request. The body is bytes with its content type.
@@ -142,17 +142,29 @@ impl Resp {
         String::from_utf8_lossy(&self.body).into_owned()
     }
 
-    pub fn json(&self) -> Result<serde_json::Value, String> {
+    pub fn json(&self) -> Result<serde_json::Value, ConnectorError> {
         if self.body.is_empty() {
             return Ok(serde_json::Value::Null);
         }
         serde_json::from_slice(&self.body).map_err(|e| {
-            format!(
-                "{} {}: the response is not JSON ({e})",
-                self.status,
-                path_of(&self.url)
+            // A garbled or cut answer: asking again may well get a whole one.
+            ConnectorError::of(
+                ErrorKind::Transient,
+                format!(
+                    "{} {}: the response is not JSON ({e})",
+                    self.status,
+                    path_of(&self.url)
+                ),
             )
         })
+    }
+
+    /// The failure this answer is, with the kind its status says (see [`ErrorKind::of_status`]).
+    pub fn failure(&self, what: &str) -> ConnectorError {
+        ConnectorError::of(
+            ErrorKind::of_status(self.status),
+            format!("{what} failed: {}", self.reason()),
+        )
     }
 
     /// The server's reason: the OData `error.message` when there is one, else the body's start.
@@ -229,7 +241,7 @@ pub struct Http {
     pub options: HttpOptions,
     /// Every HTTP request sent (retries and token requests included).
     pub requests: Arc<AtomicU64>,
-    auth: Option<Arc<TokenSource>>,
+    auth: Option<Arc<dyn Bearer>>,
     /// No request is sent before this instant (set by a 429).
     paused_until: std::sync::Mutex<Option<tokio::time::Instant>>,
 }
@@ -245,29 +257,13 @@ impl std::fmt::Debug for Http {
 }
 
 impl Http {
-    /// The service root of a configured `url` and a client for it, with tokens when `auth` is
-    /// given: what both connectors start from.
-    pub fn for_endpoint(
-        url: &str,
-        auth: Option<&crate::config::Auth>,
-        options: HttpOptions,
-    ) -> Result<(Url, Arc<Http>), String> {
-        let root = crate::config::check_url(url.trim_end_matches('/'), "url")?;
-        let tokens = match auth {
-            Some(a) => Some(Arc::new(TokenSource::new(a, &root)?)),
-            None => None,
-        };
-        let http = Arc::new(Http::new(&root, options, tokens)?);
-        Ok((root, http))
-    }
-
     /// A client for an endpoint; `base` is checked (https, or http on loopback only).
     pub fn new(
         base: &Url,
         options: HttpOptions,
-        auth: Option<Arc<TokenSource>>,
-    ) -> Result<Http, String> {
-        crate::config::check_url(base.as_str(), "url")?;
+        auth: Option<Arc<dyn Bearer>>,
+    ) -> Result<Http, ConnectorError> {
+        crate::config::check_url(base.as_str(), "url").map_err(ConnectorError::configuration)?;
         let client = reqwest::Client::builder()
             .use_rustls_tls()
             .https_only(false) // plain http is refused above unless on loopback
@@ -276,7 +272,9 @@ impl Http {
             .pool_max_idle_per_host(options.concurrency.max(1))
             .user_agent(concat!("coupler/", env!("CARGO_PKG_VERSION")))
             .build()
-            .map_err(|e| format!("cannot build the HTTP client: {e}"))?;
+            .map_err(|e| {
+                ConnectorError::configuration(format!("cannot build the HTTP client: {e}"))
+            })?;
         Ok(Http {
             client,
             limit: Semaphore::new(options.concurrency.max(1)),
@@ -305,88 +303,76 @@ impl Http {
 
     /// Sends a request with authentication and retries. Any status that is not retried is
     /// returned as a response (the caller decides what a 404 or 412 means); an error is a request
-    /// that could not be completed even after its retries.
-    pub async fn send(&self, req: &Req) -> Result<Resp, HttpError> {
+    /// that could not be completed even after its retries (kind transient), or one that cannot
+    /// be sent at all (configuration) or got no token (authentication).
+    pub async fn send(&self, req: &Req) -> Result<Resp, ConnectorError> {
+        self.send_with(req, self.auth.as_deref(), true).await
+    }
+
+    /// Sends without authentication and without waiting for the endpoint's pause (the token
+    /// request itself), with the same retries.
+    pub async fn send_plain(&self, req: &Req) -> Result<Resp, ConnectorError> {
+        self.send_with(req, None, false).await
+    }
+
+    /// The one retry loop: 401 renews the token once, 429 pauses the endpoint (`gated`: its own
+    /// requests) or waits (the token endpoint's), transient answers and transport errors back
+    /// off; anything else is the answer.
+    async fn send_with(
+        &self,
+        req: &Req,
+        auth: Option<&dyn Bearer>,
+        gated: bool,
+    ) -> Result<Resp, ConnectorError> {
         let mut renewed = false;
         let mut attempt: u32 = 0;
         loop {
-            let token = match &self.auth {
-                Some(a) => Some(a.token(self, false).await?),
+            let token = match auth {
+                Some(a) => Some(a.token(self).await?),
                 None => None,
             };
-            let outcome = self.attempt(req, token.as_deref(), true).await;
-            let (retry_after, why) = match outcome {
-                Ok(resp) if resp.status == 401 && token.is_some() && !renewed => {
-                    // The token may have been revoked or expired early: renew it once.
-                    renewed = true;
-                    if let (Some(a), Some(t)) = (&self.auth, &token) {
+            let outcome = self.attempt(req, token.as_deref(), gated).await;
+            let (throttled, why) = match outcome {
+                Ok(resp) if resp.status == 401 && !renewed => {
+                    if let (Some(a), Some(t)) = (auth, &token) {
+                        // The token may have been revoked or expired early: renew it once.
+                        renewed = true;
                         a.invalidate(t).await;
+                        continue;
                     }
-                    continue;
+                    return Ok(resp);
                 }
                 Ok(resp) if resp.status == 429 => {
                     let wait = retry_after(&resp)
                         .map(|d| d.min(self.options.max_retry_after))
                         .unwrap_or_else(|| self.backoff(attempt));
-                    self.pause(wait);
-                    // The pause is waited out before the next attempt is sent.
-                    (
-                        Some(Duration::ZERO),
-                        format!("throttled: {}", resp.reason()),
-                    )
+                    if gated {
+                        // Every request of the endpoint waits this out before it is sent.
+                        self.pause(wait);
+                    }
+                    (Some(wait), format!("throttled: {}", resp.reason()))
                 }
-                Ok(resp) if resp.status >= 500 && resp.status != 501 && resp.status != 505 => {
-                    (None, resp.reason())
-                }
+                Ok(resp) if retried_status(resp.status) => (None, resp.reason()),
                 Ok(resp) => return Ok(resp),
-                Err(e) => (None, e),
+                Err(e) if e.kind == ErrorKind::Transient => (None, e.message),
+                Err(e) => return Err(e),
             };
             if attempt >= self.options.max_retries {
-                return Err(HttpError {
-                    message: self.scrub(&format!(
+                return Err(ConnectorError::of(
+                    ErrorKind::Transient,
+                    self.scrub(&format!(
                         "{} {} failed after {} attempts: {why}",
                         req.method,
                         path_of(&req.url),
                         attempt + 1
                     )),
-                    transient: true,
-                });
+                ));
             }
-            let delay = match retry_after {
-                Some(d) => d.min(self.options.max_retry_after),
+            let delay = match throttled {
+                Some(_) if gated => Duration::ZERO, // the pause is waited out in `attempt`
+                Some(wait) => wait,
                 None => self.backoff(attempt),
             };
-            attempt += 1;
-            tokio::time::sleep(delay).await;
-        }
-    }
-
-    /// Sends without authentication (the token request itself), with the same retries.
-    pub(super) async fn send_plain(&self, req: &Req) -> Result<Resp, HttpError> {
-        let mut attempt = 0;
-        loop {
-            let (retry_after, why) = match self.attempt(req, None, false).await {
-                Ok(resp) if resp.status == 429 => {
-                    (retry_after(&resp), format!("throttled: {}", resp.reason()))
-                }
-                Ok(resp) if resp.status >= 500 && resp.status != 501 => (None, resp.reason()),
-                Ok(resp) => return Ok(resp),
-                Err(e) => (None, e),
-            };
-            if attempt >= self.options.max_retries {
-                return Err(HttpError {
-                    message: self.scrub(&format!(
-                        "{} {} failed after {} attempts: {why}",
-                        req.method,
-                        path_of(&req.url),
-                        attempt + 1
-                    )),
-                    transient: true,
-                });
-            }
-            let delay = retry_after
-                .map(|d| d.min(self.options.max_retry_after))
-                .unwrap_or_else(|| self.backoff(attempt));
             attempt += 1;
             tokio::time::sleep(delay).await;
         }
@@ -425,12 +411,15 @@ impl Http {
 
     /// One attempt: waits for a slot (and, when `gated`, for the endpoint's pause), sends, reads
     /// the whole body. Errors are scrubbed texts.
-    async fn attempt(&self, req: &Req, token: Option<&str>, gated: bool) -> Result<Resp, String> {
-        let _permit = self
-            .limit
-            .acquire()
-            .await
-            .map_err(|_| "the HTTP client is shutting down".to_string())?;
+    async fn attempt(
+        &self,
+        req: &Req,
+        token: Option<&str>,
+        gated: bool,
+    ) -> Result<Resp, ConnectorError> {
+        let _permit = self.limit.acquire().await.map_err(|_| {
+            ConnectorError::of(ErrorKind::Transient, "the HTTP client is shutting down")
+        })?;
         if gated {
             self.wait_for_pause().await;
         }
@@ -439,14 +428,19 @@ impl Http {
         let mut headers = HeaderMap::new();
         for (k, v) in &req.headers {
             let name = reqwest::header::HeaderName::from_bytes(k.as_bytes())
-                .map_err(|_| format!("invalid header name `{k}`"))?;
-            let value =
-                HeaderValue::from_str(v).map_err(|_| format!("invalid value for header `{k}`"))?;
+                .map_err(|_| ConnectorError::configuration(format!("invalid header name `{k}`")))?;
+            let value = HeaderValue::from_str(v).map_err(|_| {
+                ConnectorError::configuration(format!("invalid value for header `{k}`"))
+            })?;
             headers.append(name, value);
         }
         if let Some(t) = token {
-            let mut value = HeaderValue::from_str(&format!("Bearer {t}"))
-                .map_err(|_| "the access token is not a valid header value".to_string())?;
+            let mut value = HeaderValue::from_str(&format!("Bearer {t}")).map_err(|_| {
+                ConnectorError::of(
+                    ErrorKind::Authentication,
+                    "the access token is not a valid header value",
+                )
+            })?;
             value.set_sensitive(true);
             headers.insert(AUTHORIZATION, value);
         }
@@ -469,8 +463,9 @@ impl Http {
         })
     }
 
-    /// A transport error in words, with its causes, scrubbed.
-    fn describe(&self, e: &reqwest::Error) -> String {
+    /// A transport error in words, with its causes, scrubbed: transient (a timeout, a refused
+    /// connection, a body cut off are worth another attempt).
+    fn describe(&self, e: &reqwest::Error) -> ConnectorError {
         let what = if e.is_timeout() {
             "timed out"
         } else if e.is_connect() {
@@ -492,8 +487,14 @@ impl Http {
         } else {
             format!("{what} ({})", causes.join(": "))
         };
-        self.scrub(&text)
+        ConnectorError::of(ErrorKind::Transient, self.scrub(&text))
     }
+}
+
+/// Statuses worth another attempt (besides 429): server errors, except "not implemented" and
+/// "version not supported", which no retry changes.
+fn retried_status(status: u16) -> bool {
+    status >= 500 && status != 501 && status != 505
 }
 
 /// `Retry-After`: seconds, or an HTTP date.
@@ -557,6 +558,8 @@ mod tests {
         ] {
             let u = Url::parse(bad).unwrap();
             let e = Http::new(&u, HttpOptions::default(), None).unwrap_err();
+            assert_eq!(e.kind, ErrorKind::Configuration, "{bad}");
+            let e = e.to_string();
             assert!(e.contains("http") || e.contains("scheme"), "{bad}: {e}");
         }
     }

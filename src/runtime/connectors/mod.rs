@@ -1,9 +1,11 @@
 //! HTTP connectors: Dataverse Web API and Business Central API v2.0.
 //!
-//! - [`http`]: the shared client (TLS, loopback-only plain http, concurrency limit, retries,
-//!   request counter, secret scrubbing);
-//! - [`auth`]: OAuth 2.0 client credentials (Entra ID), cached and renewed tokens;
-//! - [`odata`]: query strings, watermark filters, paging links, `$batch` formats;
+//! - [`http`]: the HTTP transport (TLS, loopback-only plain http, concurrency limit, the one
+//!   retry loop, request counter, secret scrubbing);
+//! - [`auth`]: OAuth 2.0 client credentials (Entra ID), cached and renewed tokens (below
+//!   [`http`]'s [`Bearer`](http::Bearer) trait, so the two do not import each other);
+//! - [`odata`]: the OData core both connectors share: query strings, watermark filters, paging,
+//!   `$batch` formats and their answers, the [`Client`](odata::Client) that sends them;
 //! - [`dataverse`] and [`business_central`]: the two [`Connector`](crate::runtime::connector::Connector)s.
 
 pub mod auth;
@@ -14,4 +16,4 @@ pub mod odata;
 
 pub use business_central::{BusinessCentral, BusinessCentralOptions};
 pub use dataverse::{Dataverse, DataverseOptions};
-pub use http::{HttpError, HttpOptions};
+pub use http::HttpOptions;

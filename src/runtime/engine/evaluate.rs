@@ -208,7 +208,7 @@ pub fn evaluate(
 fn applies(s: &Step, record: &Record) -> bool {
     s.condition
         .as_ref()
-        .is_none_or(|c| super::filter_eval::matches(c, record))
+        .is_none_or(|c| crate::runtime::filter_eval::matches(c, record))
 }
 
 /// The target fields a `fields when` step that applies to `record` writes.

@@ -5,7 +5,6 @@
 pub mod compile;
 mod error;
 mod evaluate;
-pub mod filter_eval;
 mod options;
 mod pass;
 pub mod report;

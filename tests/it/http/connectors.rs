@@ -665,12 +665,13 @@ async fn secrets_never_appear_in_errors_or_debug() {
     // Plain http to a non-loopback host is refused before anything is sent.
     let e = make("http://example.com/api/data/v9.2", &auth)
         .err()
-        .unwrap();
+        .unwrap()
+        .to_string();
     assert!(e.contains("loopback"), "{e}");
     texts.push(e);
     let mut remote = auth.clone();
     remote.token_url = Some(format!("http://example.com/?secret={secret}"));
-    texts.push(make(&mock.api_url(), &remote).err().unwrap());
+    texts.push(make(&mock.api_url(), &remote).err().unwrap().to_string());
     // A valid token, then API errors: the token is not in them either.
     let good = mock_auth(&mock, &mock.config().client_secret);
     let c = make(&mock.api_url(), &good).unwrap();

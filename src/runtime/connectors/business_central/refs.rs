@@ -32,7 +32,7 @@ pub(super) struct Ref {
 
 impl BusinessCentral {
     /// The `api_ref` field `name` of a table in API terms; None if it is not one.
-    pub(super) fn reference(&self, t: &Table, name: &str) -> Result<Option<Ref>, String> {
+    pub(super) fn reference(&self, t: &Table, name: &str) -> Result<Option<Ref>, ConnectorError> {
         let Some(f) = t.fields.get(name) else {
             return Ok(None);
         };
@@ -41,10 +41,14 @@ impl BusinessCentral {
         };
         let target = f.lookup.first().map(String::as_str).unwrap_or_default();
         let tt = self.catalog.table(target).ok_or_else(|| {
-            format!("`{name}`: its `lookup:` table `{target}` is not in the catalog")
+            ConnectorError::configuration(format!(
+                "`{name}`: its `lookup:` table `{target}` is not in the catalog"
+            ))
         })?;
         let set = tt.api.clone().ok_or_else(|| {
-            format!("`{name}`: table `{target}` is not exposed by the API (no `api:`)")
+            ConnectorError::configuration(format!(
+                "`{name}`: table `{target}` is not exposed by the API (no `api:`)"
+            ))
         })?;
         // The code is the key field the API exposes (`No.` of [Document Type, No.]).
         let code = tt
@@ -52,7 +56,11 @@ impl BusinessCentral {
             .iter()
             .rev()
             .find_map(|k| tt.fields.get(k)?.api.clone())
-            .ok_or_else(|| format!("`{name}`: no key field of `{target}` is exposed by the API"))?;
+            .ok_or_else(|| {
+                ConnectorError::configuration(format!(
+                    "`{name}`: no key field of `{target}` is exposed by the API"
+                ))
+            })?;
         Ok(Some(Ref {
             field: name.to_string(),
             property: property.to_string(),
@@ -168,7 +176,7 @@ impl BusinessCentral {
         a: &Api<'_>,
         fields: &Map<String, Value>,
         body: &mut Map<String, Value>,
-    ) -> Result<(), String> {
+    ) -> Result<(), ConnectorError> {
         for (name, v) in fields {
             let Some(r) = self.reference(a.table, name)? else {
                 continue;
@@ -176,13 +184,17 @@ impl BusinessCentral {
             let code = match v {
                 Value::Null => "",
                 Value::String(s) => s.as_str(),
-                other => return Err(format!("`{name}` expects a code, got {other}")),
+                other => {
+                    return Err(ConnectorError::new(format!(
+                        "`{name}` expects a code, got {other}"
+                    )))
+                }
             };
             let id = self.ref_id(&r, code).await?.ok_or_else(|| {
-                format!(
+                ConnectorError::new(format!(
                     "`{}`.`{name}` is `{code}`, but the API's `{}` has no record with {} `{code}` (the API takes that record's id in `{}`)",
                     a.name, r.set, r.code, r.property
-                )
+                ))
             })?;
             body.insert(r.property.clone(), Value::String(id));
         }
@@ -190,7 +202,11 @@ impl BusinessCentral {
     }
 
     /// The id of the record whose code is `code` (None: there is none).
-    pub(super) async fn ref_id(&self, r: &Ref, code: &str) -> Result<Option<String>, String> {
+    pub(super) async fn ref_id(
+        &self,
+        r: &Ref,
+        code: &str,
+    ) -> crate::runtime::connector::Res<Option<String>> {
         if code.is_empty() {
             return Ok(Some(NO_ID.to_string()));
         }
@@ -205,10 +221,7 @@ impl BusinessCentral {
             return Ok(Some(id.clone()));
         }
         let filter = format!("{} eq {}", r.code, odata::quote(&code));
-        let rows = self
-            .query_rows(&r.set, &r.code, filter)
-            .await
-            .map_err(|e| e.message)?;
+        let rows = self.query_rows(&r.set, &r.code, filter).await?;
         self.remember(r, &rows);
         Ok(self
             .ref_ids

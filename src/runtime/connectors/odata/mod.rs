@@ -1,0 +1,222 @@
+//! The OData v4 core both HTTP connectors stand on:
+//!
+//! - this module: query strings, the watermark (keyset) filter, paging links, literals;
+//! - [`batch`]: both `$batch` formats (multipart for Dataverse, JSON for Business Central) and
+//!   the one function that matches their answers to the requests;
+//! - [`client`]: requests, sending (through [`super::http`]'s one retry loop), paging, counts
+//!   and batched writes, with every failure typed;
+//! - [`value`]: numbers read from text (decimals through `rust_decimal`).
+//!
+//! String literals are escaped by doubling quotes, and every query option is percent-encoded, so
+//! a value can never change the shape of a filter.
+
+pub mod batch;
+pub mod client;
+pub mod value;
+
+pub use batch::{write_outcome, BatchOp, BatchResponse};
+pub use client::{BatchFormat, Client};
+
+use crate::runtime::connector::{ConnectorError, Cursor};
+use crate::schema::FieldType;
+use serde_json::{Map, Value};
+use url::Url;
+
+/// `'it''s'`.
+pub fn quote(s: &str) -> String {
+    format!("'{}'", s.replace('\'', "''"))
+}
+
+/// A query string, every value percent-encoded (spaces as `%20`, which every OData server reads).
+pub fn encode_query(params: &[(&str, String)]) -> String {
+    params
+        .iter()
+        .map(|(k, v)| {
+            let v: String = url::form_urlencoded::byte_serialize(v.as_bytes()).collect();
+            format!("{k}={}", v.replace('+', "%20"))
+        })
+        .collect::<Vec<_>>()
+        .join("&")
+}
+
+/// `<root>/<path>?<query>`.
+pub fn url(root: &Url, path: &str, params: &[(&str, String)]) -> Result<Url, ConnectorError> {
+    let mut text = format!("{}/{}", root.as_str().trim_end_matches('/'), path);
+    if !params.is_empty() {
+        text.push('?');
+        text.push_str(&encode_query(params));
+    }
+    Url::parse(&text)
+        .map_err(|e| ConnectorError::configuration(format!("cannot build a URL for `{path}`: {e}")))
+}
+
+/// The literal of a GUID, lookup, date or date-time value: GUIDs lower-case and checked, dates
+/// as written but only with the characters a date has (a value never changes a filter's shape).
+pub fn typed_literal(ty: FieldType, v: &Value) -> Result<String, ConnectorError> {
+    let bad = |what: &str, s: &str| ConnectorError::new(format!("`{s}` is not a {what}"));
+    match (ty, v) {
+        (_, Value::Null) => Ok("null".into()),
+        (FieldType::Guid | FieldType::Lookup, Value::String(s)) => {
+            let g = s.to_lowercase();
+            uuid::Uuid::parse_str(&g).map_err(|_| bad("GUID", s))?;
+            Ok(g)
+        }
+        (FieldType::Date | FieldType::Datetime, Value::String(s)) => {
+            if s.chars()
+                .all(|c| c.is_ascii_alphanumeric() || "-:.+TZ".contains(c))
+            {
+                Ok(s.clone())
+            } else {
+                Err(bad("date", s))
+            }
+        }
+        (_, Value::String(s)) => Ok(quote(s)),
+        (_, Value::Bool(_) | Value::Number(_)) => Ok(v.to_string()),
+        (_, other) => Ok(quote(&other.to_string())),
+    }
+}
+
+/// A date-time as coupler compares and stores stamps: UTC, milliseconds, `Z`.
+pub fn stamp(value: &str) -> Option<String> {
+    chrono::DateTime::parse_from_rfc3339(value.trim())
+        .ok()
+        .map(|d| {
+            d.with_timezone(&chrono::Utc)
+                .format("%Y-%m-%dT%H:%M:%S%.3fZ")
+                .to_string()
+        })
+}
+
+/// Strictly after a cursor in (modified, key) order:
+/// `(m gt T or (m eq T and k gt ID))`. Keys are GUIDs, compared as such by the servers.
+/// A cursor without an id (the engine reads again from a point in time) is `m ge T`.
+pub fn keyset(modified: &str, key: &str, after: &Cursor) -> String {
+    let t = &after.modified_on;
+    if after.id.is_empty() || uuid::Uuid::parse_str(&after.id).is_err() {
+        return format!("{modified} ge {t}");
+    }
+    format!(
+        "({modified} gt {t} or ({modified} eq {t} and {key} gt {}))",
+        after.id
+    )
+}
+
+/// `a and b and c`, each part parenthesized when it has an `or`.
+pub fn and_all(parts: &[String]) -> Option<String> {
+    let parts: Vec<String> = parts
+        .iter()
+        .filter(|p| !p.trim().is_empty())
+        .map(|p| {
+            if p.contains(" or ") && !(p.starts_with('(') && p.ends_with(')')) {
+                format!("({p})")
+            } else {
+                p.clone()
+            }
+        })
+        .collect();
+    (!parts.is_empty()).then(|| parts.join(" and "))
+}
+
+/// The rows of a collection response.
+pub fn rows(json: &Value) -> Vec<Map<String, Value>> {
+    json.get("value")
+        .and_then(Value::as_array)
+        .map(|a| a.iter().filter_map(|v| v.as_object().cloned()).collect())
+        .unwrap_or_default()
+}
+
+/// `@odata.nextLink`, absolute or relative (resolved against the request URL).
+pub fn next_link(json: &Value, request: &Url) -> Option<Url> {
+    let link = json.get("@odata.nextLink")?.as_str()?;
+    request.join(link).ok()
+}
+
+/// `@odata.deltaLink`, resolved as a next link.
+pub fn delta_link(json: &Value, request: &Url) -> Option<Url> {
+    let link = json.get("@odata.deltaLink")?.as_str()?;
+    request.join(link).ok()
+}
+
+/// Whether `(a_stamp, a_id) <= (b_stamp, b_id)`.
+pub fn not_after(stamp: &str, id: &str, cursor: &Cursor) -> bool {
+    (stamp, id) <= (cursor.modified_on.as_str(), cursor.id.as_str())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn query_values_are_encoded_and_quotes_doubled() {
+        let root = Url::parse("http://127.0.0.1:4004/api/data/v9.2").unwrap();
+        let f = format!("name eq {}", quote("x' or 1 eq 1 or name eq '"));
+        let u = url(&root, "accounts", &[("$filter", f.clone())]).unwrap();
+        assert_eq!(
+            u.as_str(),
+            "http://127.0.0.1:4004/api/data/v9.2/accounts?$filter=name%20eq%20%27x%27%27%20or%201%20eq%201%20or%20name%20eq%20%27%27%27"
+        );
+        let back: Vec<(String, String)> = u.query_pairs().into_owned().collect();
+        assert_eq!(back, vec![("$filter".to_string(), f)]);
+        let amp = url(
+            &root,
+            "accounts",
+            &[("$filter", "name eq 'a&b=c+d#e'".into())],
+        )
+        .unwrap();
+        let back: Vec<(String, String)> = amp.query_pairs().into_owned().collect();
+        assert_eq!(back[0].1, "name eq 'a&b=c+d#e'");
+    }
+
+    #[test]
+    fn keyset_and_conjunction() {
+        let c = Cursor {
+            modified_on: "2024-01-01T10:00:00.000Z".into(),
+            id: "0000000a-0000-0000-0000-000000000000".into(),
+        };
+        let k = keyset("modifiedon", "accountid", &c);
+        assert_eq!(
+            k,
+            "(modifiedon gt 2024-01-01T10:00:00.000Z or (modifiedon eq 2024-01-01T10:00:00.000Z and accountid gt 0000000a-0000-0000-0000-000000000000))"
+        );
+        assert_eq!(
+            and_all(&["a eq 1 or b eq 2".into(), k.clone(), String::new()]).unwrap(),
+            format!("(a eq 1 or b eq 2) and {k}")
+        );
+        assert_eq!(and_all(&[]), None);
+        let at = Cursor {
+            modified_on: c.modified_on.clone(),
+            id: String::new(),
+        };
+        assert_eq!(
+            keyset("modifiedon", "accountid", &at),
+            "modifiedon ge 2024-01-01T10:00:00.000Z"
+        );
+    }
+
+    #[test]
+    fn next_links_resolve_relative_and_absolute() {
+        let req = Url::parse("http://127.0.0.1:1/api/data/v9.2/accounts?$filter=x").unwrap();
+        let rel = serde_json::json!({"@odata.nextLink": "accounts?%24skiptoken=2"});
+        assert_eq!(
+            next_link(&rel, &req).unwrap().as_str(),
+            "http://127.0.0.1:1/api/data/v9.2/accounts?%24skiptoken=2"
+        );
+        let abs = serde_json::json!({"@odata.nextLink": "https://org.crm.dynamics.com/api/data/v9.2/accounts?$skiptoken=abc"});
+        assert_eq!(
+            next_link(&abs, &req).unwrap().as_str(),
+            "https://org.crm.dynamics.com/api/data/v9.2/accounts?$skiptoken=abc"
+        );
+    }
+
+    #[test]
+    fn stamps_are_normalized_to_milliseconds() {
+        assert_eq!(
+            stamp("2024-05-01T10:00:00Z").unwrap(),
+            "2024-05-01T10:00:00.000Z"
+        );
+        assert_eq!(
+            stamp("2024-05-01T12:00:00.1234567+02:00").unwrap(),
+            "2024-05-01T10:00:00.123Z"
+        );
+    }
+}
