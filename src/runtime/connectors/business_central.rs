@@ -581,20 +581,8 @@ impl Connector for BusinessCentral {
     ) -> Result<Vec<Record>, ConnectorError> {
         let a = self.api(table)?;
         let mut out = Vec::new();
-        for chunk in ids.chunks(50) {
-            let conds: Vec<String> = chunk
-                .iter()
-                .map(|s| s.to_lowercase())
-                .filter(|id| uuid::Uuid::parse_str(id).is_ok())
-                .map(|id| format!("id eq {id}"))
-                .collect();
-            if conds.is_empty() {
-                continue;
-            }
-            out.extend(
-                self.read_all(table, &a, Some(conds.join(" or ")), None, None)
-                    .await?,
-            );
+        for filter in odata::id_filters("id", ids) {
+            out.extend(self.read_all(table, &a, Some(filter), None, None).await?);
         }
         Ok(out)
     }

@@ -667,21 +667,8 @@ impl Connector for Dataverse {
         let (t, set) = self.table(table)?;
         let key = self.key(t);
         let mut out = Vec::new();
-        for chunk in ids.chunks(50) {
-            let mut conds = Vec::new();
-            for id in chunk {
-                let id = id.to_lowercase();
-                if uuid::Uuid::parse_str(&id).is_ok() {
-                    conds.push(format!("{key} eq {id}"));
-                }
-            }
-            if conds.is_empty() {
-                continue;
-            }
-            out.extend(
-                self.read_all(t, set, Some(conds.join(" or ")), None, None)
-                    .await?,
-            );
+        for filter in odata::id_filters(key, ids) {
+            out.extend(self.read_all(t, set, Some(filter), None, None).await?);
         }
         Ok(out)
     }

@@ -76,6 +76,25 @@ pub fn typed_literal(ty: FieldType, v: &Value) -> Result<String, ConnectorError>
     }
 }
 
+/// `key eq a or key eq b …` for ids, 50 to a filter (URLs stay short); ids that are not
+/// GUIDs are left out (no record has them).
+pub fn id_filters(key: &str, ids: &[String]) -> Vec<String> {
+    let guids: Vec<String> = ids
+        .iter()
+        .map(|s| s.to_lowercase())
+        .filter(|id| uuid::Uuid::parse_str(id).is_ok())
+        .collect();
+    guids
+        .chunks(50)
+        .map(|c| {
+            c.iter()
+                .map(|id| format!("{key} eq {id}"))
+                .collect::<Vec<_>>()
+                .join(" or ")
+        })
+        .collect()
+}
+
 /// A date-time as coupler compares and stores stamps: UTC, milliseconds, `Z`.
 pub fn stamp(value: &str) -> Option<String> {
     chrono::DateTime::parse_from_rfc3339(value.trim())
