@@ -13,8 +13,3 @@ pub mod schema;
 pub mod source;
 pub mod syntax;
 pub mod transform;
-
-/// Whether text is a GUID (with or without braces).
-pub fn analysis_guid(s: &str) -> bool {
-    analysis::is_guid(s)
-}

@@ -142,7 +142,8 @@ fn errors_are_rendered_for_people() {
     assert!(!err.contains('\u{1b}'), "{err}");
 }
 
-/// The fields cli.md documents for `--format json`.
+/// The fields of a diagnostic in `check --format json` (docs/errors.md and the design of the
+/// command line list them).
 const JSON_FIELDS: [&str; 10] = [
     "severity",
     "code",
@@ -172,7 +173,7 @@ fn errors_as_json_lines() {
         for key in JSON_FIELDS {
             assert!(obj.contains_key(key), "`{key}` missing in {d}");
         }
-        // cli.md lists exactly the fields above; `notes` is the one addition the renderer makes.
+        // The documentation lists exactly the fields above; `notes` is the one addition the renderer makes.
         let extra: Vec<&String> = obj
             .keys()
             .filter(|k| !JSON_FIELDS.contains(&k.as_str()) && k.as_str() != "notes")

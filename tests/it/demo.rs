@@ -1,7 +1,7 @@
 //! The demo of README.md and docs/demo.md, as shipped: `coupler.yaml`'s `demo` profile, the
 //! standard mapping set and the demo seeds, copied into a temporary folder and run with the real
 //! binary. The first run is full and fails nothing; a second changes nothing; the submitted Sales
-//! order arrives in Business Central as the seed document describes; `--watch` keeps the demo in
+//! order arrives in Business Central as Microsoft's "Integrating with Dynamics 365 Sales" describes; `--watch` keeps the demo in
 //! sync on its schedules (a draft order submitted meanwhile arrives with its line).
 use crate::support::common;
 
@@ -79,7 +79,7 @@ fn the_demo_synchronizes_and_keeps_in_sync_on_its_schedules() {
         assert_eq!(total(&second, field), 0, "{field}: {second:#}");
     }
 
-    // The submitted order: one Business Central order, its lines as the seed document says.
+    // The submitted order: one Business Central order, its lines as that documentation says.
     let headers = show(d, "bc.Sales Header");
     assert_eq!(headers.len(), 1, "{headers:#?}");
     assert_eq!(

@@ -1,6 +1,7 @@
 //! End-to-end tests of the synchronization runtime: the real `coupler` binary on two embedded
 //! systems seeded from small JSON folders in a temp project. Each test proves one rule of the
-//! seed document's synchronization table or one engine behaviour, and asserts concrete records.
+//! synchronization table of Microsoft's "Integrating with Dynamics 365 Sales" or one engine
+//! behaviour, and asserts concrete records.
 
 use crate::support::sync as sync_support;
 
@@ -73,7 +74,7 @@ fn zero() -> Counts {
 }
 
 // ---------------------------------------------------------------------------------------------
-// The seed document's synchronization rules, on the standard mapping set.
+// Microsoft's synchronization rules (Integrating with Dynamics 365 Sales), on the standard mapping set.
 
 #[test]
 fn salespeople_come_only_from_enabled_licensed_non_integration_users() {
