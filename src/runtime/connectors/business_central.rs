@@ -701,34 +701,32 @@ impl Connector for BusinessCentral {
         // batches writing one table at once wait on each other's locks (and share its 5
         // concurrent requests), so sending them together gains nothing and risks lock timeouts.
         let answers = self.client.write(&batch, size, Chunks::Sequential).await;
-        {
-            for ((i, _), answer) in sendable.iter().zip(answers) {
-                let op = &ops[*i];
-                results[*i] = Some(match odata::write_outcome(op, answer) {
-                    Err(e) => Err(e),
-                    Ok(Some(body)) if !matches!(op, WriteOp::Delete { .. }) => {
-                        let mut one = [self.decode(&a, table, &body)];
-                        // The record is written whatever happens here: a failed translation
-                        // only leaves its `api_ref` fields out (failing it would write it twice).
-                        let _ = self.fill_refs(&a, &[body], &mut one, None).await;
-                        let [written] = one;
-                        Ok(written)
-                    }
-                    Ok(_) => {
-                        let id = op.id().to_lowercase();
-                        self.etags
-                            .lock()
-                            .unwrap_or_else(|p| p.into_inner())
-                            .remove(&(table.to_string(), id.clone()));
-                        Ok(Record {
-                            id,
-                            modified_on: now_stamp(),
-                            modified_by: None,
-                            fields: Map::new(),
-                        })
-                    }
-                });
-            }
+        for ((i, _), answer) in sendable.iter().zip(answers) {
+            let op = &ops[*i];
+            results[*i] = Some(match odata::write_outcome(op, answer) {
+                Err(e) => Err(e),
+                Ok(Some(body)) if !matches!(op, WriteOp::Delete { .. }) => {
+                    let mut one = [self.decode(&a, table, &body)];
+                    // The record is written whatever happens here: a failed translation
+                    // only leaves its `api_ref` fields out (failing it would write it twice).
+                    let _ = self.fill_refs(&a, &[body], &mut one, None).await;
+                    let [written] = one;
+                    Ok(written)
+                }
+                Ok(_) => {
+                    let id = op.id().to_lowercase();
+                    self.etags
+                        .lock()
+                        .unwrap_or_else(|p| p.into_inner())
+                        .remove(&(table.to_string(), id.clone()));
+                    Ok(Record {
+                        id,
+                        modified_on: now_stamp(),
+                        modified_by: None,
+                        fields: Map::new(),
+                    })
+                }
+            });
         }
         Ok(results
             .into_iter()

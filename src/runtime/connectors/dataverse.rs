@@ -240,13 +240,13 @@ impl Dataverse {
     ) -> Result<(Value, Url), ConnectorError> {
         let select = self.select(t, fields, extra);
         let url = self.client.url(set, &params(select))?;
-        let typed = |f: &String| {
+        let typed = |f: &str| {
             t.fields
                 .get(f)
                 .is_some_and(|f| f.ty == FieldType::Entityname)
         };
-        let asks_types = fields.is_some_and(|fs| fs.iter().any(typed))
-            || extra.iter().any(|e| typed(&e.to_string()));
+        let asks_types =
+            fields.is_some_and(|fs| fs.iter().any(|f| typed(f))) || extra.iter().any(|e| typed(e));
         match self.get_json_with(url, prefer).await {
             Err(e)
                 if e.kind == ErrorKind::Rejected
@@ -862,29 +862,27 @@ impl Connector for Dataverse {
         // and Dataverse takes 52 requests at a time per user (the HTTP client's limit).
         let answers = self.client.write(&batch, size, Chunks::Concurrent).await;
         let mut reread: Vec<usize> = Vec::new();
-        {
-            for ((i, _), answer) in sendable.iter().zip(answers) {
-                let op = &ops[*i];
-                results[*i] = Some(match odata::write_outcome(op, gone_as_404(op, answer)) {
-                    Err(e) => Err(e),
-                    Ok(_) if matches!(op, WriteOp::Delete { .. }) => Ok(Record {
+        for ((i, _), answer) in sendable.iter().zip(answers) {
+            let op = &ops[*i];
+            results[*i] = Some(match odata::write_outcome(op, gone_as_404(op, answer)) {
+                Err(e) => Err(e),
+                Ok(_) if matches!(op, WriteOp::Delete { .. }) => Ok(Record {
+                    id: op.id().to_lowercase(),
+                    modified_on: now_stamp(),
+                    modified_by: Some(self.user.clone()),
+                    fields: Map::new(),
+                }),
+                Ok(Some(body)) => Ok(self.decode(t, &body)),
+                Ok(None) => {
+                    reread.push(*i);
+                    Ok(Record {
                         id: op.id().to_lowercase(),
-                        modified_on: now_stamp(),
+                        modified_on: String::new(),
                         modified_by: Some(self.user.clone()),
                         fields: Map::new(),
-                    }),
-                    Ok(Some(body)) => Ok(self.decode(t, &body)),
-                    Ok(None) => {
-                        reread.push(*i);
-                        Ok(Record {
-                            id: op.id().to_lowercase(),
-                            modified_on: String::new(),
-                            modified_by: Some(self.user.clone()),
-                            fields: Map::new(),
-                        })
-                    }
-                });
-            }
+                    })
+                }
+            });
         }
         // Written without a body (204): read the stamps back.
         if !reread.is_empty() {

@@ -491,10 +491,10 @@ impl Http {
     }
 }
 
-/// Statuses worth another attempt (besides 429): server errors, except "not implemented" and
-/// "version not supported", which no retry changes.
+/// Statuses worth another attempt (besides 429): the server errors [`ErrorKind::of_status`]
+/// calls transient (not "not implemented" or "version not supported", which no retry changes).
 fn retried_status(status: u16) -> bool {
-    status >= 500 && status != 501 && status != 505
+    status >= 500 && ErrorKind::of_status(status) == ErrorKind::Transient
 }
 
 /// `Retry-After`: seconds, or an HTTP date.
