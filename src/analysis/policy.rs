@@ -33,6 +33,23 @@ impl Arrow {
     }
 }
 
+impl std::str::FromStr for Arrow {
+    type Err = UnknownArrow;
+
+    /// The arrow as the state store keeps it (`as_str`).
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        [Arrow::Forward, Arrow::Backward, Arrow::Both]
+            .into_iter()
+            .find(|a| a.as_str() == s)
+            .ok_or_else(|| UnknownArrow(s.to_string()))
+    }
+}
+
+/// A direction text that is none of `->`, `<-`, `<->`.
+#[derive(Debug, thiserror::Error)]
+#[error("unknown direction `{0}`")]
+pub struct UnknownArrow(pub String);
+
 impl From<ast::Direction> for Arrow {
     fn from(d: ast::Direction) -> Self {
         match d {
@@ -83,7 +100,8 @@ macro_rules! display_as_str {
     ($($t:ty),*) => {$(
         impl std::fmt::Display for $t {
             fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-                f.write_str(self.as_str())
+                // `pad`, not `write_str`: tables align these with `{:<14}`.
+                f.pad(self.as_str())
             }
         }
     )*};

@@ -1,6 +1,7 @@
 //! Terminal output of runs: progress bars per mapping, dry-run actions, the report table.
 
-use crate::runtime::engine::{Action, MappingReport, Observer, RunReport};
+use crate::analysis::Arrow;
+use crate::runtime::engine::{Action, Leg, MappingReport, Observer, RunReport};
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 use std::collections::HashMap;
 use std::fmt::Write;
@@ -10,7 +11,7 @@ use std::sync::Mutex;
 pub struct Printer {
     print_actions: bool,
     bars: Option<MultiProgress>,
-    active: Mutex<HashMap<String, ProgressBar>>,
+    active: Mutex<HashMap<(String, Leg), ProgressBar>>,
     actions: Mutex<Vec<Action>>,
 }
 
@@ -35,12 +36,12 @@ impl Printer {
     }
 }
 
-fn key(mapping: &str, direction: &str) -> String {
-    format!("{mapping} {direction}")
+fn key(mapping: &str, leg: Leg) -> (String, Leg) {
+    (mapping.to_string(), leg)
 }
 
 impl Observer for Printer {
-    fn started(&self, mapping: &str, direction: &str) {
+    fn started(&self, mapping: &str, direction: Arrow) {
         if let Some(m) = &self.bars {
             let bar = m.add(ProgressBar::new_spinner());
             bar.set_style(
@@ -52,16 +53,16 @@ impl Observer for Printer {
             self.active
                 .lock()
                 .unwrap_or_else(|p| p.into_inner())
-                .insert(key(mapping, direction), bar);
+                .insert(key(mapping, Leg::Pass(direction)), bar);
         }
     }
 
-    fn progress(&self, mapping: &str, direction: &str, records: u64) {
+    fn progress(&self, mapping: &str, direction: Arrow, records: u64) {
         if let Some(bar) = self
             .active
             .lock()
             .unwrap_or_else(|p| p.into_inner())
-            .get(&key(mapping, direction))
+            .get(&key(mapping, Leg::Pass(direction)))
         {
             bar.set_message(format!("{mapping} {direction}: {records} records read"));
         }
@@ -89,7 +90,7 @@ impl Observer for Printer {
             .active
             .lock()
             .unwrap_or_else(|p| p.into_inner())
-            .remove(&key(&report.mapping, &report.direction))
+            .remove(&key(&report.mapping, report.direction))
         {
             bar.finish_and_clear();
         }

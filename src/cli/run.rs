@@ -89,11 +89,11 @@ impl Observer for PlanDump<'_> {
         }
     }
 
-    fn started(&self, mapping: &str, direction: &str) {
+    fn started(&self, mapping: &str, direction: crate::analysis::Arrow) {
         self.inner.started(mapping, direction);
     }
 
-    fn progress(&self, mapping: &str, direction: &str, records: u64) {
+    fn progress(&self, mapping: &str, direction: crate::analysis::Arrow, records: u64) {
         self.inner.progress(mapping, direction, records);
     }
 

@@ -6,7 +6,7 @@
 use super::filter::Pred;
 use super::{CreateValue, FieldStep, FilterPlan};
 pub use crate::analysis::policy::{DeletePolicy, MissingPolicy};
-use crate::analysis::{Pipeline, Side, SideName, SystemKind};
+use crate::analysis::{Arrow, Pipeline, Side, SideName, SystemKind};
 use serde_json::Value;
 
 /// One field step of a direction.
@@ -51,8 +51,8 @@ pub enum StepSource {
 #[derive(Debug)]
 pub struct Direction {
     pub mapping: String,
-    /// `->` (left to right) or `<-`.
-    pub arrow: &'static str,
+    /// `Forward` (left to right) or `Backward`: a pass never runs `Both`.
+    pub arrow: Arrow,
     pub source: SideName,
     pub source_side: Side,
     pub target_side: Side,

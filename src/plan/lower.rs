@@ -5,6 +5,7 @@ use super::describe::describe_pred;
 use super::direction::{ConflictWinner, Direction, Split, Step, StepSource};
 use super::filter::{self, Pred};
 use super::{CreateValue, FieldStep, FilterPlan};
+use crate::analysis::Arrow;
 use crate::analysis::{
     ConflictPolicy, Mapping, MappingKind, Model, Pipeline, Side, SideName, SystemKind,
 };
@@ -77,7 +78,11 @@ impl Lx<'_> {
         let p = &m.policies;
         let mut d = Direction {
             mapping: m.name.clone(),
-            arrow: if self.forward { "->" } else { "<-" },
+            arrow: if self.forward {
+                Arrow::Forward
+            } else {
+                Arrow::Backward
+            },
             source: if self.forward {
                 SideName::Left
             } else {

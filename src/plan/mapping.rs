@@ -37,7 +37,7 @@ pub(super) fn compile(
         stage,
         kind: if m.is_options() { "options" } else { "table" },
         left: side_text(&m.left),
-        direction: m.direction.as_str(),
+        direction: m.direction,
         right: side_text(&m.right),
         when: m.when_setting().map(|s| s.name.clone()),
         enabled: model.enabled(m),
@@ -57,7 +57,6 @@ pub(super) fn compile(
         options: None,
         couple_via: None,
         split: None,
-        arrow: m.direction,
         directions,
     };
     match &m.kind {

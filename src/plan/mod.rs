@@ -40,7 +40,7 @@ pub struct MappingPlan {
     pub stage: usize,
     pub kind: &'static str,
     pub left: String,
-    pub direction: &'static str,
+    pub direction: Arrow,
     pub right: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub when: Option<String>,
@@ -63,8 +63,6 @@ pub struct MappingPlan {
     pub couple_via: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub split: Option<SplitPlan>,
-    #[serde(skip)]
-    pub arrow: Arrow,
     /// What the engine executes: one pass per direction (none for option mappings). The
     /// fields above that describe passes are read off these.
     #[serde(skip)]

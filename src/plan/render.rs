@@ -332,7 +332,7 @@ pub fn render_mermaid(plan: &Plan) -> String {
                     id(name),
                     mermaid_text(name),
                     mermaid_text(&m.left),
-                    mermaid_text(m.direction),
+                    mermaid_text(m.direction.as_str()),
                     mermaid_text(&m.right)
                 );
             }

@@ -12,12 +12,12 @@ mod text;
 
 pub use error::EngineError;
 pub use evaluate::reference;
-pub use report::{Action, Change, MappingReport, Observer, Quiet, RunReport};
+pub use report::{Action, ActionKind, Change, Leg, MappingReport, Observer, Quiet, RunReport};
 
 use crate::analysis::{Model, Side};
 use crate::plan::{MappingPlan, Plan};
 use crate::runtime::connector::Connector;
-use crate::runtime::state::{tx, Counts, Failed, SideName, StateStore};
+use crate::runtime::state::{tx, Counts, Failed, RunStatus, SideName, StateStore};
 use crate::schema::Table;
 use compile::Direction;
 use evaluate::{changed_fields, evaluate, Lookups};
@@ -141,7 +141,7 @@ pub async fn run(
             {
                 let mut report = MappingReport {
                     mapping: dir.mapping.clone(),
-                    direction: format!("{} (deferred)", dir.arrow),
+                    direction: Leg::Deferred(dir.arrow),
                     counts: Counts::default(),
                     error: None,
                     note: None,
@@ -155,7 +155,7 @@ pub async fn run(
                         state.save_counts(
                             run_id,
                             &report.mapping,
-                            &report.direction,
+                            report.direction,
                             &report.counts,
                         )?;
                     }
@@ -170,16 +170,18 @@ pub async fn run(
         dry_run: opts.dry_run,
         mappings: reports,
     };
-    let status = if opts.stopping() {
-        "stopped"
+    let status = if opts.dry_run {
+        RunStatus::DryRun
+    } else if opts.stopping() {
+        RunStatus::Stopped
     } else if report.mappings.iter().any(|m| m.error.is_some()) {
-        "error"
+        RunStatus::Error
     } else if report.failed() {
-        "failures"
+        RunStatus::Failures
     } else {
-        "ok"
+        RunStatus::Ok
     };
-    state.finish_run(run_id, if opts.dry_run { "dry-run" } else { status })?;
+    state.finish_run(run_id, status)?;
     Ok(report)
 }
 
@@ -194,7 +196,7 @@ async fn execute_mapping(
         ctx.observer.started(name, arrow);
         let mut report = MappingReport {
             mapping: name.to_string(),
-            direction: arrow.to_string(),
+            direction: Leg::Pass(arrow),
             counts: Counts::default(),
             error: None,
             note: None,
@@ -209,7 +211,7 @@ async fn execute_mapping(
         if let Err(e) = resolve_pending(ctx, name, dirs).await {
             let mut report = MappingReport {
                 mapping: name.to_string(),
-                direction: mapping.direction.to_string(),
+                direction: Leg::Pass(mapping.direction),
                 counts: Counts::default(),
                 error: Some(e.to_string()),
                 note: None,
@@ -227,7 +229,7 @@ async fn execute_mapping(
         ctx.observer.started(name, dir.arrow);
         let mut report = MappingReport {
             mapping: name.to_string(),
-            direction: dir.arrow.to_string(),
+            direction: Leg::Pass(dir.arrow),
             counts: Counts::default(),
             error: None,
             note: None,
@@ -258,7 +260,7 @@ fn finish(ctx: &Ctx<'_>, report: &mut MappingReport) {
         if let Err(e) = ctx.state.save_counts(
             ctx.run_id,
             &report.mapping,
-            &report.direction,
+            report.direction,
             &report.counts,
         ) {
             let unsaved = format!("its counts were not saved: {e}");
@@ -393,8 +395,8 @@ async fn execute_patches(
                     } else {
                         ctx.observer.action(&Action {
                             mapping: dir.mapping.clone(),
-                            direction: format!("{} (deferred)", dir.arrow),
-                            kind: "update",
+                            direction: Leg::Deferred(dir.arrow),
+                            kind: ActionKind::Update,
                             source_id: record.id.clone(),
                             target_id: Some(current.id.clone()),
                             changes: Change::list(&changes, Some(&current)),

@@ -3,7 +3,7 @@
 //! matching option is skipped and the option field stays blank, as Business Central does.
 
 use super::error::EngineError;
-use super::report::Action;
+use super::report::{Action, ActionKind, Leg};
 use super::Ctx;
 use crate::analysis::Arrow;
 use crate::plan::{MappingPlan, OptionsPlan};
@@ -68,9 +68,9 @@ pub(crate) async fn execute(
     }
     let existing = ctx.state.couplings(&m.name)?;
     let action =
-        |kind: &'static str, source: &str, target: Option<String>, reason: Option<String>| Action {
+        |kind: ActionKind, source: &str, target: Option<String>, reason: Option<String>| Action {
             mapping: m.name.clone(),
-            direction: m.direction.to_string(),
+            direction: Leg::Pass(m.direction),
             kind,
             source_id: source.to_string(),
             target_id: target,
@@ -79,7 +79,7 @@ pub(crate) async fn execute(
         };
     let mut wanted: Vec<Coupling> = Vec::new();
     let mut creates: Vec<(String, String, Map<String, Value>)> = Vec::new();
-    match m.arrow {
+    match m.direction {
         Arrow::Backward => {
             // Each option becomes (or couples to) a record of the code table.
             for label in &labels {
@@ -112,7 +112,7 @@ pub(crate) async fn execute(
                     Some(label) => wanted.push(coupling(&m.name, &r.id, &code, &label)),
                     None => {
                         ctx.observer.action(&action(
-                            "skip",
+                            ActionKind::Skip,
                             &r.id,
                             None,
                             Some(format!(
@@ -135,7 +135,7 @@ pub(crate) async fn execute(
         } else {
             counts.coupled += 1;
             ctx.observer.action(&action(
-                "couple",
+                ActionKind::Couple,
                 &w.left_id,
                 Some(w.right_id.clone()),
                 w.left_ref
@@ -146,7 +146,7 @@ pub(crate) async fn execute(
     }
     for (id, label, _) in &creates {
         ctx.observer
-            .action(&action("create", id, Some(label.clone()), None));
+            .action(&action(ActionKind::Create, id, Some(label.clone()), None));
     }
     if ctx.opts.dry_run {
         counts.inserted += creates.len() as u64;

@@ -1,17 +1,58 @@
 //! What a run tells: per-record actions (for `--dry-run`) and per-mapping counters.
 
+use crate::analysis::Arrow;
 use crate::runtime::connector::Record;
 use crate::runtime::state::Counts;
+pub use crate::runtime::state::Leg;
 use serde::Serialize;
 use serde_json::{Map, Value};
+use std::fmt;
+
+/// What happened (or, in a dry run, would happen) to one record.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ActionKind {
+    Create,
+    Update,
+    Delete,
+    Couple,
+    Unchanged,
+    Skip,
+    Fail,
+    Conflict,
+    Uncouple,
+    Restore,
+}
+
+impl ActionKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ActionKind::Create => "create",
+            ActionKind::Update => "update",
+            ActionKind::Delete => "delete",
+            ActionKind::Couple => "couple",
+            ActionKind::Unchanged => "unchanged",
+            ActionKind::Skip => "skip",
+            ActionKind::Fail => "fail",
+            ActionKind::Conflict => "conflict",
+            ActionKind::Uncouple => "uncouple",
+            ActionKind::Restore => "restore",
+        }
+    }
+}
+
+impl fmt::Display for ActionKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.pad(self.as_str())
+    }
+}
 
 /// One record's fate, computed the same way for a dry run and a real one.
 #[derive(Debug, Clone, Serialize)]
 pub struct Action {
     pub mapping: String,
-    pub direction: String,
-    /// create, update, couple, unchanged, skip, fail, conflict, uncouple, restore
-    pub kind: &'static str,
+    pub direction: Leg,
+    pub kind: ActionKind,
     pub source_id: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub target_id: Option<String>,
@@ -45,7 +86,7 @@ impl Change {
 #[derive(Debug, Clone, Serialize)]
 pub struct MappingReport {
     pub mapping: String,
-    pub direction: String,
+    pub direction: Leg,
     pub counts: Counts,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
@@ -80,8 +121,8 @@ impl RunReport {
 pub trait Observer: Send + Sync {
     /// The plan the run executes, as the engine received it.
     fn plan(&self, _plan: &crate::plan::Plan) {}
-    fn started(&self, _mapping: &str, _direction: &str) {}
-    fn progress(&self, _mapping: &str, _direction: &str, _records: u64) {}
+    fn started(&self, _mapping: &str, _direction: Arrow) {}
+    fn progress(&self, _mapping: &str, _direction: Arrow, _records: u64) {}
     fn action(&self, _action: &Action) {}
     fn finished(&self, _report: &MappingReport) {}
 }

@@ -2,6 +2,7 @@
 //! `split`: both belong to the couplings of their mapping.
 
 use super::{err, Res, StateStore};
+use crate::analysis::Arrow;
 use crate::runtime::sql::Cached;
 use rusqlite::{params, Connection};
 use std::collections::HashMap;
@@ -24,7 +25,7 @@ pub struct Part {
 }
 
 impl StateStore {
-    pub fn held(&self, mapping: &str, direction: &str) -> Res<Vec<Held>> {
+    pub fn held(&self, mapping: &str, direction: Arrow) -> Res<Vec<Held>> {
         let conn = self.lock();
         let mut stmt = conn
             .prepare_cached(
@@ -32,7 +33,7 @@ impl StateStore {
             )
             .map_err(err)?;
         let rows = stmt
-            .query_map([mapping, direction], |r| {
+            .query_map(params![mapping, direction], |r| {
                 Ok(Held {
                     source_id: r.get(0)?,
                     via: r.get(1)?,
@@ -98,7 +99,7 @@ impl StateStore {
 pub fn hold(
     conn: &Connection,
     mapping: &str,
-    direction: &str,
+    direction: Arrow,
     source: &str,
     via: &str,
     parent_ref: &str,
@@ -111,7 +112,7 @@ pub fn hold(
     Ok(())
 }
 
-pub fn release(conn: &Connection, mapping: &str, direction: &str, source: &str) -> Res<()> {
+pub fn release(conn: &Connection, mapping: &str, direction: Arrow, source: &str) -> Res<()> {
     conn.exec(
         "DELETE FROM held WHERE mapping = ?1 AND direction = ?2 AND source_id = ?3",
         params![mapping, direction, source],
@@ -167,7 +168,7 @@ pub fn settle_parts(conn: &Connection, mapping: &str, source: &str) -> Res<()> {
 }
 
 /// Releases the records of `ids` that waited for their parent (they were deleted).
-pub fn release_all(conn: &Connection, mapping: &str, direction: &str, ids: &[String]) -> Res<()> {
+pub fn release_all(conn: &Connection, mapping: &str, direction: Arrow, ids: &[String]) -> Res<()> {
     for id in ids {
         release(conn, mapping, direction, id)?;
     }

@@ -99,7 +99,7 @@ pub struct Failed<'a> {
 #[derive(Clone, Debug, serde::Serialize)]
 pub struct Failure {
     pub mapping: String,
-    pub direction: String,
+    pub direction: crate::analysis::Arrow,
     pub source_id: String,
     pub target_id: Option<String>,
     pub kind: FailureKind,
@@ -175,7 +175,9 @@ mod migration {
             ]
         );
         assert_eq!(
-            state.failure_kind("CUST", "->", "C1").unwrap(),
+            state
+                .failure_kind("CUST", crate::analysis::Arrow::Forward, "C1")
+                .unwrap(),
             Some(FailureKind::UpdateConflict)
         );
     }

@@ -5,14 +5,17 @@
 mod error;
 mod extra;
 mod failure;
+mod keys;
 mod migrations;
 
 pub use error::{Res, StateError};
 pub use extra::{Held, Part};
 pub use failure::{Failed, Failure, FailureKind};
+pub use keys::{Leg, RunStatus};
 
 use error::err;
 
+use crate::analysis::Arrow;
 use crate::runtime::connector::Cursor;
 use crate::runtime::sql::Cached;
 use rusqlite::{params, Connection, OptionalExtension};
@@ -105,7 +108,7 @@ pub struct RunInfo {
     pub id: i64,
     pub started: String,
     pub finished: Option<String>,
-    pub status: String,
+    pub status: RunStatus,
     pub full: bool,
 }
 
@@ -291,7 +294,7 @@ impl StateStore {
         Ok(conn.last_insert_rowid())
     }
 
-    pub fn finish_run(&self, run: i64, status: &str) -> Res<()> {
+    pub fn finish_run(&self, run: i64, status: RunStatus) -> Res<()> {
         let conn = self.lock();
         conn.exec(
             "UPDATE runs SET finished = ?1, status = ?2 WHERE id = ?3",
@@ -301,7 +304,7 @@ impl StateStore {
         Ok(())
     }
 
-    pub fn save_counts(&self, run: i64, mapping: &str, direction: &str, c: &Counts) -> Res<()> {
+    pub fn save_counts(&self, run: i64, mapping: &str, direction: Leg, c: &Counts) -> Res<()> {
         let conn = self.lock();
         conn.exec(
             "INSERT OR REPLACE INTO run_counts (run_id, mapping, direction, inserted, modified, deleted, unchanged, skipped, failed, coupled, conflicts)
@@ -331,7 +334,7 @@ impl StateStore {
         .map_err(err)
     }
 
-    pub fn run_counts(&self, run: i64) -> Res<Vec<(String, String, Counts)>> {
+    pub fn run_counts(&self, run: i64) -> Res<Vec<(String, Leg, Counts)>> {
         let conn = self.lock();
         let mut stmt = conn
             .prepare("SELECT mapping, direction, inserted, modified, deleted, unchanged, skipped, failed, coupled, conflicts FROM run_counts WHERE run_id = ?1")
@@ -387,13 +390,13 @@ impl StateStore {
     pub fn failure_kind(
         &self,
         mapping: &str,
-        direction: &str,
+        direction: Arrow,
         source: &str,
     ) -> Res<Option<FailureKind>> {
         let conn = self.lock();
         conn.one(
             "SELECT kind FROM failures WHERE mapping = ?1 AND direction = ?2 AND source_id = ?3",
-            [mapping, direction, source],
+            params![mapping, direction, source],
             |r| r.get::<_, String>(0),
         )
         .optional()
@@ -401,12 +404,12 @@ impl StateStore {
         .map_err(err)
     }
 
-    pub fn failed_ids(&self, mapping: &str, direction: &str) -> Res<Vec<String>> {
+    pub fn failed_ids(&self, mapping: &str, direction: Arrow) -> Res<Vec<String>> {
         self.source_ids("failures", mapping, direction)
     }
 
     /// The source ids a table holds for a mapping and direction (failures, patches).
-    fn source_ids(&self, table: &str, mapping: &str, direction: &str) -> Res<Vec<String>> {
+    fn source_ids(&self, table: &str, mapping: &str, direction: Arrow) -> Res<Vec<String>> {
         let conn = self.lock();
         let mut stmt = conn
             .prepare_cached(&format!(
@@ -414,14 +417,14 @@ impl StateStore {
             ))
             .map_err(err)?;
         let rows = stmt
-            .query_map([mapping, direction], |r| r.get(0))
+            .query_map(params![mapping, direction], |r| r.get(0))
             .map_err(err)?;
         rows.collect::<Result<_, _>>().map_err(err)
     }
 
     /// Creates that were in flight when a run stopped: (batch, direction, [(source, target)]).
     #[allow(clippy::type_complexity)]
-    pub fn pending_creates(&self, mapping: &str) -> Res<Vec<(i64, String, Vec<(String, String)>)>> {
+    pub fn pending_creates(&self, mapping: &str) -> Res<Vec<(i64, Arrow, Vec<(String, String)>)>> {
         let conn = self.lock();
         let mut stmt = conn
             .prepare_cached("SELECT id, direction, pairs FROM pending_creates WHERE mapping = ?1")
@@ -430,7 +433,7 @@ impl StateStore {
             .query_map([mapping], |r| {
                 Ok((
                     r.get::<_, i64>(0)?,
-                    r.get::<_, String>(1)?,
+                    r.get::<_, Arrow>(1)?,
                     r.get::<_, String>(2)?,
                 ))
             })
@@ -448,7 +451,7 @@ impl StateStore {
         Ok(out)
     }
 
-    pub fn patch_ids(&self, mapping: &str, direction: &str) -> Res<Vec<String>> {
+    pub fn patch_ids(&self, mapping: &str, direction: Arrow) -> Res<Vec<String>> {
         self.source_ids("patches", mapping, direction)
     }
 
@@ -620,7 +623,7 @@ pub mod tx {
     pub fn record_failure(
         conn: &Connection,
         mapping: &str,
-        direction: &str,
+        direction: Arrow,
         run: i64,
         f: &Failed<'_>,
     ) -> Res<()> {
@@ -639,7 +642,7 @@ pub mod tx {
     pub fn clear_failure(
         conn: &Connection,
         mapping: &str,
-        direction: &str,
+        direction: Arrow,
         source: &str,
     ) -> Res<()> {
         conn.exec(
@@ -654,7 +657,7 @@ pub mod tx {
     pub fn add_pending_creates(
         conn: &Connection,
         mapping: &str,
-        direction: &str,
+        direction: Arrow,
         pairs: &[(String, String)],
     ) -> Res<i64> {
         let json = serde_json::to_string(pairs).map_err(|source| StateError::Json {
@@ -675,7 +678,7 @@ pub mod tx {
         Ok(())
     }
 
-    pub fn add_patch(conn: &Connection, mapping: &str, direction: &str, source: &str) -> Res<()> {
+    pub fn add_patch(conn: &Connection, mapping: &str, direction: Arrow, source: &str) -> Res<()> {
         conn.exec(
             "INSERT OR IGNORE INTO patches (mapping, direction, source_id) VALUES (?1, ?2, ?3)",
             params![mapping, direction, source],
@@ -684,7 +687,12 @@ pub mod tx {
         Ok(())
     }
 
-    pub fn clear_patch(conn: &Connection, mapping: &str, direction: &str, source: &str) -> Res<()> {
+    pub fn clear_patch(
+        conn: &Connection,
+        mapping: &str,
+        direction: Arrow,
+        source: &str,
+    ) -> Res<()> {
         conn.exec(
             "DELETE FROM patches WHERE mapping = ?1 AND direction = ?2 AND source_id = ?3",
             params![mapping, direction, source],

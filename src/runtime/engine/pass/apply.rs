@@ -14,7 +14,7 @@ struct Writes {
 impl Pass<'_, '_> {
     pub(super) fn action(
         &self,
-        kind: &'static str,
+        kind: ActionKind,
         source: &Record,
         target: Option<String>,
         changes: Vec<Change>,
@@ -22,7 +22,7 @@ impl Pass<'_, '_> {
     ) -> Action {
         Action {
             mapping: self.dir.mapping.clone(),
-            direction: self.dir.arrow.to_string(),
+            direction: Leg::Pass(self.dir.arrow),
             kind,
             source_id: source.id.clone(),
             target_id: target,
@@ -81,9 +81,9 @@ impl Pass<'_, '_> {
                 });
                 op_index.push(i);
                 let kind = if replaces.is_some() {
-                    "restore"
+                    ActionKind::Restore
                 } else {
-                    "create"
+                    ActionKind::Create
                 };
                 self.action(kind, record, Some(id), Change::list(fields, None), None)
             }
@@ -96,7 +96,7 @@ impl Pass<'_, '_> {
                 });
                 op_index.push(i);
                 self.action(
-                    "update",
+                    ActionKind::Update,
                     record,
                     Some(target.id.clone()),
                     Change::list(changes, Some(target)),
@@ -116,7 +116,7 @@ impl Pass<'_, '_> {
                     dir.target_side.table
                 ));
                 self.action(
-                    "couple",
+                    ActionKind::Couple,
                     record,
                     Some(target.id.clone()),
                     Change::list(changes, Some(target)),
@@ -124,7 +124,7 @@ impl Pass<'_, '_> {
                 )
             }
             Decision::Unchanged { target, .. } => self.action(
-                "unchanged",
+                ActionKind::Unchanged,
                 record,
                 Some(target.id.clone()),
                 Vec::new(),
@@ -134,9 +134,15 @@ impl Pass<'_, '_> {
             | Decision::Outvoted(reason)
             | Decision::Wait {
                 message: reason, ..
-            } => self.action("skip", record, None, Vec::new(), Some(reason.clone())),
+            } => self.action(
+                ActionKind::Skip,
+                record,
+                None,
+                Vec::new(),
+                Some(reason.clone()),
+            ),
             Decision::Uncouple { coupling, reason } => self.action(
-                "uncouple",
+                ActionKind::Uncouple,
                 record,
                 Some(coupling.id(dir.target()).to_string()),
                 Vec::new(),
@@ -145,14 +151,14 @@ impl Pass<'_, '_> {
             Decision::Fail {
                 message, target, ..
             } => self.action(
-                "fail",
+                ActionKind::Fail,
                 record,
                 target.clone(),
                 Vec::new(),
                 Some(message.clone()),
             ),
             Decision::Conflict { message, target } => self.action(
-                "conflict",
+                ActionKind::Conflict,
                 record,
                 Some(target.clone()),
                 Vec::new(),

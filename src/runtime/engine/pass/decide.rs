@@ -19,68 +19,19 @@ impl Pass<'_, '_> {
                 return Ok(Decision::Skip("the coupling is marked skipped".into()));
             }
         }
-        // Values are computed only for records that will be written or compared: a record
-        // that is skipped anyway must not fail on a lookup.
-        let evaluate_for = |target: Option<String>| -> Result<Map<String, Value>, Box<Decision>> {
-            evaluate(dir, record, &self.ctx.lookups, &self.target_table, false).map_err(|e| {
-                Box::new(match e {
-                    EvalError::Fail(e) => Decision::failed(&e, target),
-                    EvalError::Wait {
-                        via,
-                        field,
-                        reference,
-                    } => Decision::Wait {
-                        message: EngineError::AwaitsParent {
-                            field,
-                            reference: reference.clone(),
-                            via: via.clone(),
-                        }
-                        .to_string(),
-                        via,
-                        reference,
-                    },
-                })
-            })
-        };
         let Some(c) = coupling else {
             if dir.borrowed.is_some() {
                 return Ok(Decision::Skip(format!(
                     "not coupled in `{owner}` (`couple via {owner}` updates coupled records only)"
                 )));
             }
-            return self.decide_uncoupled(record, claimed, &evaluate_for).await;
+            return self.decide_uncoupled(record, claimed).await;
         };
         let Some(target) = targets.get(c.id(target_side)) else {
-            if dir.borrowed.is_some() {
-                return Ok(Decision::Skip(format!(
-                    "the record coupled in `{owner}` was deleted in `{}`",
-                    dir.target_side.system
-                )));
-            }
-            // The coupled target is gone: the deletion policy says what to do.
-            return Ok(match dir.delete {
-                DeletePolicy::Restore => match evaluate_for(None) {
-                    Ok(wanted) => Decision::Create {
-                        fields: self.with_create_values(wanted),
-                        replaces: Some(c),
-                    },
-                    Err(fail) => *fail,
-                },
-                DeletePolicy::Uncouple => Decision::Uncouple {
-                    coupling: c,
-                    reason: "the coupled record was deleted; coupling removed".into(),
-                },
-                DeletePolicy::Ignore => Decision::Skip(format!(
-                    "the coupled record `{}` was deleted in `{}` (`on delete: ignore`)",
-                    c.id(target_side),
-                    dir.target_side.system
-                )),
-            });
+            return Ok(self.decide_gone(record, c));
         };
         let source_changed = c.stamp(source_side) != Some(record.modified_on.as_str());
         let target_changed = c.stamp(target_side) != Some(target.modified_on.as_str());
-        let target_edited =
-            target_changed && target.modified_by.as_deref() != Some(self.target.integration_user());
         // A borrowed coupling: a user's edit of the target since its owner last synchronized it
         // is the owner's to carry over first, when the owner reads that side; writing now would
         // hide it from the owner (whose reads leave out what the integration wrote). An endpoint
@@ -109,7 +60,7 @@ impl Pass<'_, '_> {
                 fresh: false,
             });
         }
-        let wanted = match evaluate_for(Some(target.id.clone())) {
+        let wanted = match self.wanted(record, Some(target.id.clone())) {
             Ok(w) => w,
             Err(fail) => return Ok(*fail),
         };
@@ -122,35 +73,11 @@ impl Pass<'_, '_> {
             });
         }
         // A coupling made by hand has no stamps: the first pass brings the pair in line.
+        let target_edited =
+            target_changed && target.modified_by.as_deref() != Some(self.target.integration_user());
         if dir.bidirectional && !never_synced && source_changed && target_edited {
-            match dir.conflict.unwrap_or(ConflictWinner::Nobody) {
-                ConflictWinner::Source => {}
-                ConflictWinner::Target => {
-                    return Ok(Decision::Outvoted(format!(
-                        "update conflict: both sides changed; `{}` wins",
-                        dir.target_side.system
-                    )))
-                }
-                ConflictWinner::Nobody => {
-                    // One conflict, one report: the first pass (`->`) records it; the way back
-                    // only says where to look.
-                    if dir.source == SideName::Right {
-                        let reported =
-                            self.ctx
-                                .state
-                                .failure_kind(&dir.mapping, "->", &c.left_id)?
-                                == Some(FailureKind::UpdateConflict);
-                        if reported {
-                            return Ok(Decision::Skip(
-                                "both sides changed: the conflict is reported by the `->` pass (`coupler errors`)".into(),
-                            ));
-                        }
-                    }
-                    return Ok(Decision::Conflict {
-                        message: "update conflict: both sides changed since the last synchronization; `on conflict: log` changes neither (make both sides agree, or say who wins)".into(),
-                        target: target.id.clone(),
-                    });
-                }
+            if let Some(d) = self.decide_conflict(&c, target)? {
+                return Ok(d);
             }
         }
         Ok(Decision::Update {
@@ -160,13 +87,113 @@ impl Pass<'_, '_> {
         })
     }
 
+    /// The values to write for `record`. Computed only for records that will be written or
+    /// compared: a record that is skipped anyway must not fail on a lookup.
+    fn wanted(
+        &self,
+        record: &Record,
+        target: Option<String>,
+    ) -> Result<Map<String, Value>, Box<Decision>> {
+        evaluate(
+            self.dir,
+            record,
+            &self.ctx.lookups,
+            &self.target_table,
+            false,
+        )
+        .map_err(|e| {
+            Box::new(match e {
+                EvalError::Fail(e) => Decision::failed(&e, target),
+                EvalError::Wait {
+                    via,
+                    field,
+                    reference,
+                } => Decision::Wait {
+                    message: EngineError::AwaitsParent {
+                        field,
+                        reference: reference.clone(),
+                        via: via.clone(),
+                    }
+                    .to_string(),
+                    via,
+                    reference,
+                },
+            })
+        })
+    }
+
+    /// A coupled record whose target is gone: the deletion policy says what to do.
+    fn decide_gone(&self, record: &Record, c: Coupling) -> Decision {
+        let dir = self.dir;
+        let (owner, source_side) = dir.couplings();
+        if dir.borrowed.is_some() {
+            return Decision::Skip(format!(
+                "the record coupled in `{owner}` was deleted in `{}`",
+                dir.target_side.system
+            ));
+        }
+        match dir.delete {
+            DeletePolicy::Restore => match self.wanted(record, None) {
+                Ok(wanted) => Decision::Create {
+                    fields: self.with_create_values(wanted),
+                    replaces: Some(c),
+                },
+                Err(fail) => *fail,
+            },
+            DeletePolicy::Uncouple => Decision::Uncouple {
+                coupling: c,
+                reason: "the coupled record was deleted; coupling removed".into(),
+            },
+            DeletePolicy::Ignore => Decision::Skip(format!(
+                "the coupled record `{}` was deleted in `{}` (`on delete: ignore`)",
+                c.id(source_side.other()),
+                dir.target_side.system
+            )),
+        }
+    }
+
+    /// Both sides changed since the pair was last synchronized: the conflict policy decides.
+    /// None when the source wins (an ordinary update).
+    fn decide_conflict(
+        &self,
+        c: &Coupling,
+        target: &Record,
+    ) -> Result<Option<Decision>, EngineError> {
+        let dir = self.dir;
+        match dir.conflict.unwrap_or(ConflictWinner::Nobody) {
+            ConflictWinner::Source => Ok(None),
+            ConflictWinner::Target => Ok(Some(Decision::Outvoted(format!(
+                "update conflict: both sides changed; `{}` wins",
+                dir.target_side.system
+            )))),
+            ConflictWinner::Nobody => {
+                // One conflict, one report: the first pass (`->`) records it; the way back
+                // only says where to look.
+                if dir.source == SideName::Right {
+                    let kind =
+                        self.ctx
+                            .state
+                            .failure_kind(&dir.mapping, Arrow::Forward, &c.left_id)?;
+                    if kind == Some(FailureKind::UpdateConflict) {
+                        return Ok(Some(Decision::Skip(
+                            "both sides changed: the conflict is reported by the `->` pass (`coupler errors`)".into(),
+                        )));
+                    }
+                }
+                Ok(Some(Decision::Conflict {
+                    message: "update conflict: both sides changed since the last synchronization; `on conflict: log` changes neither (make both sides agree, or say who wins)".into(),
+                    target: target.id.clone(),
+                }))
+            }
+        }
+    }
+
     /// A record with no coupling: matched by `couple by` groups in order, else created (when
     /// allowed), else skipped.
     async fn decide_uncoupled(
         &self,
         record: &Record,
         claimed: &mut Vec<String>,
-        evaluate_for: &dyn Fn(Option<String>) -> Result<Map<String, Value>, Box<Decision>>,
     ) -> Result<Decision, EngineError> {
         let dir = self.dir;
         for (pairs, ignore_case) in &dir.couple_by {
@@ -206,7 +233,7 @@ impl Pass<'_, '_> {
                 0 => continue,
                 1 => {
                     let target = free.remove(0);
-                    let wanted = match evaluate_for(Some(target.id.clone())) {
+                    let wanted = match self.wanted(record, Some(target.id.clone())) {
                         Ok(w) => w,
                         Err(fail) => return Ok(*fail),
                     };
@@ -229,7 +256,7 @@ impl Pass<'_, '_> {
             }
         }
         if self.create || self.retrying {
-            Ok(match evaluate_for(None) {
+            Ok(match self.wanted(record, None) {
                 Ok(wanted) => Decision::Create {
                     fields: self.with_create_values(wanted),
                     replaces: None,

@@ -40,7 +40,7 @@ impl Pass<'_, '_> {
                 DeletePolicy::Ignore => {}
                 DeletePolicy::Uncouple => {
                     let action = self.action(
-                        "uncouple",
+                        ActionKind::Uncouple,
                         &record,
                         Some(c.id(dir.target()).to_string()),
                         Vec::new(),
@@ -77,7 +77,7 @@ impl Pass<'_, '_> {
         let dir = self.dir;
         let Some(reverse) = self.reverse else {
             let action = self.action(
-                "skip",
+                ActionKind::Skip,
                 deleted,
                 None,
                 Vec::new(),
@@ -108,7 +108,7 @@ impl Pass<'_, '_> {
             }
         };
         let action = self.action(
-            "restore",
+            ActionKind::Restore,
             deleted,
             Some(target.id.clone()),
             Change::list(&fields, None),

@@ -14,7 +14,7 @@ use crate::runtime::connector::{Record, WriteOp};
 use crate::runtime::engine::compile::{Direction, Split};
 use crate::runtime::engine::error::EngineError;
 use crate::runtime::engine::evaluate::{changed_fields, evaluate, evaluate_steps, EvalError};
-use crate::runtime::engine::report::Change;
+use crate::runtime::engine::report::{ActionKind, Change};
 use crate::runtime::state::tx;
 use crate::runtime::values::{new_guid, normalize};
 use crate::schema::Table;
@@ -205,10 +205,10 @@ pub(in crate::runtime::engine) async fn sync_parts(
     }
     for w in &writes {
         let kind = match &w.op {
-            WriteOp::Create { .. } => "create",
+            WriteOp::Create { .. } => ActionKind::Create,
             WriteOp::Update { fields, .. } if fields.is_empty() => continue,
-            WriteOp::Update { .. } => "update",
-            WriteOp::Delete { .. } => "delete",
+            WriteOp::Update { .. } => ActionKind::Update,
+            WriteOp::Delete { .. } => ActionKind::Delete,
         };
         let source = Record {
             id: w.source.clone(),
