@@ -26,7 +26,7 @@ mod refs;
 
 use super::http::{Http, HttpOptions};
 use super::odata::client::Chunks;
-use super::odata::{self, BatchFormat, BatchOp, Client};
+use super::odata::{self, BatchFormat, BatchOp, Client, EndpointOptions, Flavor};
 use crate::analysis::SystemKind;
 use crate::config::Auth;
 use crate::plan::filter::Pred;
@@ -42,27 +42,19 @@ use std::sync::{Arc, Mutex};
 use tokio::sync::OnceCell;
 use url::Url;
 
-#[derive(Debug, Clone)]
-pub struct BusinessCentralOptions {
-    pub http: HttpOptions,
-    /// Operations per `$batch` (Business Central allows 100).
-    pub batch_size: usize,
-    pub use_batch: bool,
+pub type BusinessCentralOptions = EndpointOptions<BusinessCentralOnly>;
+
+/// What only a Business Central endpoint is configured with.
+#[derive(Debug, Clone, Default)]
+pub struct BusinessCentralOnly {
     /// Send coupler's chosen id on create (servers that accept a client SystemId).
     pub client_ids: bool,
-    pub extra_headers: Vec<(String, String)>,
 }
 
-impl Default for BusinessCentralOptions {
-    fn default() -> Self {
-        BusinessCentralOptions {
-            http: HttpOptions::business_central(),
-            batch_size: 100,
-            use_batch: true,
-            client_ids: false,
-            extra_headers: Vec::new(),
-        }
-    }
+/// Business Central takes 100 operations per `$batch`.
+impl Flavor for BusinessCentralOnly {
+    const BATCH_SIZE: usize = 100;
+    const HTTP: fn() -> HttpOptions = HttpOptions::business_central;
 }
 
 pub struct BusinessCentral {
@@ -376,7 +368,7 @@ impl BusinessCentral {
             WriteOp::Create { fields, .. } => {
                 let mut body = self.encode(a, fields)?;
                 self.encode_refs(a, fields, &mut body).await?;
-                if self.opts.client_ids {
+                if self.opts.only.client_ids {
                     body.insert("id".into(), Value::String(id));
                 }
                 BatchOp {
@@ -556,7 +548,7 @@ impl Connector for BusinessCentral {
         let mut rows = Vec::new();
         loop {
             rows.extend(odata::rows(&json));
-            match odata::next_link(&json, &url) {
+            match odata::next_link(&json, &url)? {
                 Some(next) if rows.len() < top => (json, url) = self.get_json(next).await?,
                 _ => break,
             }
@@ -567,11 +559,7 @@ impl Connector for BusinessCentral {
         let next = (raw.len() >= top)
             .then(|| raw.last().map(Record::cursor))
             .flatten();
-        let records = raw
-            .into_iter()
-            .filter(|r| rest.as_ref().is_none_or(|p| matches(p, r)))
-            .collect();
-        Ok(Page { records, next })
+        Ok(odata::page(raw, rest.as_ref(), next))
     }
 
     async fn read_by_ids(

@@ -31,7 +31,7 @@ mod untracked;
 
 use super::http::{Http, HttpOptions};
 use super::odata::client::Chunks;
-use super::odata::{self, BatchFormat, BatchOp, BatchResponse, Client};
+use super::odata::{self, BatchFormat, BatchOp, BatchResponse, Client, EndpointOptions, Flavor};
 use crate::analysis::SystemKind;
 use crate::config::Auth;
 use crate::plan::filter::Pred;
@@ -49,29 +49,27 @@ use url::Url;
 
 const ANNOTATIONS: &str = "odata.include-annotations=\"Microsoft.Dynamics.CRM.lookuplogicalname\"";
 
+pub type DataverseOptions = EndpointOptions<DataverseOnly>;
+
+/// What only a Dataverse endpoint is configured with.
 #[derive(Debug, Clone)]
-pub struct DataverseOptions {
-    pub http: HttpOptions,
-    /// Operations per `$batch` (Dataverse allows 1,000).
-    pub batch_size: usize,
-    /// `$batch` for writes of more than one record.
-    pub use_batch: bool,
+pub struct DataverseOnly {
     /// Learn deletions through change tracking.
     pub track_deletions: bool,
-    /// Sent with every request (tests: the CAP imitation's `x-coupler-user`).
-    pub extra_headers: Vec<(String, String)>,
 }
 
-impl Default for DataverseOptions {
+impl Default for DataverseOnly {
     fn default() -> Self {
-        DataverseOptions {
-            http: HttpOptions::dataverse(),
-            batch_size: 1000,
-            use_batch: true,
+        DataverseOnly {
             track_deletions: true,
-            extra_headers: Vec::new(),
         }
     }
+}
+
+/// Dataverse takes 1,000 operations per `$batch`.
+impl Flavor for DataverseOnly {
+    const BATCH_SIZE: usize = 1000;
+    const HTTP: fn() -> HttpOptions = HttpOptions::dataverse;
 }
 
 pub struct Dataverse {
@@ -453,7 +451,7 @@ impl Dataverse {
             if limit.is_some_and(|l| out.len() >= l) {
                 break;
             }
-            match odata::next_link(&json, &url) {
+            match odata::next_link(&json, &url)? {
                 Some(next) => {
                     (json, url) = self
                         .get_json_with(next, &["odata.maxpagesize=1000"])
@@ -642,7 +640,7 @@ impl Connector for Dataverse {
             .map(|r| self.decode(t, r))
             .collect();
         let last = raw.last().map(Record::cursor);
-        let next = match (odata::next_link(&json, &url), &last) {
+        let next = match (odata::next_link(&json, &url)?, &last) {
             (Some(link), Some(c)) => {
                 self.links.lock().unwrap_or_else(|p| p.into_inner()).insert(
                     (q.table.to_string(), c.modified_on.clone(), c.id.clone()),
@@ -652,11 +650,7 @@ impl Connector for Dataverse {
             }
             _ => None,
         };
-        let records = raw
-            .into_iter()
-            .filter(|r| rest.as_ref().is_none_or(|p| matches(p, r)))
-            .collect();
-        Ok(Page { records, next })
+        Ok(odata::page(raw, rest.as_ref(), next))
     }
 
     async fn read_by_ids(
@@ -742,7 +736,7 @@ impl Connector for Dataverse {
         table: &str,
         since: Option<&str>,
     ) -> Result<Vec<Tombstone>, ConnectorError> {
-        if !self.opts.track_deletions {
+        if !self.opts.only.track_deletions {
             return Ok(Vec::new());
         }
         let (t, set) = self.table(table)?;
@@ -815,11 +809,11 @@ impl Connector for Dataverse {
                     }
                 }
             }
-            if let Some(next) = odata::next_link(&json, &url) {
+            if let Some(next) = odata::next_link(&json, &url)? {
                 (json, url) = self.get_json_with(next, &prefer).await?;
                 continue;
             }
-            let delta = odata::delta_link(&json, &url);
+            let delta = odata::delta_link(&json, &url)?;
             self.deltas
                 .lock()
                 .unwrap_or_else(|p| p.into_inner())

@@ -14,6 +14,6 @@ pub mod dataverse;
 pub mod http;
 pub mod odata;
 
-pub use business_central::{BusinessCentral, BusinessCentralOptions};
-pub use dataverse::{Dataverse, DataverseOptions};
+pub use business_central::{BusinessCentral, BusinessCentralOnly, BusinessCentralOptions};
+pub use dataverse::{Dataverse, DataverseOnly, DataverseOptions};
 pub use http::HttpOptions;

@@ -18,114 +18,23 @@ pub(crate) async fn execute(
     o: &OptionsPlan,
     counts: &mut Counts,
 ) -> Result<(), EngineError> {
-    let (left, right) = (&o.left, &o.right);
-    let key_field = &o.key_field;
     let option_field = ctx
         .model
-        .field(right, &o.option_field)
+        .field(&o.right, &o.option_field)
         .cloned()
         .ok_or_else(|| EngineError::UnknownOptionField(o.option_field.clone()))?;
-    let labels: Vec<String> = option_field
-        .options
-        .as_ref()
-        .map(|o| o.keys().cloned().collect())
-        .unwrap_or_default();
-    let pairs = &o.pairs;
-    let label_for = |code: &str| -> Option<String> {
-        pairs
-            .iter()
-            .find(|(c, _)| c.eq_ignore_ascii_case(code))
-            .map(|(_, l)| l.clone())
-            .or_else(|| option_field.option_label(code).map(str::to_string))
+    let run = OptionRun {
+        ctx,
+        m,
+        o,
+        option_field,
     };
-    let code_for = |label: &str| -> String {
-        pairs
-            .iter()
-            .find(|(_, l)| l.eq_ignore_ascii_case(label))
-            .map(|(c, _)| c.clone())
-            .unwrap_or_else(|| label.to_string())
-    };
-    let system = ctx.system(&left.system)?;
-    let table = ctx.table(left)?;
-    // The code table is small: read it whole each run.
-    let mut records: Vec<Record> = Vec::new();
-    let mut after: Option<Cursor> = None;
-    loop {
-        let q = ChangeQuery {
-            table: &left.table,
-            filter: None,
-            since: None,
-            exclude_modified_by: None,
-            page_size: ctx.opts.page_size,
-            fields: None,
-        };
-        let page = system.read_changes(&q, after.as_ref()).await?;
-        records.extend(page.records);
-        match page.next {
-            Some(c) => after = Some(c),
-            None => break,
-        }
-    }
+    let records = run.read_codes().await?;
     let existing = ctx.state.couplings(&m.name)?;
-    let action =
-        |kind: ActionKind, source: &str, target: Option<String>, reason: Option<String>| Action {
-            mapping: m.name.clone(),
-            direction: Leg::Pass(m.direction),
-            kind,
-            source_id: source.to_string(),
-            target_id: target,
-            changes: Vec::new(),
-            reason,
-        };
-    let mut wanted: Vec<Coupling> = Vec::new();
-    let mut creates: Vec<(String, String, Map<String, Value>)> = Vec::new();
-    match m.direction {
-        Arrow::Backward => {
-            // Each option becomes (or couples to) a record of the code table.
-            for label in &labels {
-                let code = code_for(label);
-                let found = records.iter().find(|r| {
-                    r.get(key_field)
-                        .as_str()
-                        .is_some_and(|c| c.eq_ignore_ascii_case(&code))
-                });
-                match found {
-                    Some(r) => wanted.push(coupling(&m.name, &r.id, &code_of(r, key_field), label)),
-                    None => {
-                        let len = table
-                            .fields
-                            .get(key_field)
-                            .and_then(|f| f.length)
-                            .unwrap_or(10) as usize;
-                        let code: String = code.to_uppercase().chars().take(len).collect();
-                        let mut fields = Map::new();
-                        fields.insert(key_field.clone(), Value::String(code.clone()));
-                        creates.push((new_guid(), label.clone(), fields));
-                    }
-                }
-            }
-        }
-        _ => {
-            for r in &records {
-                let code = code_of(r, key_field);
-                match label_for(&code) {
-                    Some(label) => wanted.push(coupling(&m.name, &r.id, &code, &label)),
-                    None => {
-                        ctx.observer.action(&action(
-                            ActionKind::Skip,
-                            &r.id,
-                            None,
-                            Some(format!(
-                                "no option of `{}` matches `{code}`: the field stays blank",
-                                o.option_field
-                            )),
-                        ));
-                        counts.skipped += 1;
-                    }
-                }
-            }
-        }
-    }
+    let (mut wanted, creates) = match m.direction {
+        Arrow::Backward => run.wanted_backward(&records)?,
+        _ => (run.wanted_forward(&records, counts), Vec::new()),
+    };
     for w in &wanted {
         let same = existing.iter().any(|e| {
             e.left_id == w.left_id && e.right_id == w.right_id && e.left_ref == w.left_ref
@@ -134,54 +43,27 @@ pub(crate) async fn execute(
             counts.unchanged += 1;
         } else {
             counts.coupled += 1;
-            ctx.observer.action(&action(
-                ActionKind::Couple,
-                &w.left_id,
-                Some(w.right_id.clone()),
-                w.left_ref
-                    .clone()
-                    .map(|c| format!("`{c}` = '{}'", w.right_id)),
-            ));
+            ctx.observer.action(
+                &run.action(
+                    ActionKind::Couple,
+                    &w.left_id,
+                    Some(w.right_id.clone()),
+                    w.left_ref
+                        .clone()
+                        .map(|c| format!("`{c}` = '{}'", w.right_id)),
+                ),
+            );
         }
     }
     for (id, label, _) in &creates {
         ctx.observer
-            .action(&action(ActionKind::Create, id, Some(label.clone()), None));
+            .action(&run.action(ActionKind::Create, id, Some(label.clone()), None));
     }
     if ctx.opts.dry_run {
         counts.inserted += creates.len() as u64;
         return Ok(());
     }
-    if !creates.is_empty() {
-        let ops = creates
-            .iter()
-            .map(|(id, _, f)| WriteOp::Create {
-                id: id.clone(),
-                fields: f.clone(),
-            })
-            .collect();
-        let results = system.write(&left.table, ops).await?;
-        for ((_, label, _), r) in creates.iter().zip(results) {
-            match r {
-                Ok(rec) => {
-                    counts.inserted += 1;
-                    wanted.push(coupling(&m.name, &rec.id, &code_of(&rec, key_field), label));
-                }
-                Err(e) => {
-                    counts.failed += 1;
-                    let failed = Failed {
-                        source: label,
-                        target: None,
-                        kind: e.kind.into(),
-                        message: &e.message,
-                    };
-                    ctx.state.transaction(|conn| {
-                        tx::record_failure(conn, &m.name, m.direction, ctx.run_id, &failed)
-                    })?;
-                }
-            }
-        }
-    }
+    run.create(creates, &mut wanted, counts).await?;
     ctx.state.transaction(|conn| {
         // Couplings of codes that no longer match are removed, so lookups stay blank.
         for e in &existing {
@@ -196,6 +78,191 @@ pub(crate) async fn execute(
     })?;
     ctx.lookups.invalidate(&m.name);
     Ok(())
+}
+
+/// A code record to create: (id, option label, fields).
+type CodeCreate = (String, String, Map<String, Value>);
+
+/// One run of an option mapping.
+struct OptionRun<'a, 'c> {
+    ctx: &'a Ctx<'c>,
+    m: &'a MappingPlan,
+    o: &'a OptionsPlan,
+    option_field: crate::schema::Field,
+}
+
+impl OptionRun<'_, '_> {
+    fn action(
+        &self,
+        kind: ActionKind,
+        source: &str,
+        target: Option<String>,
+        reason: Option<String>,
+    ) -> Action {
+        Action {
+            mapping: self.m.name.clone(),
+            direction: Leg::Pass(self.m.direction),
+            kind,
+            source_id: source.to_string(),
+            target_id: target,
+            changes: Vec::new(),
+            reason,
+        }
+    }
+
+    /// The label of a code: the explicit pair, else the option of that label.
+    fn label_for(&self, code: &str) -> Option<String> {
+        self.o
+            .pairs
+            .iter()
+            .find(|(c, _)| c.eq_ignore_ascii_case(code))
+            .map(|(_, l)| l.clone())
+            .or_else(|| self.option_field.option_label(code).map(str::to_string))
+    }
+
+    /// The code of a label: the explicit pair, else the label itself.
+    fn code_for(&self, label: &str) -> String {
+        self.o
+            .pairs
+            .iter()
+            .find(|(_, l)| l.eq_ignore_ascii_case(label))
+            .map(|(c, _)| c.clone())
+            .unwrap_or_else(|| label.to_string())
+    }
+
+    /// The code table, whole: it is small, and read each run.
+    async fn read_codes(&self) -> Result<Vec<Record>, EngineError> {
+        let left = &self.o.left;
+        let system = self.ctx.system(&left.system)?;
+        let mut records: Vec<Record> = Vec::new();
+        let mut after: Option<Cursor> = None;
+        loop {
+            let q = ChangeQuery {
+                table: &left.table,
+                filter: None,
+                since: None,
+                exclude_modified_by: None,
+                page_size: self.ctx.opts.page_size,
+                fields: None,
+            };
+            let page = system.read_changes(&q, after.as_ref()).await?;
+            records.extend(page.records);
+            match page.next {
+                Some(c) => after = Some(c),
+                None => return Ok(records),
+            }
+        }
+    }
+
+    /// `<-`: each option becomes (or couples to) a record of the code table.
+    fn wanted_backward(
+        &self,
+        records: &[Record],
+    ) -> Result<(Vec<Coupling>, Vec<CodeCreate>), EngineError> {
+        let key_field = &self.o.key_field;
+        let table = self.ctx.table(&self.o.left)?;
+        let labels = self.option_field.options.iter().flat_map(|o| o.keys());
+        let (mut wanted, mut creates) = (Vec::new(), Vec::new());
+        for label in labels {
+            let code = self.code_for(label);
+            let found = records.iter().find(|r| {
+                r.get(key_field)
+                    .as_str()
+                    .is_some_and(|c| c.eq_ignore_ascii_case(&code))
+            });
+            match found {
+                Some(r) => {
+                    wanted.push(coupling(&self.m.name, &r.id, &code_of(r, key_field), label))
+                }
+                None => {
+                    let len = table
+                        .fields
+                        .get(key_field)
+                        .and_then(|f| f.length)
+                        .unwrap_or(10) as usize;
+                    let code: String = code.to_uppercase().chars().take(len).collect();
+                    let mut fields = Map::new();
+                    fields.insert(key_field.clone(), Value::String(code));
+                    creates.push((new_guid(), label.clone(), fields));
+                }
+            }
+        }
+        Ok((wanted, creates))
+    }
+
+    /// `->`: each code couples to the option of its label; a code with none is skipped.
+    fn wanted_forward(&self, records: &[Record], counts: &mut Counts) -> Vec<Coupling> {
+        let key_field = &self.o.key_field;
+        let mut wanted = Vec::new();
+        for r in records {
+            let code = code_of(r, key_field);
+            match self.label_for(&code) {
+                Some(label) => wanted.push(coupling(&self.m.name, &r.id, &code, &label)),
+                None => {
+                    self.ctx.observer.action(&self.action(
+                        ActionKind::Skip,
+                        &r.id,
+                        None,
+                        Some(format!(
+                            "no option of `{}` matches `{code}`: the field stays blank",
+                            self.o.option_field
+                        )),
+                    ));
+                    counts.skipped += 1;
+                }
+            }
+        }
+        wanted
+    }
+
+    /// Creates the code records options need; each created one joins `wanted`, each failed one
+    /// (a missing result included) is a recorded failure.
+    async fn create(
+        &self,
+        creates: Vec<CodeCreate>,
+        wanted: &mut Vec<Coupling>,
+        counts: &mut Counts,
+    ) -> Result<(), EngineError> {
+        if creates.is_empty() {
+            return Ok(());
+        }
+        let (ctx, m) = (self.ctx, self.m);
+        let system = ctx.system(&self.o.left.system)?;
+        let ops = creates
+            .iter()
+            .map(|(id, _, f)| WriteOp::Create {
+                id: id.clone(),
+                fields: f.clone(),
+            })
+            .collect();
+        let mut results = system.write(&self.o.left.table, ops).await?.into_iter();
+        for (_, label, _) in &creates {
+            let failure = match results.next() {
+                Some(Ok(rec)) => {
+                    counts.inserted += 1;
+                    let code = code_of(&rec, &self.o.key_field);
+                    wanted.push(coupling(&m.name, &rec.id, &code, label));
+                    continue;
+                }
+                Some(Err(e)) => (e.kind.into(), e.message),
+                None => (
+                    EngineError::NoResult.failure_kind(),
+                    EngineError::NoResult.to_string(),
+                ),
+            };
+            counts.failed += 1;
+            let failed = Failed {
+                source: label,
+                target: None,
+                kind: failure.0,
+                message: &failure.1,
+            };
+            ctx.state.transaction(|conn| {
+                tx::record_failure(conn, &m.name, m.direction, ctx.run_id, &failed)
+            })?;
+        }
+        Ok(())
+    }
 }
 
 fn code_of(r: &Record, key_field: &str) -> String {

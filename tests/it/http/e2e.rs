@@ -393,7 +393,7 @@ async fn cap_business_central_to_cap_dataverse() {
             None,
             Some(IU),
             BusinessCentralOptions {
-                client_ids: true,
+                only: coupler::runtime::connectors::BusinessCentralOnly { client_ids: true },
                 ..BusinessCentralOptions::default()
             },
         )

@@ -134,7 +134,7 @@ impl Client {
         url: &Url,
         prefer: &[String],
     ) -> Result<Option<(Value, Url)>, ConnectorError> {
-        match super::next_link(json, url) {
+        match super::next_link(json, url)? {
             Some(next) => self.get_json(next, prefer).await.map(Some),
             None => Ok(None),
         }

@@ -12,12 +12,17 @@
 
 pub mod batch;
 pub mod client;
+pub mod options;
 pub mod value;
 
 pub use batch::{write_outcome, BatchOp, BatchResponse};
 pub use client::{BatchFormat, Client};
+pub use options::{EndpointOptions, Flavor};
 
-use crate::runtime::connector::{ConnectorError, Cursor};
+use super::http;
+use crate::plan::filter::Pred;
+use crate::runtime::connector::{ConnectorError, Cursor, ErrorKind, Page, Record};
+use crate::runtime::filter_eval;
 use crate::schema::FieldType;
 use serde_json::{Map, Value};
 use url::Url;
@@ -145,15 +150,53 @@ pub fn rows(json: &Value) -> Vec<Map<String, Value>> {
 }
 
 /// `@odata.nextLink`, absolute or relative (resolved against the request URL).
-pub fn next_link(json: &Value, request: &Url) -> Option<Url> {
-    let link = json.get("@odata.nextLink")?.as_str()?;
-    request.join(link).ok()
+///
+/// The link must stay on the request's origin (scheme, host and port): a server that sends
+/// the client elsewhere would receive the bearer token there, and a link that cannot be read
+/// would end the read early without a word. Both are errors, never the end of the data.
+pub fn next_link(json: &Value, request: &Url) -> Result<Option<Url>, ConnectorError> {
+    link(json, "@odata.nextLink", request)
 }
 
-/// `@odata.deltaLink`, resolved as a next link.
-pub fn delta_link(json: &Value, request: &Url) -> Option<Url> {
-    let link = json.get("@odata.deltaLink")?.as_str()?;
-    request.join(link).ok()
+/// `@odata.deltaLink`, resolved and checked as a next link.
+pub fn delta_link(json: &Value, request: &Url) -> Result<Option<Url>, ConnectorError> {
+    link(json, "@odata.deltaLink", request)
+}
+
+fn link(json: &Value, name: &str, request: &Url) -> Result<Option<Url>, ConnectorError> {
+    let Some(value) = json.get(name).filter(|v| !v.is_null()) else {
+        return Ok(None);
+    };
+    let refused = |why: String| {
+        Err(ConnectorError::of(
+            ErrorKind::Rejected,
+            format!("`{name}` of {} {why}", http::path_of(request)),
+        ))
+    };
+    let Some(text) = value.as_str() else {
+        return refused(format!("is not a text: {value}"));
+    };
+    let Ok(url) = request.join(text) else {
+        return refused(format!("is not a URL: `{text}`"));
+    };
+    if url.origin() != request.origin() {
+        return refused(format!(
+            "leads to another origin ({}): not followed, the access token stays with {}",
+            url.origin().ascii_serialization(),
+            request.origin().ascii_serialization()
+        ));
+    }
+    Ok(Some(url))
+}
+
+/// A page of changes: the records read that pass the part of the filter the server could not
+/// apply (`rest`), and the cursor of the next page.
+pub fn page(raw: Vec<Record>, rest: Option<&Pred>, next: Option<Cursor>) -> Page {
+    let records = raw
+        .into_iter()
+        .filter(|r| rest.is_none_or(|p| filter_eval::matches(p, r)))
+        .collect();
+    Page { records, next }
 }
 
 /// Whether `(a_stamp, a_id) <= (b_stamp, b_id)`.
@@ -217,14 +260,35 @@ mod tests {
         let req = Url::parse("http://127.0.0.1:1/api/data/v9.2/accounts?$filter=x").unwrap();
         let rel = serde_json::json!({"@odata.nextLink": "accounts?%24skiptoken=2"});
         assert_eq!(
-            next_link(&rel, &req).unwrap().as_str(),
+            next_link(&rel, &req).unwrap().unwrap().as_str(),
             "http://127.0.0.1:1/api/data/v9.2/accounts?%24skiptoken=2"
         );
-        let abs = serde_json::json!({"@odata.nextLink": "https://org.crm.dynamics.com/api/data/v9.2/accounts?$skiptoken=abc"});
+        let abs = serde_json::json!({"@odata.nextLink": "http://127.0.0.1:1/api/data/v9.2/accounts?$skiptoken=abc"});
         assert_eq!(
-            next_link(&abs, &req).unwrap().as_str(),
-            "https://org.crm.dynamics.com/api/data/v9.2/accounts?$skiptoken=abc"
+            next_link(&abs, &req).unwrap().unwrap().as_str(),
+            "http://127.0.0.1:1/api/data/v9.2/accounts?$skiptoken=abc"
         );
+        assert_eq!(next_link(&serde_json::json!({}), &req).unwrap(), None);
+    }
+
+    #[test]
+    fn next_links_never_leave_the_origin() {
+        let req = Url::parse("https://org.crm.dynamics.com/api/data/v9.2/accounts").unwrap();
+        for link in [
+            "https://evil.example/api/data/v9.2/accounts?$skiptoken=abc",
+            "http://org.crm.dynamics.com/api/data/v9.2/accounts?$skiptoken=abc",
+            "https://org.crm.dynamics.com:8443/api/data/v9.2/accounts",
+            "//evil.example/x",
+        ] {
+            let json = serde_json::json!({ "@odata.nextLink": link });
+            let e = next_link(&json, &req).unwrap_err();
+            assert_eq!(e.kind, ErrorKind::Rejected, "{link}");
+            assert!(e.message.contains("another origin"), "{}", e.message);
+            let json = serde_json::json!({ "@odata.deltaLink": link });
+            assert!(delta_link(&json, &req).is_err(), "{link}");
+        }
+        let garbled = serde_json::json!({"@odata.nextLink": 42});
+        assert!(next_link(&garbled, &req).is_err());
     }
 
     #[test]

@@ -119,112 +119,13 @@ pub(in crate::runtime::engine) async fn sync_parts(
             .await?;
         current.extend(found.into_iter().map(|r| (r.id.clone(), r)));
     }
-    let mut writes: Vec<PartWrite> = Vec::new();
-    let mut failures: Vec<(String, EngineError)> = Vec::new();
-    // Rows of parts whose record is gone and that are no longer needed.
-    let mut forget: Vec<(String, u32)> = Vec::new();
-    for (record, main) in due {
-        let wanted = match wanted_parts(dir, split, record, *main, pass) {
-            Ok(w) => w,
-            Err(e) => {
-                failures.push((
-                    record.id.clone(),
-                    EngineError::Parts {
-                        field: split.field.clone(),
-                        source: Box::new(e),
-                    },
-                ));
-                continue;
-            }
-        };
-        // Parts 1..=needed are wanted; the records of higher parts go.
-        let needed = wanted.len() as u32;
-        let had = known.get(&record.id).cloned().unwrap_or_default();
-        for (i, values) in wanted.into_iter().enumerate() {
-            let part = i as u32 + 1;
-            let existing = had.iter().find(|p| p.part == part);
-            match existing.and_then(|p| current.get(&p.target_id)) {
-                Some(now) => {
-                    let changes = changed_fields(&values, now);
-                    if !changes.is_empty() {
-                        writes.push(PartWrite {
-                            source: record.id.clone(),
-                            part,
-                            changes: Change::list(&changes, Some(now)),
-                            op: WriteOp::Update {
-                                id: now.id.clone(),
-                                fields: changes,
-                            },
-                            new: false,
-                        });
-                    } else if existing.is_some_and(|p| p.pending) {
-                        // Written by a run that stopped before confirming it.
-                        writes.push(PartWrite {
-                            source: record.id.clone(),
-                            part,
-                            changes: Vec::new(),
-                            op: WriteOp::Update {
-                                id: now.id.clone(),
-                                fields: Map::new(),
-                            },
-                            new: false,
-                        });
-                    }
-                }
-                None => {
-                    // Never written, or deleted since: created, with the id chosen before.
-                    let (id, new) = match existing {
-                        Some(p) => (p.target_id.clone(), p.pending),
-                        None => (new_guid(), true),
-                    };
-                    writes.push(PartWrite {
-                        source: record.id.clone(),
-                        part,
-                        changes: Change::list(&values, None),
-                        op: WriteOp::Create { id, fields: values },
-                        new,
-                    });
-                }
-            }
-        }
-        for p in had.iter().filter(|p| p.part > needed) {
-            if current.contains_key(&p.target_id) {
-                writes.push(PartWrite {
-                    source: record.id.clone(),
-                    part: p.part,
-                    changes: Vec::new(),
-                    op: WriteOp::Delete {
-                        id: p.target_id.clone(),
-                    },
-                    new: false,
-                });
-            } else {
-                forget.push((record.id.clone(), p.part));
-            }
-        }
-    }
-    for w in &writes {
-        let kind = match &w.op {
-            WriteOp::Create { .. } => ActionKind::Create,
-            WriteOp::Update { fields, .. } if fields.is_empty() => continue,
-            WriteOp::Update { .. } => ActionKind::Update,
-            WriteOp::Delete { .. } => ActionKind::Delete,
-        };
-        let source = Record {
-            id: w.source.clone(),
-            modified_on: String::new(),
-            modified_by: None,
-            fields: Map::new(),
-        };
-        let action = pass.action(
-            kind,
-            &source,
-            Some(w.op.id().to_string()),
-            w.changes.clone(),
-            Some(format!("extra record {} of `{}`", w.part, split.field)),
-        );
-        ctx.observer.action(&action);
-    }
+    let planned = plan_parts(pass, split, due, &known, &current);
+    let PlannedParts {
+        writes,
+        failures,
+        forget,
+    } = planned;
+    report_parts(pass, split, &writes);
     if ctx.opts.dry_run {
         count(pass, &writes, &[]);
         pass.counts.failed += failures.len() as u64;
@@ -316,6 +217,139 @@ fn count(pass: &mut Pass<'_, '_>, writes: &[PartWrite], failed: &[usize]) {
             WriteOp::Update { .. } => {}
             WriteOp::Delete { .. } => c.deleted += 1,
         }
+    }
+}
+
+/// What `sync_parts` will do: the writes, the records whose parts cannot be computed, and the
+/// rows of parts that are gone and no longer needed.
+struct PlannedParts {
+    writes: Vec<PartWrite>,
+    failures: Vec<(String, EngineError)>,
+    forget: Vec<(String, u32)>,
+}
+
+/// Compares the wanted parts of each due record with the parts known and their records now.
+fn plan_parts(
+    pass: &Pass<'_, '_>,
+    split: &Split,
+    due: &[(&Record, Option<&Record>)],
+    known: &HashMap<String, Vec<crate::runtime::state::Part>>,
+    current: &HashMap<String, Record>,
+) -> PlannedParts {
+    let dir = pass.dir;
+    let mut writes: Vec<PartWrite> = Vec::new();
+    let mut failures: Vec<(String, EngineError)> = Vec::new();
+    let mut forget: Vec<(String, u32)> = Vec::new();
+    for (record, main) in due {
+        let wanted = match wanted_parts(dir, split, record, *main, pass) {
+            Ok(w) => w,
+            Err(e) => {
+                failures.push((
+                    record.id.clone(),
+                    EngineError::Parts {
+                        field: split.field.clone(),
+                        source: Box::new(e),
+                    },
+                ));
+                continue;
+            }
+        };
+        // Parts 1..=needed are wanted; the records of higher parts go.
+        let needed = wanted.len() as u32;
+        let had = known.get(&record.id).cloned().unwrap_or_default();
+        for (i, values) in wanted.into_iter().enumerate() {
+            let part = i as u32 + 1;
+            let existing = had.iter().find(|p| p.part == part);
+            match existing.and_then(|p| current.get(&p.target_id)) {
+                Some(now) => {
+                    let changes = changed_fields(&values, now);
+                    if !changes.is_empty() {
+                        writes.push(PartWrite {
+                            source: record.id.clone(),
+                            part,
+                            changes: Change::list(&changes, Some(now)),
+                            op: WriteOp::Update {
+                                id: now.id.clone(),
+                                fields: changes,
+                            },
+                            new: false,
+                        });
+                    } else if existing.is_some_and(|p| p.pending) {
+                        // Written by a run that stopped before confirming it.
+                        writes.push(PartWrite {
+                            source: record.id.clone(),
+                            part,
+                            changes: Vec::new(),
+                            op: WriteOp::Update {
+                                id: now.id.clone(),
+                                fields: Map::new(),
+                            },
+                            new: false,
+                        });
+                    }
+                }
+                None => {
+                    // Never written, or deleted since: created, with the id chosen before.
+                    let (id, new) = match existing {
+                        Some(p) => (p.target_id.clone(), p.pending),
+                        None => (new_guid(), true),
+                    };
+                    writes.push(PartWrite {
+                        source: record.id.clone(),
+                        part,
+                        changes: Change::list(&values, None),
+                        op: WriteOp::Create { id, fields: values },
+                        new,
+                    });
+                }
+            }
+        }
+        for p in had.iter().filter(|p| p.part > needed) {
+            if current.contains_key(&p.target_id) {
+                writes.push(PartWrite {
+                    source: record.id.clone(),
+                    part: p.part,
+                    changes: Vec::new(),
+                    op: WriteOp::Delete {
+                        id: p.target_id.clone(),
+                    },
+                    new: false,
+                });
+            } else {
+                forget.push((record.id.clone(), p.part));
+            }
+        }
+    }
+    PlannedParts {
+        writes,
+        failures,
+        forget,
+    }
+}
+
+/// Reports each write of an extra record (a confirmation of a pending one writes nothing).
+fn report_parts(pass: &Pass<'_, '_>, split: &Split, writes: &[PartWrite]) {
+    for w in writes {
+        let kind = match &w.op {
+            WriteOp::Create { .. } => ActionKind::Create,
+            WriteOp::Update { fields, .. } if fields.is_empty() => continue,
+            WriteOp::Update { .. } => ActionKind::Update,
+            WriteOp::Delete { .. } => ActionKind::Delete,
+        };
+        let source = Record {
+            id: w.source.clone(),
+            modified_on: String::new(),
+            modified_by: None,
+            fields: Map::new(),
+        };
+        let action = pass.action(
+            kind,
+            &source,
+            Some(w.op.id().to_string()),
+            w.changes.clone(),
+            Some(format!("extra record {} of `{}`", w.part, split.field)),
+        );
+        pass.ctx.observer.action(&action);
     }
 }
 
