@@ -133,6 +133,12 @@ impl Progress {
             "run"
         };
         let _ = writeln!(out, "{title} #{}", report.run_id);
+        if let Some(prev) = report.resumed_full {
+            let _ = writeln!(
+                out,
+                "full synchronization: run #{prev} was a full run and did not finish, so this one is full too"
+            );
+        }
         let _ = writeln!(
             out,
             "{:<width$}  {:<14} {:>8} {:>8} {:>7} {:>9} {:>7} {:>6} {:>7}",

@@ -6,6 +6,7 @@
 
 pub mod connector;
 pub mod connectors;
+pub mod crash;
 pub mod embedded;
 pub mod engine;
 pub mod filter_eval;

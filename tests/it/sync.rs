@@ -1320,6 +1320,38 @@ fn the_primary_contact_is_patched_in_after_contacts_ran() {
 }
 
 #[test]
+fn a_change_of_only_the_deferred_field_is_synchronized() {
+    let p = Project::standard(
+        json!({
+            "Contact": [
+                { "No.": "CT1", "Type": "Company", "Name": "Alpha Company" },
+                { "No.": "CT2", "Type": "Person", "Company No.": "CT1", "First Name": "Ann", "Surname": "Lee" },
+                { "No.": "CT3", "Type": "Person", "Company No.": "CT1", "First Name": "Bo", "Surname": "Kim" }
+            ],
+            "Customer": [{ "No.": "C1", "Name": "Alpha", "Primary Contact No.": "CT2" }]
+        }),
+        json!({}),
+    );
+    p.run_ok(&["--full"]);
+    p.put(
+        "bc.Customer",
+        json!({ "SystemId": system_id(&p, "C1"), "Primary Contact No.": "CT3" }),
+    );
+    let o = p.run_ok(&[]);
+    assert_eq!(
+        o.counts("CUSTOMER", "-> (deferred)").modified,
+        1,
+        "{:#}",
+        o.report
+    );
+    let kim = p.find("sales.contact", "lastname", "Kim");
+    assert_eq!(
+        p.find("sales.account", "name", "Alpha")["primarycontactid"],
+        kim["contactid"]
+    );
+}
+
+#[test]
 fn clear_on_fail_leaves_a_lookup_blank_instead_of_failing_the_record() {
     // A company contact is not synchronized (persons only): the lookup cannot be resolved.
     let p = Project::standard(

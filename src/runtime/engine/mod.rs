@@ -96,6 +96,27 @@ pub async fn run(
     opts: &RunOptions,
     observer: &dyn Observer,
 ) -> Result<RunReport, EngineError> {
+    // A full run that did not finish (killed, stopped, or a mapping failed) is resumed as
+    // full: an incremental run would never create the records it did not get to.
+    let resumed_full = match state.last_run()? {
+        Some(last) if !opts.full && !opts.dry_run && !opts.retry_only && last.full => matches!(
+            last.status,
+            RunStatus::Running | RunStatus::Stopped | RunStatus::Error
+        )
+        .then_some(last.id),
+        _ => None,
+    };
+    let resumed_opts;
+    let opts = match resumed_full {
+        Some(_) => {
+            resumed_opts = RunOptions {
+                full: true,
+                ..opts.clone()
+            };
+            &resumed_opts
+        }
+        None => opts,
+    };
     let run_id = state.start_run(opts.full, opts.dry_run)?;
     let ctx = Ctx {
         model,
@@ -167,6 +188,7 @@ pub async fn run(
     }
     let report = RunReport {
         run_id,
+        resumed_full,
         dry_run: opts.dry_run,
         mappings: reports,
     };
@@ -344,7 +366,16 @@ async fn adopt_pending(
         skipped: false,
         pending: false,
     };
-    Ok(ctx.state.transaction(|conn| tx::put_coupling(conn, &c))?)
+    // The interrupted run never got to queue the record's deferred lookups: queued now, or
+    // they would be lost for good (nothing else would ever patch them).
+    let source_id = &sr.id;
+    Ok(ctx.state.transaction(|conn| {
+        tx::put_coupling(conn, &c)?;
+        if dir.has_deferred() {
+            tx::add_patch(conn, &dir.mapping, dir.arrow, source_id)?;
+        }
+        Ok(())
+    })?)
 }
 
 /// Deferred lookups: for the records this mapping handled since, patch the deferred fields.
@@ -422,6 +453,7 @@ async fn execute_patches(
         } else {
             target.write(&dir.target_side.table, ops).await?
         };
+        crate::runtime::crash::point("after-patch-write");
         // An owner without a result (a short batch answer) fails: its patch stays due.
         let mut results = results.into_iter();
         for (owner, coupling) in &owners {

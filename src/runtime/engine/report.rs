@@ -97,6 +97,9 @@ pub struct MappingReport {
 #[derive(Debug, Clone, Serialize)]
 pub struct RunReport {
     pub run_id: i64,
+    /// The full run this run resumed as full, because it did not finish.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub resumed_full: Option<i64>,
     pub dry_run: bool,
     pub mappings: Vec<MappingReport>,
 }

@@ -44,8 +44,11 @@ impl Pass<'_, '_> {
             return self.apply_dry(records, &decisions, &writes.new_ids).await;
         }
         let pending = self.announce(records, &decisions, &writes.new_ids)?;
+        crash::point("after-announce");
         let mut results = self.write(writes).await?;
+        crash::point("after-write");
         let outcome = self.settle(records, &decisions, &mut results, pending, watermark)?;
+        crash::point("after-settle");
         self.ctx.lookups.invalidate(&self.dir.mapping);
         for (d, ok) in decisions.iter().zip(&outcome) {
             self.count(d, *ok);
@@ -438,13 +441,17 @@ impl Pass<'_, '_> {
             if self.failed.contains(source) {
                 tx::clear_failure(conn, &dir.mapping, dir.arrow, source)?;
             }
-            // Deferred lookups follow records that were written; an unchanged record
-            // keeps what it has.
-            let written = matches!(
+            // Deferred lookups follow records that were written, and records whose source
+            // changed though no other field did: the change may be the deferred field alone,
+            // which only the patch compares. A record read again unchanged keeps what it has.
+            let due = matches!(
                 d,
-                Decision::Create { .. } | Decision::Update { .. } | Decision::Couple { .. }
+                Decision::Create { .. }
+                    | Decision::Update { .. }
+                    | Decision::Couple { .. }
+                    | Decision::Unchanged { fresh: true, .. }
             );
-            if has_deferred && written {
+            if has_deferred && due {
                 tx::add_patch(conn, &dir.mapping, dir.arrow, source)?;
             }
         }

@@ -21,6 +21,7 @@ use super::report::{Action, ActionKind, Change, Leg};
 use super::Ctx;
 use crate::analysis::Arrow;
 use crate::runtime::connector::{ChangeQuery, Connector, Cursor, Record, WriteOp};
+use crate::runtime::crash;
 use crate::runtime::filter_eval;
 use crate::runtime::state::{tx, Counts, Coupling, Failed, FailureKind, SideName, StateError};
 use crate::runtime::values::{new_guid, normalize};
