@@ -130,6 +130,7 @@ impl TokenSource {
             .append_pair("scope", &self.scope)
             .finish();
         let req = Req::new(Method::POST, self.token_url.clone())
+            .replayable()
             .header("Accept", "application/json")
             .body("application/x-www-form-urlencoded", body.into_bytes());
         let fail = |kind: ErrorKind, message: String| {

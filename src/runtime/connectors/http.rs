@@ -85,16 +85,29 @@ pub struct Req {
     pub url: Url,
     pub headers: Vec<(String, String)>,
     pub body: Option<(String, Vec<u8>)>,
+    /// Whether sending it again after the server may have acted on it is harmless. A `POST`
+    /// create is not: resent after a lost answer it makes the record twice. Such a request is
+    /// retried only when it cannot have been acted on (the connection was never made, or a
+    /// 429); otherwise its failure says the outcome is unknown.
+    pub replayable: bool,
 }
 
 impl Req {
     pub fn new(method: Method, url: Url) -> Req {
         Req {
+            replayable: method != Method::POST,
             method,
             url,
             headers: Vec::new(),
             body: None,
         }
+    }
+
+    /// Marks a request that may be sent again whatever became of the last attempt (a token
+    /// request; a `$batch` of upserts by key, `If-Match` updates and deletes).
+    pub fn replayable(mut self) -> Req {
+        self.replayable = true;
+        self
     }
 
     pub fn get(url: Url) -> Req {
@@ -352,10 +365,24 @@ impl Http {
                     }
                     (Some(wait), format!("throttled: {}", resp.reason()))
                 }
-                Ok(resp) if retried_status(resp.status) => (None, resp.reason()),
+                // The server may have acted on it: only a replayable request is sent again.
+                Ok(resp) if retried_status(resp.status) && req.replayable => (None, resp.reason()),
                 Ok(resp) => return Ok(resp),
-                Err(e) if e.kind == ErrorKind::Transient => (None, e.message),
-                Err(e) => return Err(e),
+                Err(Failed { error, sent }) if error.kind == ErrorKind::Transient => {
+                    if sent && !req.replayable {
+                        return Err(ConnectorError::of(
+                            ErrorKind::Transient,
+                            format!(
+                                "{} {}: {}; not sent again, whether it was carried out is unknown",
+                                req.method,
+                                path_of(&req.url),
+                                error.message
+                            ),
+                        ));
+                    }
+                    (None, error.message)
+                }
+                Err(Failed { error, .. }) => return Err(error),
             };
             if attempt >= self.options.max_retries {
                 return Err(ConnectorError::of(
@@ -410,15 +437,15 @@ impl Http {
     }
 
     /// One attempt: waits for a slot (and, when `gated`, for the endpoint's pause), sends, reads
-    /// the whole body. Errors are scrubbed texts.
-    async fn attempt(
-        &self,
-        req: &Req,
-        token: Option<&str>,
-        gated: bool,
-    ) -> Result<Resp, ConnectorError> {
+    /// the whole body. Errors are scrubbed texts, with whether the request may have reached the
+    /// server.
+    async fn attempt(&self, req: &Req, token: Option<&str>, gated: bool) -> Result<Resp, Failed> {
+        let unsent = |error| Failed { error, sent: false };
         let _permit = self.limit.acquire().await.map_err(|_| {
-            ConnectorError::of(ErrorKind::Transient, "the HTTP client is shutting down")
+            unsent(ConnectorError::of(
+                ErrorKind::Transient,
+                "the HTTP client is shutting down",
+            ))
         })?;
         if gated {
             self.wait_for_pause().await;
@@ -427,19 +454,24 @@ impl Http {
         let mut b = self.client.request(req.method.clone(), req.url.clone());
         let mut headers = HeaderMap::new();
         for (k, v) in &req.headers {
-            let name = reqwest::header::HeaderName::from_bytes(k.as_bytes())
-                .map_err(|_| ConnectorError::configuration(format!("invalid header name `{k}`")))?;
+            let name = reqwest::header::HeaderName::from_bytes(k.as_bytes()).map_err(|_| {
+                unsent(ConnectorError::configuration(format!(
+                    "invalid header name `{k}`"
+                )))
+            })?;
             let value = HeaderValue::from_str(v).map_err(|_| {
-                ConnectorError::configuration(format!("invalid value for header `{k}`"))
+                unsent(ConnectorError::configuration(format!(
+                    "invalid value for header `{k}`"
+                )))
             })?;
             headers.append(name, value);
         }
         if let Some(t) = token {
             let mut value = HeaderValue::from_str(&format!("Bearer {t}")).map_err(|_| {
-                ConnectorError::of(
+                unsent(ConnectorError::of(
                     ErrorKind::Authentication,
                     "the access token is not a valid header value",
-                )
+                ))
             })?;
             value.set_sensitive(true);
             headers.insert(AUTHORIZATION, value);
@@ -450,11 +482,18 @@ impl Http {
                 .header(reqwest::header::CONTENT_TYPE, ct.as_str())
                 .body(body.clone());
         }
-        let resp = b.send().await.map_err(|e| self.describe(&e))?;
+        // A connection never made cannot have delivered the request; anything later may have.
+        let resp = b.send().await.map_err(|e| Failed {
+            sent: !e.is_connect(),
+            error: self.describe(&e),
+        })?;
         let status = resp.status().as_u16();
         let headers = resp.headers().clone();
         let url = resp.url().clone();
-        let body = resp.bytes().await.map_err(|e| self.describe(&e))?;
+        let body = resp.bytes().await.map_err(|e| Failed {
+            sent: true,
+            error: self.describe(&e),
+        })?;
         Ok(Resp {
             status,
             headers,
@@ -489,6 +528,12 @@ impl Http {
         };
         ConnectorError::of(ErrorKind::Transient, self.scrub(&text))
     }
+}
+
+/// An attempt that got no answer: the error, and whether the request may have reached the server.
+struct Failed {
+    error: ConnectorError,
+    sent: bool,
 }
 
 /// Statuses worth another attempt (besides 429): the server errors [`ErrorKind::of_status`]

@@ -510,3 +510,50 @@ async fn a_borrowed_mapping_into_business_central_keeps_updating() {
         assert_eq!(desc().await, Some(json!(name)), "{:#?}", r.mappings);
     }
 }
+
+/// Issue 11 finding 3: a `$batch` of creates the server carried out, whose answer was lost, is
+/// not sent again (it would make every customer twice): each record fails as transient, saying
+/// the outcome is unknown.
+#[tokio::test]
+async fn a_lost_answer_to_a_batch_of_creates_is_not_sent_again() {
+    let cap = tokio::task::spawn_blocking(CapServer::start).await.unwrap();
+    let proxy = FaultProxy::start(&cap.base_url(), Faults::none());
+    let c = bc(&format!("{}/api/v2.0", proxy.url()));
+    let before = c
+        .read_changes(&query("Customer", None, None), None)
+        .await
+        .unwrap()
+        .records
+        .len();
+    proxy.set_faults(Faults::none().with_lost_answers("POST", 1));
+    let ops = vec![
+        create(json!({ "Name": "Lost Answer One" })),
+        create(json!({ "Name": "Lost Answer Two" })),
+    ];
+    let results = c.write("Customer", ops).await.unwrap();
+    assert_eq!(results.len(), 2);
+    for r in &results {
+        let e = r.as_ref().unwrap_err();
+        assert_eq!(e.kind, ErrorKind::Transient, "{e:?}");
+        assert!(e.message.contains("unknown"), "{}", e.message);
+    }
+    let posts = proxy.log().iter().filter(|r| r.method == "POST").count();
+    assert_eq!(posts, 1, "{:#?}", proxy.request_lines());
+    proxy.clear_faults();
+    let after = c
+        .read_changes(&query("Customer", None, None), None)
+        .await
+        .unwrap()
+        .records;
+    let lost: Vec<_> = after
+        .iter()
+        .filter(|r| {
+            r.get("Name")
+                .as_str()
+                .is_some_and(|n| n.starts_with("Lost Answer"))
+        })
+        .collect();
+    // The server made them once; nothing made them twice.
+    assert_eq!(lost.len(), 2, "{lost:#?}");
+    assert_eq!(after.len(), before + 2);
+}

@@ -209,7 +209,10 @@ impl Client {
             BatchFormat::Multipart => {
                 let boundary = format!("batch_{}", uuid::Uuid::new_v4());
                 let body = batch::multipart_batch(ops, &boundary);
+                // Dataverse's batches hold upserts by the key coupler chose, `If-Match`
+                // updates and deletes: sent twice, they leave the same records.
                 self.req_accepting(Method::POST, url, "multipart/mixed")
+                    .replayable()
                     .header("Prefer", "odata.continue-on-error")
                     .body(&format!("multipart/mixed; boundary={boundary}"), body)
             }

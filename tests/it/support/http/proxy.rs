@@ -58,6 +58,10 @@ pub struct Faults {
     pub rate_limit: Option<(usize, Duration)>,
     /// At most this many requests in flight; the rest get `429` immediately.
     pub max_concurrent: Option<usize>,
+    /// `(method, n)`: the next `n` requests with this method are forwarded, and the upstream's
+    /// answer is lost (the connection closes without it): the server acted, the client never
+    /// hears of it.
+    pub lose_answers: Option<(String, u64)>,
 }
 
 impl Faults {
@@ -84,6 +88,10 @@ impl Faults {
     }
     pub fn with_rate_limit(mut self, max_requests: usize, window: Duration) -> Self {
         self.rate_limit = Some((max_requests, window));
+        self
+    }
+    pub fn with_lost_answers(mut self, method: &str, n: u64) -> Self {
+        self.lose_answers = Some((method.to_string(), n));
         self
     }
     pub fn with_max_concurrent(mut self, n: usize) -> Self {
@@ -841,8 +849,22 @@ async fn handle(shared: &Arc<Shared>, req: Request) -> Action {
     }
 
     c.forwarded.fetch_add(1, Ordering::SeqCst);
+    let method = req.method.clone();
     let resp = forward(shared, req).await;
     set_outcome(Outcome::Forwarded(resp.status));
+    let lose = {
+        let mut f = shared.faults.lock().unwrap();
+        match &mut f.faults.lose_answers {
+            Some((m, n)) if *n > 0 && m.eq_ignore_ascii_case(&method) => {
+                *n -= 1;
+                true
+            }
+            _ => false,
+        }
+    };
+    if lose {
+        return Action::Drop;
+    }
     Action::Respond(resp)
 }
 
