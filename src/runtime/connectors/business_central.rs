@@ -701,6 +701,14 @@ impl Connector for BusinessCentral {
                     let [written] = one;
                     Ok(written)
                 }
+                // Business Central chose the new record's id, and only its answer says which:
+                // coupling to the id coupler chose would point at a record that does not exist.
+                Ok(_) if matches!(op, WriteOp::Create { .. }) && !self.opts.only.client_ids => {
+                    Err(ConnectorError::of(
+                        ErrorKind::Transient,
+                        "the create was answered without the record: which record Business Central made, if any, is unknown",
+                    ))
+                }
                 Ok(_) => {
                     let id = op.id().to_lowercase();
                     self.etags

@@ -554,7 +554,8 @@ pub fn parse_retry_after(value: &str, now: chrono::DateTime<chrono::Utc>) -> Opt
     }
     if let Ok(secs) = v.parse::<f64>() {
         if secs.is_finite() && secs >= 0.0 {
-            return Some(Duration::from_secs_f64(secs));
+            // A hostile value (1e30) must not panic: too long is the longest (then capped).
+            return Some(Duration::try_from_secs_f64(secs).unwrap_or(Duration::MAX));
         }
     }
     let when = chrono::DateTime::parse_from_rfc2822(v).ok()?;
@@ -565,6 +566,16 @@ pub fn parse_retry_after(value: &str, now: chrono::DateTime<chrono::Utc>) -> Opt
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_huge_retry_after_does_not_panic() {
+        let now = chrono::Utc::now();
+        assert_eq!(parse_retry_after("1e30", now), Some(Duration::MAX));
+        assert_eq!(
+            parse_retry_after("99999999999999999999", now),
+            Some(Duration::MAX)
+        );
+    }
 
     #[test]
     fn retry_after_takes_seconds_and_dates() {
