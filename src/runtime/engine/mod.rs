@@ -106,17 +106,11 @@ pub async fn run(
         .then_some(last.id),
         _ => None,
     };
-    let resumed_opts;
-    let opts = match resumed_full {
-        Some(_) => {
-            resumed_opts = RunOptions {
-                full: true,
-                ..opts.clone()
-            };
-            &resumed_opts
-        }
-        None => opts,
-    };
+    let resumed = resumed_full.map(|_| RunOptions {
+        full: true,
+        ..opts.clone()
+    });
+    let opts = resumed.as_ref().unwrap_or(opts);
     let run_id = state.start_run(opts.full, opts.dry_run)?;
     let ctx = Ctx {
         model,

@@ -86,60 +86,10 @@ impl fmt::Display for RunStatus {
     }
 }
 
-/// A text column that holds none of the type's values: a corrupt or newer state store.
-#[derive(Debug, thiserror::Error)]
-#[error("unknown {what} `{text}` in the state store")]
-struct Unknown {
-    what: &'static str,
-    text: String,
-}
+impl FromStr for RunStatus {
+    type Err = ();
 
-fn text<'a>(v: ValueRef<'a>) -> FromSqlResult<&'a str> {
-    v.as_str()
-}
-
-fn unknown(what: &'static str, text: &str) -> FromSqlError {
-    FromSqlError::Other(Box::new(Unknown {
-        what,
-        text: text.to_string(),
-    }))
-}
-
-impl ToSql for Arrow {
-    fn to_sql(&self) -> rusqlite::Result<ToSqlOutput<'_>> {
-        Ok(ToSqlOutput::from(self.as_str()))
-    }
-}
-
-impl FromSql for Arrow {
-    fn column_result(v: ValueRef<'_>) -> FromSqlResult<Self> {
-        let s = text(v)?;
-        s.parse().map_err(|_| unknown("direction", s))
-    }
-}
-
-impl ToSql for Leg {
-    fn to_sql(&self) -> rusqlite::Result<ToSqlOutput<'_>> {
-        Ok(ToSqlOutput::from(self.to_string()))
-    }
-}
-
-impl FromSql for Leg {
-    fn column_result(v: ValueRef<'_>) -> FromSqlResult<Self> {
-        let s = text(v)?;
-        s.parse().map_err(|_| unknown("direction", s))
-    }
-}
-
-impl ToSql for RunStatus {
-    fn to_sql(&self) -> rusqlite::Result<ToSqlOutput<'_>> {
-        Ok(ToSqlOutput::from(self.as_str()))
-    }
-}
-
-impl FromSql for RunStatus {
-    fn column_result(v: ValueRef<'_>) -> FromSqlResult<Self> {
-        let s = text(v)?;
+    fn from_str(s: &str) -> Result<Self, ()> {
         [
             RunStatus::Running,
             RunStatus::Ok,
@@ -150,9 +100,42 @@ impl FromSql for RunStatus {
         ]
         .into_iter()
         .find(|r| r.as_str() == s)
-        .ok_or_else(|| unknown("run status", s))
+        .ok_or(())
     }
 }
+
+/// A text column that holds none of the type's values: a corrupt or newer state store.
+#[derive(Debug, thiserror::Error)]
+#[error("unknown {what} `{text}` in the state store")]
+struct Unknown {
+    what: &'static str,
+    text: String,
+}
+
+/// Stored as its `Display` text, read back with `FromStr`; `what` names it in an error.
+macro_rules! text_column {
+    ($($t:ty => $what:literal),* $(,)?) => {$(
+        impl ToSql for $t {
+            fn to_sql(&self) -> rusqlite::Result<ToSqlOutput<'_>> {
+                Ok(ToSqlOutput::from(self.to_string()))
+            }
+        }
+
+        impl FromSql for $t {
+            fn column_result(v: ValueRef<'_>) -> FromSqlResult<Self> {
+                let s = v.as_str()?;
+                s.parse().map_err(|_| {
+                    FromSqlError::Other(Box::new(Unknown {
+                        what: $what,
+                        text: s.to_string(),
+                    }))
+                })
+            }
+        }
+    )*};
+}
+
+text_column!(Arrow => "direction", Leg => "direction", RunStatus => "run status");
 
 #[cfg(test)]
 mod tests {
