@@ -184,16 +184,18 @@ fn trimmed(url: &url::Url) -> url::Url {
 
 impl Remote {
     fn of(system: &str, endpoint: &Endpoint, kind: SystemKind) -> Result<Remote, Stop> {
-        let (url, auth, endpoint_kind) = match endpoint {
+        let (url, auth, limits, endpoint_kind) = match endpoint {
             Endpoint::Embedded { .. } => {
                 return Err(fail(format!(
                     "system `{system}` is an embedded system in this profile: it has no $metadata (its catalog is its schema); pull from a profile with a real endpoint, or use `--from-file`"
                 )))
             }
-            Endpoint::Dataverse { url, auth, .. } => (url, auth, SystemKind::Dataverse),
-            Endpoint::BusinessCentral { url, auth, .. } => {
-                (url, auth, SystemKind::BusinessCentral)
-            }
+            Endpoint::Dataverse {
+                url, auth, limits, ..
+            } => (url, auth, limits, SystemKind::Dataverse),
+            Endpoint::BusinessCentral {
+                url, auth, limits, ..
+            } => (url, auth, limits, SystemKind::BusinessCentral),
         };
         if endpoint_kind != kind {
             return Err(fail(format!(
@@ -222,7 +224,7 @@ impl Remote {
         };
         let options = HttpOptions {
             max_retries: 2,
-            ..options
+            ..super::setup::limited(options, limits)
         };
         let tokens = match auth {
             Some(a) => Some(Arc::new(

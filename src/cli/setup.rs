@@ -3,9 +3,11 @@
 use super::args::ProfileArgs;
 use super::{load, output};
 use crate::analysis::Model;
-use crate::config::{self, Endpoint, ResolvedProfile};
+use crate::config::{self, Endpoint, Limits, ResolvedProfile};
 use crate::diagnostic::Severity;
 use crate::runtime::connector::Connector;
+use crate::runtime::connectors::http::MB;
+use crate::runtime::connectors::HttpOptions;
 use crate::runtime::embedded::EmbeddedSystem;
 use crate::runtime::state::StateStore;
 use std::collections::HashMap;
@@ -224,15 +226,15 @@ fn http_connector(
             url,
             auth,
             integration_user,
+            limits,
         } => {
             let make = |user: Option<&str>| {
-                Dataverse::new(
-                    catalog.clone(),
-                    url,
-                    auth.as_ref(),
-                    user,
-                    DataverseOptions::default(),
-                )
+                let defaults = DataverseOptions::default();
+                let options = DataverseOptions {
+                    http: limited(defaults.http.clone(), limits),
+                    ..defaults
+                };
+                Dataverse::new(catalog.clone(), url, auth.as_ref(), user, options)
             };
             let mut user = integration_user.clone();
             if user.is_none() && auth.is_some() {
@@ -264,18 +266,39 @@ fn http_connector(
             company,
             auth,
             integration_user,
-        } => Ok(Arc::new(
-            BusinessCentral::new(
-                catalog,
-                url,
-                company.as_deref(),
-                auth.as_ref(),
-                integration_user.as_deref(),
-                BusinessCentralOptions::default(),
-            )
-            .map_err(|e| fail_sys(e.to_string()))?,
-        )),
+            limits,
+        } => {
+            let defaults = BusinessCentralOptions::default();
+            let options = BusinessCentralOptions {
+                http: limited(defaults.http.clone(), limits),
+                ..defaults
+            };
+            Ok(Arc::new(
+                BusinessCentral::new(
+                    catalog,
+                    url,
+                    company.as_deref(),
+                    auth.as_ref(),
+                    integration_user.as_deref(),
+                    options,
+                )
+                .map_err(|e| fail_sys(e.to_string()))?,
+            ))
+        }
         Endpoint::Embedded { .. } => Err(fail_sys("not an HTTP endpoint".into())),
+    }
+}
+
+/// An endpoint's HTTP options with the profile's `limits` applied.
+pub fn limited(options: HttpOptions, limits: &Limits) -> HttpOptions {
+    HttpOptions {
+        timeout: limits
+            .timeout_seconds
+            .map_or(options.timeout, std::time::Duration::from_secs),
+        max_body: limits
+            .max_response_mb
+            .map_or(options.max_body, |mb| mb as usize * MB),
+        ..options
     }
 }
 

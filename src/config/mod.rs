@@ -55,6 +55,8 @@ pub enum Endpoint {
         /// Business Central this only names the user; loop prevention compares values.
         #[serde(default)]
         integration_user: Option<String>,
+        #[serde(default)]
+        limits: Limits,
     },
     /// Dataverse Web API: `url` is the service root (`https://<org>.crm.dynamics.com/api/data/v9.2`).
     Dataverse {
@@ -65,7 +67,35 @@ pub enum Endpoint {
         /// read back. Default: `WhoAmI` when `auth` is set.
         #[serde(default)]
         integration_user: Option<String>,
+        #[serde(default)]
+        limits: Limits,
     },
+}
+
+/// What an HTTP endpoint may cost: how long one request may take and how large an answer may
+/// be. Unset, the connector's defaults (120 s, 100 MB).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Limits {
+    /// One request, from sending to the last byte of its answer (1 to 3600).
+    #[serde(default)]
+    pub timeout_seconds: Option<u64>,
+    /// The largest answer read, in megabytes (1 to 4096).
+    #[serde(default)]
+    pub max_response_mb: Option<u64>,
+}
+
+impl Limits {
+    fn validate(&self) -> Result<(), String> {
+        let check = |what: &str, v: Option<u64>, max: u64| match v {
+            Some(n) if n == 0 || n > max => Err(format!(
+                "`limits.{what}` must be between 1 and {max}, got {n}"
+            )),
+            _ => Ok(()),
+        };
+        check("timeout_seconds", self.timeout_seconds, 3600)?;
+        check("max_response_mb", self.max_response_mb, 4096)
+    }
 }
 
 fn default_integration_user() -> String {
@@ -186,6 +216,7 @@ pub fn load_profile(config: Option<&Path>, name: &str) -> Result<ResolvedProfile
                 company,
                 auth,
                 integration_user,
+                ..
             } => {
                 env(url, sys)?;
                 if let Some(c) = company {
@@ -202,6 +233,7 @@ pub fn load_profile(config: Option<&Path>, name: &str) -> Result<ResolvedProfile
                 url,
                 auth,
                 integration_user,
+                ..
             } => {
                 env(url, sys)?;
                 if let Some(u) = integration_user {
@@ -242,20 +274,23 @@ fn env_auth(
 /// loopback address only), a GUID integration user, complete credentials. Messages never
 /// contain the client secret.
 pub fn validate_endpoint(ep: &Endpoint) -> Result<(), String> {
-    let (url, auth, user) = match ep {
+    let (url, auth, user, limits) = match ep {
         Endpoint::Embedded { .. } => return Ok(()),
         Endpoint::BusinessCentral {
             url,
             auth,
             integration_user,
+            limits,
             ..
-        } => (url, auth, integration_user),
-        Endpoint::Dataverse {
+        }
+        | Endpoint::Dataverse {
             url,
             auth,
             integration_user,
-        } => (url, auth, integration_user),
+            limits,
+        } => (url, auth, integration_user, limits),
     };
+    limits.validate()?;
     check_url(url, "url")?;
     if let Some(a) = auth {
         for (what, v) in [

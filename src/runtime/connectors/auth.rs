@@ -70,28 +70,42 @@ impl TokenSource {
         &self.scope
     }
 
-    /// `text` without the secret or any token this source handed out.
-    pub fn scrub(&self, text: &str) -> String {
-        let mut out = text.to_string();
-        let mut secrets = vec![self.secret.clone()];
-        secrets.extend(
+    /// The texts never to show: the secret (also form-encoded, as it travels in a token
+    /// request) and every token handed out.
+    fn secrets(&self) -> Vec<String> {
+        let mut plain = vec![self.secret.clone()];
+        plain.extend(
             self.issued
                 .lock()
                 .unwrap_or_else(|p| p.into_inner())
                 .iter()
                 .cloned(),
         );
-        for s in secrets {
-            if s.len() >= 4 {
-                out = out.replace(&s, "<redacted>");
-                // The secret as it travels in a form body.
-                let encoded: String = url::form_urlencoded::byte_serialize(s.as_bytes()).collect();
-                if encoded != s {
-                    out = out.replace(&encoded, "<redacted>");
-                }
+        let mut all = Vec::with_capacity(plain.len() * 2);
+        for s in plain.into_iter().filter(|s| s.len() >= 4) {
+            let encoded: String = url::form_urlencoded::byte_serialize(s.as_bytes()).collect();
+            if encoded != s {
+                all.push(encoded);
             }
+            all.push(s);
+        }
+        all
+    }
+
+    /// `text` without the secret or any token this source handed out.
+    pub fn scrub(&self, text: &str) -> String {
+        let mut out = text.to_string();
+        for s in self.secrets() {
+            out = out.replace(&s, "<redacted>");
         }
         out
+    }
+
+    /// Whether `bytes` hold the secret or a token (a cheap search, before copying a body).
+    pub fn exposes(&self, bytes: &[u8]) -> bool {
+        self.secrets()
+            .iter()
+            .any(|s| memchr::memmem::find(bytes, s.as_bytes()).is_some())
     }
 
     /// A valid token: the cached one, or a new one.
@@ -185,5 +199,9 @@ impl Bearer for TokenSource {
 
     fn scrub(&self, text: &str) -> String {
         TokenSource::scrub(self, text)
+    }
+
+    fn exposes(&self, bytes: &[u8]) -> bool {
+        TokenSource::exposes(self, bytes)
     }
 }

@@ -33,8 +33,11 @@ pub struct HttpOptions {
     pub max_delay: Duration,
     /// The longest `Retry-After` honoured; a longer one is cut to this.
     pub max_retry_after: Duration,
-    /// One request, from sending to the last byte of the body.
+    /// One request, from sending to the last byte of the body. A request that timed out is
+    /// tried once more at most: a server that does not answer costs two timeouts, not six.
     pub timeout: Duration,
+    /// The largest response body read (bytes); a larger one is an error, read no further.
+    pub max_body: usize,
 }
 
 impl HttpOptions {
@@ -62,9 +65,13 @@ impl Default for HttpOptions {
             max_delay: Duration::from_secs(30),
             max_retry_after: Duration::from_secs(300),
             timeout: Duration::from_secs(120),
+            max_body: 100 * MB,
         }
     }
 }
+
+/// A megabyte, as `limits.max_response_mb` counts them.
+pub const MB: usize = 1024 * 1024;
 
 /// Where bearer tokens come from ([`super::auth::TokenSource`]). A trait, so this module does
 /// not depend on auth: auth sends its token requests through [`Http::send_plain`].
@@ -76,6 +83,8 @@ pub trait Bearer: Send + Sync + std::fmt::Debug {
     async fn invalidate(&self, token: &str);
     /// `text` without the secret or any token handed out.
     fn scrub(&self, text: &str) -> String;
+    /// Whether `bytes` hold the secret or a token handed out.
+    fn exposes(&self, bytes: &[u8]) -> bool;
 }
 
 /// One request. The body is bytes with its content type.
@@ -339,12 +348,14 @@ impl Http {
     ) -> Result<Resp, ConnectorError> {
         let mut renewed = false;
         let mut attempt: u32 = 0;
+        let mut timeouts: u32 = 0;
         loop {
             let token = match auth {
                 Some(a) => Some(a.token(self).await?),
                 None => None,
             };
             let outcome = self.attempt(req, token.as_deref(), gated).await;
+            let mut timed_out = false;
             let (throttled, why) = match outcome {
                 Ok(resp) if resp.status == 401 && !renewed => {
                     if let (Some(a), Some(t)) = (auth, &token) {
@@ -368,7 +379,12 @@ impl Http {
                 // The server may have acted on it: only a replayable request is sent again.
                 Ok(resp) if retried_status(resp.status) && req.replayable => (None, resp.reason()),
                 Ok(resp) => return Ok(resp),
-                Err(Failed { error, sent }) if error.kind == ErrorKind::Transient => {
+                Err(Failed {
+                    error,
+                    sent,
+                    timed_out: t,
+                }) if error.kind == ErrorKind::Transient => {
+                    timed_out = t;
                     if sent && !req.replayable {
                         return Err(ConnectorError::of(
                             ErrorKind::Transient,
@@ -384,7 +400,10 @@ impl Http {
                 }
                 Err(Failed { error, .. }) => return Err(error),
             };
-            if attempt >= self.options.max_retries {
+            if timed_out {
+                timeouts += 1;
+            }
+            if attempt >= self.options.max_retries || timeouts > 1 {
                 return Err(ConnectorError::of(
                     ErrorKind::Transient,
                     self.scrub(&format!(
@@ -440,7 +459,11 @@ impl Http {
     /// the whole body. Errors are scrubbed texts, with whether the request may have reached the
     /// server.
     async fn attempt(&self, req: &Req, token: Option<&str>, gated: bool) -> Result<Resp, Failed> {
-        let unsent = |error| Failed { error, sent: false };
+        let unsent = |error| Failed {
+            error,
+            sent: false,
+            timed_out: false,
+        };
         let _permit = self.limit.acquire().await.map_err(|_| {
             unsent(ConnectorError::of(
                 ErrorKind::Transient,
@@ -483,30 +506,73 @@ impl Http {
                 .body(body.clone());
         }
         // A connection never made cannot have delivered the request; anything later may have.
-        let resp = b.send().await.map_err(|e| Failed {
-            sent: !e.is_connect(),
-            error: self.describe(&e),
-        })?;
+        let resp = b
+            .send()
+            .await
+            .map_err(|e| self.failed(&e, !e.is_connect()))?;
         let status = resp.status().as_u16();
         let headers = resp.headers().clone();
         let url = resp.url().clone();
-        let body = resp.bytes().await.map_err(|e| Failed {
-            sent: true,
-            error: self.describe(&e),
-        })?;
+        let body = self.read_body(resp, req).await?;
         Ok(Resp {
             status,
             headers,
-            body: body.to_vec(),
+            body: self.scrub_body(body),
             url,
         })
+    }
+
+    /// The whole body, refused (and read no further) once it is larger than `max_body`.
+    async fn read_body(&self, mut resp: reqwest::Response, req: &Req) -> Result<Vec<u8>, Failed> {
+        let limit = self.options.max_body;
+        let too_large = || {
+            Failed {
+            error: ConnectorError::configuration(format!(
+                "{} {}: the response is larger than {} MB (`limits.max_response_mb` in the profile)",
+                req.method,
+                path_of(&req.url),
+                limit.div_ceil(MB)
+            )),
+            sent: true,
+            timed_out: false,
+        }
+        };
+        if resp.content_length().is_some_and(|n| n > limit as u64) {
+            return Err(too_large());
+        }
+        let mut body = Vec::new();
+        while let Some(chunk) = resp.chunk().await.map_err(|e| self.failed(&e, true))? {
+            if body.len() + chunk.len() > limit {
+                return Err(too_large());
+            }
+            body.extend_from_slice(&chunk);
+        }
+        Ok(body)
+    }
+
+    /// A body without the secret or a token: scrubbed as it arrives, so no message cut from
+    /// it later can hold part of one. Searched first: a body without any is not copied.
+    fn scrub_body(&self, body: Vec<u8>) -> Vec<u8> {
+        match &self.auth {
+            Some(a) if a.exposes(&body) => a.scrub(&String::from_utf8_lossy(&body)).into_bytes(),
+            _ => body,
+        }
+    }
+
+    fn failed(&self, e: &reqwest::Error, sent: bool) -> Failed {
+        Failed {
+            error: self.describe(e),
+            sent,
+            timed_out: e.is_timeout(),
+        }
     }
 
     /// A transport error in words, with its causes, scrubbed: transient (a timeout, a refused
     /// connection, a body cut off are worth another attempt).
     fn describe(&self, e: &reqwest::Error) -> ConnectorError {
+        let timeout = format!("timed out after {} s", self.options.timeout.as_secs_f64());
         let what = if e.is_timeout() {
-            "timed out"
+            timeout.as_str()
         } else if e.is_connect() {
             "could not connect"
         } else if e.is_body() || e.is_decode() {
@@ -534,6 +600,7 @@ impl Http {
 struct Failed {
     error: ConnectorError,
     sent: bool,
+    timed_out: bool,
 }
 
 /// Statuses worth another attempt (besides 429): the server errors [`ErrorKind::of_status`]

@@ -144,6 +144,11 @@ fn element(e: &BytesStart<'_>, line: usize) -> Result<Node, PullError> {
     })
 }
 
+/// The deepest nesting read. A real CSDL document nests about ten levels (annotations with
+/// records in collections a few more); a deeper one is hostile, and reading it would overflow
+/// the stack when the tree is walked or dropped.
+const MAX_DEPTH: usize = 256;
+
 fn parse_tree(xml: &str) -> Result<Node, PullError> {
     let xml = xml.strip_prefix('\u{feff}').unwrap_or(xml);
     let mut reader = Reader::from_str(xml);
@@ -176,6 +181,12 @@ fn parse_tree(xml: &str) -> Result<Node, PullError> {
         match event {
             Event::Start(e) => {
                 let line = lines.at(start);
+                if stack.len() >= MAX_DEPTH {
+                    return Err(PullError::new(
+                        format!("the $metadata document nests elements deeper than {MAX_DEPTH} levels; a CSDL document needs about ten"),
+                        Some(line),
+                    ));
+                }
                 stack.push(element(&e, line)?);
             }
             Event::Empty(e) => {
