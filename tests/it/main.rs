@@ -7,6 +7,7 @@ mod crash_points;
 mod demo;
 mod docs;
 mod examples;
+mod first_use;
 mod fmt;
 mod http;
 mod layering;

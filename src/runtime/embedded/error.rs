@@ -24,6 +24,13 @@ pub enum EmbeddedError {
         path: PathBuf,
         source: rusqlite::Error,
     },
+    /// The lock that makes the first use of a database (creating it, loading its seed) one
+    /// process's job.
+    #[error("cannot lock `{}`: {source}", path.display())]
+    Lock {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error("cannot move the loaded seed into `{}`: {source}", path.display())]
     PlaceSeed {
         path: PathBuf,

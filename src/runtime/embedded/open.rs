@@ -25,6 +25,9 @@ impl EmbeddedSystem {
                 source,
             })?;
         }
+        // Held until the database is open: a command started meanwhile waits for the seed load
+        // (and the tables) instead of seeing, or removing, half of it.
+        let _first_use = first_use_lock(path)?;
         if !path.exists() {
             if let Some(seed) = seed_path {
                 Self::load_seed(path, name, kind, catalog.clone(), seed, integration_user)?;
@@ -76,8 +79,9 @@ impl EmbeddedSystem {
             path: path.to_path_buf(),
             source,
         })?;
+        // The timeout first: switching to WAL waits for other connections too.
         conn.execute_batch(
-            "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA busy_timeout=10000;",
+            "PRAGMA busy_timeout=10000; PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
         )
         .map_err(|source| EmbeddedError::Configure {
             path: path.to_path_buf(),
@@ -148,4 +152,23 @@ impl EmbeddedSystem {
         }
         ddl
     }
+}
+
+/// Waits for, then takes, the lock on `<database>.open-lock` (released when dropped).
+fn first_use_lock(path: &Path) -> Res<std::fs::File> {
+    let mut name = path.as_os_str().to_owned();
+    name.push(".open-lock");
+    let lock = std::path::PathBuf::from(name);
+    let fail = |source| EmbeddedError::Lock {
+        path: lock.clone(),
+        source,
+    };
+    let file = std::fs::File::options()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&lock)
+        .map_err(fail)?;
+    file.lock().map_err(fail)?;
+    Ok(file)
 }

@@ -141,7 +141,8 @@ impl StateStore {
             path: path.to_path_buf(),
             source,
         })?;
-        conn.execute_batch("PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA busy_timeout=10000; PRAGMA foreign_keys=ON;")
+        // The timeout first: switching to WAL waits for other connections too.
+        conn.execute_batch("PRAGMA busy_timeout=10000; PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=ON;")
             .map_err(setup)?;
         conn.set_prepared_statement_cache_capacity(256);
         migrate(path, &mut conn)?;
