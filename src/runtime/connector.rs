@@ -214,6 +214,13 @@ pub trait Connector: Send + Sync {
         Ok(())
     }
 
+    /// Whether a create makes its record with the id coupler chose (`WriteOp::Create.id`). An
+    /// endpoint that gives new records ids of its own (Business Central's `SystemId`) says no:
+    /// a create whose answer was lost is then found by its values, not by that id.
+    fn keeps_create_ids(&self, _table: &str) -> bool {
+        true
+    }
+
     /// Records deleted since a point in time (or a position from `deletion_position`).
     async fn read_deleted(
         &self,

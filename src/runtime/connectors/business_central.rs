@@ -65,7 +65,7 @@ pub struct BusinessCentral {
     user: String,
     opts: BusinessCentralOptions,
     /// `@odata.etag` of records read, by (table, id).
-    etags: Mutex<HashMap<(String, String), String>>,
+    etags: odata::Etags,
     /// `api_ref` translations: (entity set, id) -> code and (entity set, code) -> id.
     ref_codes: Mutex<HashMap<(String, String), String>>,
     ref_ids: Mutex<HashMap<(String, String), String>>,
@@ -109,7 +109,7 @@ impl BusinessCentral {
             client,
             user: integration_user.unwrap_or_default().to_string(),
             opts,
-            etags: Mutex::new(HashMap::new()),
+            etags: odata::Etags::default(),
             ref_codes: Mutex::new(HashMap::new()),
             ref_ids: Mutex::new(HashMap::new()),
         })
@@ -220,12 +220,7 @@ impl BusinessCentral {
             .and_then(Value::as_str)
             .unwrap_or_default()
             .to_lowercase();
-        if let Some(etag) = row.get("@odata.etag").and_then(Value::as_str) {
-            self.etags
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .insert((table.to_string(), id.clone()), etag.to_string());
-        }
+        self.etags.keep(table, &id, row);
         let modified_on = row
             .get(&a.modified)
             .and_then(Value::as_str)
@@ -327,13 +322,7 @@ impl BusinessCentral {
     }
 
     async fn etag(&self, table: &str, a: &Api<'_>, id: &str) -> Result<String, ConnectorError> {
-        let known = self
-            .etags
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .get(&(table.to_string(), id.to_string()))
-            .cloned();
-        if let Some(e) = known {
+        if let Some(e) = self.etags.get(table, id) {
             return Ok(e);
         }
         let url = self.entity_url(a.set, Some(id), &[]).await?;
@@ -390,13 +379,7 @@ impl BusinessCentral {
                 }
             }
             WriteOp::Delete { .. } => {
-                let etag = self
-                    .etags
-                    .lock()
-                    .unwrap_or_else(|p| p.into_inner())
-                    .get(&(table.to_string(), id.clone()))
-                    .cloned()
-                    .unwrap_or_else(|| "*".into());
+                let etag = self.etags.get(table, &id).unwrap_or_else(|| "*".into());
                 BatchOp {
                     method: "DELETE",
                     url: self.entity_path(a.set, Some(&id)).await?,
@@ -471,6 +454,12 @@ fn encode_value(f: &Field, v: &Value) -> Value {
 impl Connector for BusinessCentral {
     fn integration_user(&self) -> &str {
         &self.user
+    }
+
+    /// The API's `id` is read-only (`SystemId`, set by Business Central on insert): unless the
+    /// server takes client ids (the CAP imitation, when told to), the id chosen is not kept.
+    fn keeps_create_ids(&self, _table: &str) -> bool {
+        self.opts.only.client_ids
     }
 
     fn writable(&self, table: &str, fields: &[String]) -> Result<(), ConnectorError> {
@@ -711,10 +700,7 @@ impl Connector for BusinessCentral {
                 }
                 Ok(_) => {
                     let id = op.id().to_lowercase();
-                    self.etags
-                        .lock()
-                        .unwrap_or_else(|p| p.into_inner())
-                        .remove(&(table.to_string(), id.clone()));
+                    self.etags.forget(table, &id);
                     Ok(Record {
                         id,
                         modified_on: now_stamp(),

@@ -85,6 +85,8 @@ pub struct Dataverse {
     untracked: Mutex<HashMap<String, String>>,
     /// The server rejects entity-name columns (`owneridtype`) in `$select` (real Dataverse).
     no_type_columns: AtomicBool,
+    /// The version of every record read or written, by (entity set, id), for `If-Match`.
+    etags: odata::Etags,
 }
 
 impl Dataverse {
@@ -121,6 +123,7 @@ impl Dataverse {
             deltas: Mutex::new(HashMap::new()),
             untracked: Mutex::new(HashMap::new()),
             no_type_columns: AtomicBool::new(false),
+            etags: odata::Etags::default(),
         })
     }
 
@@ -275,6 +278,9 @@ impl Dataverse {
             .and_then(Value::as_str)
             .unwrap_or_default()
             .to_lowercase();
+        if let Some(set) = &t.api {
+            self.etags.keep(set, &id, row);
+        }
         let modified_on = t
             .modified_on
             .as_ref()
@@ -483,12 +489,16 @@ impl Dataverse {
                 headers: vec![("Prefer".into(), "return=representation".into())],
                 body: Some(Value::Object(self.encode(t, fields)?)),
             },
-            // `If-Match: *`: never an upsert, so a record deleted meanwhile is not re-created.
+            // `If-Match`: never an upsert, so a record deleted meanwhile is not re-created; with
+            // the etag read, a change made since is a 412 (a conflict), not overwritten.
             WriteOp::Update { fields, .. } => BatchOp {
                 method: "PATCH",
                 url: format!("{set}({id})"),
                 headers: vec![
-                    ("If-Match".into(), "*".into()),
+                    (
+                        "If-Match".into(),
+                        self.etags.get(set, &id).unwrap_or_else(|| "*".into()),
+                    ),
                     ("Prefer".into(), "return=representation".into()),
                 ],
                 body: Some(Value::Object(self.encode(t, fields)?)),
@@ -504,13 +514,18 @@ impl Dataverse {
 }
 
 /// An update sent with `If-Match: *` fails only when the record is gone: Dataverse answers 404,
-/// some OData servers (CAP) 412, which would otherwise read as "changed by someone else".
+/// some OData servers 412, which would otherwise read as "changed by someone else". With an
+/// etag, a 412 is that: a change made since the record was read.
 fn gone_as_404(
-    op: &WriteOp,
+    sent: &BatchOp,
     answer: Result<BatchResponse, ConnectorError>,
 ) -> Result<BatchResponse, ConnectorError> {
+    let any_version = sent
+        .headers
+        .iter()
+        .any(|(k, v)| k.eq_ignore_ascii_case("If-Match") && v == "*");
     answer.map(|mut r| {
-        if r.status == 412 && matches!(op, WriteOp::Update { .. }) {
+        if r.status == 412 && sent.method == "PATCH" && any_version {
             r.status = 404;
         }
         r
@@ -856,9 +871,11 @@ impl Connector for Dataverse {
         // and Dataverse takes 52 requests at a time per user (the HTTP client's limit).
         let answers = self.client.write(&batch, size, Chunks::Concurrent).await;
         let mut reread: Vec<usize> = Vec::new();
-        for ((i, _), answer) in sendable.iter().zip(answers) {
+        for ((i, sent), answer) in sendable.iter().zip(answers) {
             let op = &ops[*i];
-            results[*i] = Some(match odata::write_outcome(op, gone_as_404(op, answer)) {
+            // A failed write keeps the version read: if it did happen after all, a later write
+            // with that version is a conflict, never an overwrite. A success brings the new one.
+            results[*i] = Some(match odata::write_outcome(op, gone_as_404(sent, answer)) {
                 Err(e) => Err(e),
                 Ok(_) if matches!(op, WriteOp::Delete { .. }) => Ok(Record {
                     id: op.id().to_lowercase(),
@@ -878,19 +895,33 @@ impl Connector for Dataverse {
                 }
             });
         }
-        // Written without a body (204): read the stamps back.
+        // Written without a body (204): read the stamps back. A record that cannot be read
+        // back is not taken as written: it fails (transient), and its create is looked for
+        // before it is made again.
         if !reread.is_empty() {
             let ids: Vec<String> = reread.iter().map(|i| ops[*i].id().to_lowercase()).collect();
-            let back: HashMap<String, Record> = self
-                .read_by_ids(table, &ids)
-                .await?
-                .into_iter()
-                .map(|r| (r.id.clone(), r))
-                .collect();
+            let back = self.read_by_ids(table, &ids).await.map(|rs| {
+                rs.into_iter()
+                    .map(|r| (r.id.clone(), r))
+                    .collect::<HashMap<String, Record>>()
+            });
             for i in reread {
-                if let Some(r) = back.get(&ops[i].id().to_lowercase()) {
-                    results[i] = Some(Ok(r.clone()));
-                }
+                let id = ops[i].id().to_lowercase();
+                results[i] = Some(match &back {
+                    Ok(back) => back.get(&id).cloned().ok_or_else(|| {
+                        ConnectorError::of(
+                            ErrorKind::Transient,
+                            format!("answered as written, but `{id}` is not there when read back"),
+                        )
+                    }),
+                    Err(e) => Err(ConnectorError::of(
+                        ErrorKind::Transient,
+                        format!(
+                            "answered as written, but reading `{id}` back failed: {}",
+                            e.message
+                        ),
+                    )),
+                });
             }
         }
         Ok(results

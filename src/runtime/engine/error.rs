@@ -86,9 +86,26 @@ pub enum EngineError {
     /// A batch answer without a result for this record.
     #[error("no result for the write")]
     NoResult,
+    /// A create whose answer was never heard, and several records the endpoint made could be it.
+    #[error(
+        "a create of this record may already have been made: {count} uncoupled records of `{table}` hold what it wrote; it is not created again until one is coupled by hand (`coupler couple`) or the others are removed"
+    )]
+    CreateInDoubt { count: usize, table: String },
 }
 
 impl EngineError {
+    /// Whether the write that failed with this error may have been carried out all the same
+    /// (no answer, a garbled one, a server error): a create failed so is looked for before it
+    /// is made again. A refusal (4xx, a configuration, credentials) made nothing.
+    pub fn may_have_written(&self) -> bool {
+        use crate::runtime::connector::ErrorKind;
+        match self {
+            EngineError::Connector(e) => e.kind == ErrorKind::Transient,
+            EngineError::NoResult => true,
+            _ => false,
+        }
+    }
+
     /// How a record that failed with this error is recorded.
     pub fn failure_kind(&self) -> FailureKind {
         match self {
@@ -109,7 +126,9 @@ impl EngineError {
             EngineError::Parts { source, .. }
             | EngineError::Part { source, .. }
             | EngineError::Deferred(source) => source.failure_kind(),
-            EngineError::Ambiguous { .. } => FailureKind::Ambiguous,
+            EngineError::Ambiguous { .. } | EngineError::CreateInDoubt { .. } => {
+                FailureKind::Ambiguous
+            }
             EngineError::NoResult => FailureKind::NoResult,
         }
     }

@@ -7,6 +7,7 @@ mod error;
 mod evaluate;
 mod options;
 mod pass;
+mod pending;
 pub mod report;
 mod text;
 
@@ -66,6 +67,9 @@ pub(crate) struct Ctx<'a> {
     pub opts: &'a RunOptions,
     pub run_id: i64,
     pub observer: &'a dyn Observer,
+    /// Sources whose earlier create may have been made, with several candidates for it
+    /// (mapping, source id -> the error): they fail instead of being created again.
+    pub in_doubt: std::sync::Mutex<HashMap<(String, String), (usize, String)>>,
 }
 
 impl Ctx<'_> {
@@ -120,6 +124,7 @@ pub async fn run(
         opts,
         run_id,
         observer,
+        in_doubt: std::sync::Mutex::new(HashMap::new()),
     };
     let mut reports = Vec::new();
     observer.plan(plan);
@@ -224,7 +229,7 @@ async fn execute_mapping(
         return vec![report];
     }
     if !ctx.opts.dry_run {
-        if let Err(e) = resolve_pending(ctx, name, dirs).await {
+        if let Err(e) = pending::resolve(ctx, name, dirs).await {
             let mut report = MappingReport {
                 mapping: name.to_string(),
                 direction: Leg::Pass(mapping.direction),
@@ -287,89 +292,6 @@ fn finish(ctx: &Ctx<'_>, report: &mut MappingReport) {
         }
     }
     ctx.observer.finished(report);
-}
-
-/// Creates interrupted by a stop: a pending create whose record exists is coupled now; one
-/// whose record does not is dropped (its source record was not passed by the watermark, or is
-/// still a recorded failure, so it is processed again).
-async fn resolve_pending(
-    ctx: &Ctx<'_>,
-    mapping: &str,
-    dirs: &[Arc<Direction>],
-) -> Result<(), EngineError> {
-    for (batch, arrow, pairs) in ctx.state.pending_creates(mapping)? {
-        if let Some(dir) = dirs.iter().find(|d| d.arrow == arrow) {
-            for (source_id, target_id) in &pairs {
-                adopt_pending(ctx, mapping, dir, source_id, target_id).await?;
-            }
-        }
-        ctx.state
-            .transaction(|conn| tx::clear_pending_creates(conn, batch))?;
-    }
-    Ok(())
-}
-
-/// Couples a create of an interrupted run if its record exists on both sides.
-async fn adopt_pending(
-    ctx: &Ctx<'_>,
-    mapping: &str,
-    dir: &Direction,
-    source_id: &str,
-    target_id: &str,
-) -> Result<(), EngineError> {
-    let source = ctx.system(&dir.source_side.system)?;
-    let target = ctx.system(&dir.target_side.system)?;
-    let s = source
-        .read_by_ids(&dir.source_side.table, &[source_id.to_string()])
-        .await?;
-    let t = target
-        .read_by_ids(&dir.target_side.table, &[target_id.to_string()])
-        .await?;
-    let (Some(sr), Some(tr)) = (s.first(), t.first()) else {
-        return Ok(());
-    };
-    let s_ref = reference(dir.source_kind, &ctx.table(&dir.source_side)?, sr);
-    let t_ref = reference(dir.target_kind, &ctx.table(&dir.target_side)?, tr);
-    // The source may have changed since: no source stamp, so it is sent again.
-    let (left_id, right_id, left_ref, right_ref, left_stamp, right_stamp) = match dir.source {
-        SideName::Left => (
-            sr.id.clone(),
-            tr.id.clone(),
-            s_ref,
-            t_ref,
-            None,
-            Some(tr.modified_on.clone()),
-        ),
-        SideName::Right => (
-            tr.id.clone(),
-            sr.id.clone(),
-            t_ref,
-            s_ref,
-            Some(tr.modified_on.clone()),
-            None,
-        ),
-    };
-    let c = crate::runtime::state::Coupling {
-        mapping: mapping.to_string(),
-        left_id,
-        right_id,
-        left_ref,
-        right_ref,
-        left_stamp,
-        right_stamp,
-        skipped: false,
-        pending: false,
-    };
-    // The interrupted run never got to queue the record's deferred lookups: queued now, or
-    // they would be lost for good (nothing else would ever patch them).
-    let source_id = &sr.id;
-    Ok(ctx.state.transaction(|conn| {
-        tx::put_coupling(conn, &c)?;
-        if dir.has_deferred() {
-            tx::add_patch(conn, &dir.mapping, dir.arrow, source_id)?;
-        }
-        Ok(())
-    })?)
 }
 
 /// Deferred lookups: for the records this mapping handled since, patch the deferred fields.

@@ -7,11 +7,13 @@ mod extra;
 mod failure;
 mod keys;
 mod migrations;
+mod pending;
 
 pub use error::{Res, StateError};
 pub use extra::{Held, Part};
 pub use failure::{Failed, Failure, FailureKind};
 pub use keys::{Leg, RunStatus};
+pub use pending::PendingCreate;
 
 use error::err;
 
@@ -423,9 +425,9 @@ impl StateStore {
         rows.collect::<Result<_, _>>().map_err(err)
     }
 
-    /// Creates that were in flight when a run stopped: (batch, direction, [(source, target)]).
-    #[allow(clippy::type_complexity)]
-    pub fn pending_creates(&self, mapping: &str) -> Res<Vec<(i64, Arrow, Vec<(String, String)>)>> {
+    /// Creates that were in flight when a run stopped, or whose outcome was not heard:
+    /// (batch, direction, creates).
+    pub fn pending_creates(&self, mapping: &str) -> Res<Vec<(i64, Arrow, Vec<PendingCreate>)>> {
         let conn = self.lock();
         let mut stmt = conn
             .prepare_cached("SELECT id, direction, pairs FROM pending_creates WHERE mapping = ?1")
@@ -442,7 +444,7 @@ impl StateStore {
         let mut out = Vec::new();
         for row in rows {
             let (id, direction, pairs) = row.map_err(err)?;
-            let pairs: Vec<(String, String)> =
+            let pairs: Vec<PendingCreate> =
                 serde_json::from_str(&pairs).map_err(|source| StateError::Json {
                     what: format!("pending creates of `{mapping}`"),
                     source,
@@ -659,7 +661,7 @@ pub mod tx {
         conn: &Connection,
         mapping: &str,
         direction: Arrow,
-        pairs: &[(String, String)],
+        pairs: &[PendingCreate],
     ) -> Res<i64> {
         let json = serde_json::to_string(pairs).map_err(|source| StateError::Json {
             what: format!("pending creates of `{mapping}`"),

@@ -186,9 +186,13 @@ async fn dataverse_writes_on_the_mock() {
             .collect();
         assert!(!writes.is_empty());
         assert!(writes.iter().all(|r| r.method == "PATCH"), "{writes:#?}");
+        // Updates carry the version read (or written) before, never nothing.
         let conditional = writes
             .iter()
-            .filter(|r| r.header("if-match") == Some("*"))
+            .filter(|r| {
+                r.header("if-match")
+                    .is_some_and(|v| v.starts_with("W/\"") || v == "*")
+            })
             .count();
         // 3 updates (one of them alone), 5 creates.
         assert_eq!((writes.len(), conditional), (8, 3), "{writes:#?}");
@@ -198,6 +202,62 @@ async fn dataverse_writes_on_the_mock() {
             .filter_map(|r| r["accountid"].as_str().map(String::from))
         {
             mock.delete("accounts", &id);
+        }
+    }
+}
+
+/// Issue 11 finding 9: an edit made on Dataverse between coupler's read and its update is not
+/// overwritten. The update carries the etag read (`If-Match: W/"…"`), so it fails as a conflict
+/// and the other user's value stays; once read again, the update goes through. A record written
+/// twice in a row by coupler is no conflict: each write brings the new version.
+#[tokio::test]
+async fn an_edit_made_after_the_read_is_a_conflict_not_overwritten() {
+    let cap = tokio::task::spawn_blocking(CapServer::start).await.unwrap();
+    let root = cap.dataverse_url();
+    for use_batch in [true, false] {
+        let ours = connector(&root, None, use_batch);
+        let theirs = connector(&root, None, use_batch);
+        let (a, b) = (guid(), guid());
+        let r = ours
+            .write("account", vec![create(&a, "A"), create(&b, "B")])
+            .await
+            .unwrap();
+        assert!(r.iter().all(Result::is_ok), "{r:?}");
+        // Written twice in a row: the second carries the version the first brought back.
+        let r = ours.write("account", vec![update(&a, "A1")]).await.unwrap();
+        assert!(r[0].is_ok(), "{r:?}");
+        // Read by us; then changed by someone else (a client that never read it).
+        ours.read_by_ids("account", &[a.clone(), b.clone()])
+            .await
+            .unwrap();
+        tokio::time::sleep(Duration::from_millis(5)).await;
+        let r = theirs
+            .write("account", vec![update(&a, "their edit")])
+            .await
+            .unwrap();
+        assert!(r[0].is_ok(), "{r:?}");
+        let r = ours
+            .write("account", vec![update(&a, "ours"), update(&b, "B2")])
+            .await
+            .unwrap();
+        let e = r[0].as_ref().unwrap_err();
+        assert_eq!(e.kind, ErrorKind::Conflict, "{e:?}");
+        assert!(e.message.contains("changed by someone else"), "{e:?}");
+        assert!(r[1].is_ok(), "the untouched record is written: {r:?}");
+        let now: Vec<String> = names(&ours).await.into_iter().map(|(_, n)| n).collect();
+        assert!(now.contains(&"their edit".to_string()), "{now:?}");
+        // Read again, the same update goes through.
+        ours.read_by_ids("account", std::slice::from_ref(&a))
+            .await
+            .unwrap();
+        let r = ours
+            .write("account", vec![update(&a, "ours")])
+            .await
+            .unwrap();
+        assert!(r[0].is_ok(), "{r:?}");
+        for id in [a, b] {
+            let r = ours.write("account", vec![WriteOp::Delete { id }]).await;
+            assert!(r.unwrap()[0].is_ok());
         }
     }
 }

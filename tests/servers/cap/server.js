@@ -92,16 +92,17 @@ cds.on('served', (services) => {
     // Dataverse does not require If-Match: an update or delete without a condition header applies
     // unconditionally (CAP answers 428 on etag'd entities, so `If-Match: *` is assumed).
     // A PATCH is an upsert, as in Dataverse: without a condition header a missing row is created;
-    // `If-Match: *` on a missing row is 404 (CAP would say 412); `If-None-Match: *` on an existing
-    // row is 412.
+    // `If-Match` (`*` or an etag) on a missing row is 404 (CAP would say 412); `If-None-Match: *`
+    // on an existing row is 412; an etag that is not the row's is 412 (CAP's own check).
     const dataverseConditions = async (req) => {
       const h = req.headers
       if (!h) return
       const upsert = req.event === 'UPDATE' && !h['if-match'] && !h['if-none-match']
-      if (upsert || h['if-match'] === '*' || h['if-none-match'] === '*') {
+      if (upsert || h['if-match'] || h['if-none-match'] === '*') {
         const exists = await SELECT.one.from(req.subject)
         const missing = `${req.target.name.split('.').pop()} With Id = ${Object.values(keysOf(req)).join(',')} Does Not Exist`
-        if (!exists && h['if-match'] === '*') return req.reject(404, missing)
+        // A missing row is 404 whatever the condition (`*` or an etag); CAP would say 412.
+        if (!exists && h['if-match']) return req.reject(404, missing)
         if (exists && req.event === 'UPDATE' && h['if-none-match'] === '*')
           return req.reject(412, 'A record with matching key values already exists.')
         if (!exists && req.event === 'UPDATE') {

@@ -5,18 +5,21 @@
 //!   the one function that matches their answers to the requests;
 //! - [`client`]: requests, sending (through [`super::http`]'s one retry loop), paging, counts
 //!   and batched writes, with every failure typed;
-//! - [`value`]: numbers read from text (decimals through `rust_decimal`).
+//! - [`value`]: numbers read from text (decimals through `rust_decimal`);
+//! - [`etags`]: the version of every record read or written, for `If-Match`.
 //!
 //! String literals are escaped by doubling quotes, and every query option is percent-encoded, so
 //! a value can never change the shape of a filter.
 
 pub mod batch;
 pub mod client;
+pub mod etags;
 pub mod options;
 pub mod value;
 
 pub use batch::{write_outcome, BatchOp, BatchResponse};
 pub use client::{BatchFormat, Client};
+pub use etags::Etags;
 pub use options::{EndpointOptions, Flavor};
 
 use super::http;

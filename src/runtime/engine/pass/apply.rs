@@ -2,6 +2,8 @@
 //! failures and the watermark in one transaction.
 
 use super::*;
+use crate::runtime::engine::pending;
+use crate::runtime::state::PendingCreate;
 
 /// The writes of one page: the ops, the decision each belongs to, and the ids of new records.
 #[derive(Default)]
@@ -216,7 +218,7 @@ impl Pass<'_, '_> {
         records: &[Record],
         decisions: &[Decision],
         new_ids: &HashMap<usize, String>,
-    ) -> Result<Option<i64>, StateError> {
+    ) -> Result<Option<(i64, Vec<PendingCreate>)>, StateError> {
         let dir = self.dir;
         let restores: Vec<&Coupling> = decisions
             .iter()
@@ -228,7 +230,7 @@ impl Pass<'_, '_> {
                 _ => None,
             })
             .collect();
-        let mut pending: Option<i64> = None;
+        let mut pending: Option<(i64, Vec<PendingCreate>)> = None;
         if !restores.is_empty() || !new_ids.is_empty() {
             pending = self.ctx.state.transaction(|conn| {
                 for old in &restores {
@@ -237,14 +239,38 @@ impl Pass<'_, '_> {
                 if new_ids.is_empty() {
                     return Ok(None);
                 }
-                let pairs: Vec<(String, String)> = new_ids
-                    .iter()
-                    .map(|(i, id)| (records[*i].id.clone(), id.clone()))
-                    .collect();
-                tx::add_pending_creates(conn, &dir.mapping, dir.arrow, &pairs).map(Some)
+                let creates = self.pending_creates(records, decisions, new_ids);
+                let batch = tx::add_pending_creates(conn, &dir.mapping, dir.arrow, &creates)?;
+                Ok(Some((batch, creates)))
             })?;
         }
         Ok(pending)
+    }
+
+    /// The creates of a page as they are announced; for an endpoint that gives new records ids
+    /// of its own, with the values that find them again.
+    fn pending_creates(
+        &self,
+        records: &[Record],
+        decisions: &[Decision],
+        new_ids: &HashMap<usize, String>,
+    ) -> Vec<PendingCreate> {
+        let own_ids = !self.target.keeps_create_ids(&self.dir.target_side.table);
+        let mut creates: Vec<PendingCreate> = new_ids
+            .iter()
+            .map(|(i, id)| PendingCreate {
+                source: records[*i].id.clone(),
+                target: id.clone(),
+                find_by: match &decisions[*i] {
+                    Decision::Create { fields, .. } if own_ids => {
+                        pending::find_by(self.dir, &self.target_table, fields)
+                    }
+                    _ => Vec::new(),
+                },
+            })
+            .collect();
+        creates.sort_by(|a, b| a.source.cmp(&b.source));
+        creates
     }
 
     /// The writes, one result per decision that wrote. A decision the endpoint's answer has
@@ -279,13 +305,33 @@ impl Pass<'_, '_> {
         records: &[Record],
         decisions: &[Decision],
         results: &mut HashMap<usize, Result<Record, EngineError>>,
-        pending: Option<i64>,
+        pending: Option<(i64, Vec<PendingCreate>)>,
         watermark: Option<&Cursor>,
     ) -> Result<Vec<bool>, StateError> {
         let dir = self.dir;
         self.ctx.state.transaction(|conn| {
-            if let Some(batch) = pending {
+            // Creates whose write may have happened (no answer, a garbled one, a server
+            // error) stay pending: the next run looks for their records before making them
+            // again (see `pending`). The others are settled here.
+            let mut in_doubt: Vec<PendingCreate> = Vec::new();
+            if let Some((batch, creates)) = pending {
                 tx::clear_pending_creates(conn, batch)?;
+                in_doubt = creates
+                    .into_iter()
+                    .filter(|p| {
+                        records
+                            .iter()
+                            .position(|r| r.id == p.source)
+                            .is_some_and(|i| match results.get(&i) {
+                                Some(Err(e)) => e.may_have_written(),
+                                Some(Ok(_)) => false,
+                                None => true,
+                            })
+                    })
+                    .collect();
+            }
+            if !in_doubt.is_empty() {
+                tx::add_pending_creates(conn, &dir.mapping, dir.arrow, &in_doubt)?;
             }
             let mut outcome = Vec::with_capacity(decisions.len());
             for (i, (record, d)) in records.iter().zip(decisions).enumerate() {

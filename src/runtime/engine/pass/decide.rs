@@ -196,6 +196,19 @@ impl Pass<'_, '_> {
         claimed: &mut Vec<String>,
     ) -> Result<Decision, EngineError> {
         let dir = self.dir;
+        let doubt = self
+            .ctx
+            .in_doubt
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(&(dir.mapping.clone(), record.id.clone()))
+            .cloned();
+        if let Some((count, table)) = doubt {
+            return Ok(Decision::failed(
+                &EngineError::CreateInDoubt { count, table },
+                None,
+            ));
+        }
         for (pairs, ignore_case) in &dir.couple_by {
             let mut equals = Vec::new();
             for (s, t) in pairs {
