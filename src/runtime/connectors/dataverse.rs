@@ -532,6 +532,32 @@ fn gone_as_404(
     })
 }
 
+impl Dataverse {
+    /// The record a write's answer carries, if it is the one written: answers matched by
+    /// position (multipart parts need not carry a `Content-ID`) could be another request's.
+    fn answered(
+        &self,
+        t: &Table,
+        op: &WriteOp,
+        body: &Map<String, Value>,
+    ) -> Result<Record, ConnectorError> {
+        let mut r = self.decode(t, body);
+        let id = op.id().to_lowercase();
+        if r.id.is_empty() {
+            r.id = id;
+        } else if r.id != id {
+            return Err(ConnectorError::of(
+                ErrorKind::Transient,
+                format!(
+                    "the answer for `{id}` is the record `{}`: answers and requests are crossed, whether it was written is unknown",
+                    r.id
+                ),
+            ));
+        }
+        Ok(r)
+    }
+}
+
 fn lower(v: &Value) -> Value {
     match v {
         Value::String(s) => Value::String(s.to_lowercase()),
@@ -883,7 +909,7 @@ impl Connector for Dataverse {
                     modified_by: Some(self.user.clone()),
                     fields: Map::new(),
                 }),
-                Ok(Some(body)) => Ok(self.decode(t, &body)),
+                Ok(Some(body)) => self.answered(t, op, &body),
                 Ok(None) => {
                     reread.push(*i);
                     Ok(Record {

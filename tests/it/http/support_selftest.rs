@@ -1166,3 +1166,54 @@ async fn mock_batch_change_set_is_atomic_and_resolves_content_ids() {
     assert_eq!(part_statuses(&text), vec![404], "{text}");
     assert_eq!(mock.rows("accounts").len(), 1, "change set rolled back");
 }
+
+/// The proxy's spoiled batch answers do what they say, in both formats.
+#[test]
+fn spoiled_batch_answers_reorder_drop_and_repeat_parts() {
+    use http_support::answers::{spoil, AnswerFault};
+    let json_body = json!({ "responses": [ { "id": "1" }, { "id": "2" }, { "id": "3" } ] });
+    let ids = |body: &[u8]| -> Vec<String> {
+        let v: Value = serde_json::from_slice(body).unwrap();
+        v["responses"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| r["id"].as_str().unwrap().to_string())
+            .collect()
+    };
+    let raw = json_body.to_string().into_bytes();
+    let ct = "application/json";
+    assert_eq!(ids(&spoil(AnswerFault::Reorder, ct, &raw)), ["3", "2", "1"]);
+    assert_eq!(ids(&spoil(AnswerFault::DropPart, ct, &raw)), ["1", "2"]);
+    assert_eq!(
+        ids(&spoil(AnswerFault::DuplicatePart, ct, &raw)),
+        ["1", "1", "2", "3"]
+    );
+    assert!(serde_json::from_slice::<Value>(&spoil(AnswerFault::Garble, ct, &raw)).is_err());
+
+    let ct = "multipart/mixed; boundary=b_1";
+    let part = |n: u32| {
+        format!("\r\nContent-Type: application/http\r\nContent-ID: {n}\r\n\r\nHTTP/1.1 204 No Content\r\n\r\n")
+    };
+    let body = format!("--b_1{}--b_1{}--b_1--\r\n", part(1), part(2));
+    let content_ids = |b: &[u8]| -> Vec<String> {
+        String::from_utf8_lossy(b)
+            .lines()
+            .filter_map(|l| l.strip_prefix("Content-ID: ").map(str::to_string))
+            .collect()
+    };
+    let spoiled = spoil(AnswerFault::Reorder, ct, body.as_bytes());
+    assert_eq!(content_ids(&spoiled), ["2", "1"]);
+    assert!(String::from_utf8_lossy(&spoiled).ends_with("--b_1--\r\n"));
+    assert_eq!(
+        content_ids(&spoil(AnswerFault::DropPart, ct, body.as_bytes())),
+        ["1"]
+    );
+    let unnamed = spoil(AnswerFault::ReorderUnnamed, ct, body.as_bytes());
+    assert!(content_ids(&unnamed).is_empty());
+    assert!(String::from_utf8_lossy(&unnamed).contains("HTTP/1.1 204"));
+    let unnamed = spoil(AnswerFault::ReorderUnnamed, "application/json", &raw);
+    let v: Value = serde_json::from_slice(&unnamed).unwrap();
+    let responses = v["responses"].as_array().unwrap();
+    assert!(responses.iter().all(|r| r.get("id").is_none()));
+}

@@ -254,11 +254,14 @@ fn json_answer(r: &Value) -> BatchResponse {
 /// The answers of a batch of `n` requests -> one result per request, in request order. Answers
 /// that name their request are matched by it; a request named twice, or not at all, gets an
 /// error (its outcome is unknown: the answer was lost). Answers that do not name theirs are
-/// matched by position, which only holds when there are exactly `n` of them; otherwise every
-/// request's outcome is unknown.
+/// matched by position only where the format allows it (`by_position`: multipart, whose parts
+/// outside change sets need not carry a `Content-ID`), and only when there are exactly `n` of
+/// them; otherwise every request's outcome is unknown. A JSON batch answer must name every
+/// request (OData 4.01 JSON format: each response has the `id` of its request).
 pub fn match_answers(
     answers: Vec<BatchResponse>,
     n: usize,
+    by_position: bool,
 ) -> Vec<Result<BatchResponse, ConnectorError>> {
     let lost = |why: &str| garbled(format!("{why}; whether it was written is unknown"));
     if answers.iter().all(|a| a.answers.is_some()) && !answers.is_empty() {
@@ -276,6 +279,10 @@ pub fn match_answers(
             .into_iter()
             .map(|r| r.unwrap_or_else(|| Err(lost("the batch response has no answer for it"))))
             .collect();
+    }
+    if !by_position {
+        let why = "the $batch response has answers that do not say which request they answer";
+        return (0..n).map(|_| Err(lost(why))).collect();
     }
     if answers.len() != n {
         let why = format!(
@@ -381,7 +388,7 @@ mod tests {
             {"id": "2", "status": 412, "body": {"error": {"message": "changed"}}},
             {"id": "1", "status": 201, "body": {"id": "x"}},
         ]});
-        let r = match_answers(parse_json_batch(&resp).unwrap(), 2);
+        let r = match_answers(parse_json_batch(&resp).unwrap(), 2, false);
         assert_eq!(r[0].as_ref().unwrap().status, 201);
         assert_eq!(r[1].as_ref().unwrap().status, 412);
     }

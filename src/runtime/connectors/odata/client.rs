@@ -222,20 +222,23 @@ impl Client {
             Ok(r) => r,
             Err(e) => return all(e),
         };
-        if matches!(resp.status, 400 | 404 | 405 | 415 | 501) {
-            return None;
-        }
-        if !resp.ok() {
-            return all(resp.failure("$batch"));
-        }
         let ct = resp.header("content-type").unwrap_or_default().to_string();
-        let parsed = if ct.starts_with("application/json") {
+        let json = ct.starts_with("application/json");
+        let parsed = if json {
             resp.json().and_then(|j| batch::parse_json_batch(&j))
         } else {
             batch::parse_multipart(&ct, &resp.body)
         };
+        // A server without `$batch` refuses it as a whole; one that answers a batch, whatever
+        // the status, carried some of it out, and sending the requests again could make twice.
+        let refused = matches!(resp.status, 400 | 404 | 405 | 415 | 501);
         match parsed {
-            Ok(answers) => Some(batch::match_answers(answers, ops.len())),
+            Ok(answers) if !answers.is_empty() && (resp.ok() || refused) => {
+                Some(batch::match_answers(answers, ops.len(), !json))
+            }
+            _ if refused => None,
+            _ if !resp.ok() => all(resp.failure("$batch")),
+            Ok(answers) => Some(batch::match_answers(answers, ops.len(), !json)),
             Err(e) => all(e),
         }
     }

@@ -4,6 +4,7 @@
 //! (`#[path]`), so it stands alone.
 #![allow(dead_code)]
 
+pub mod answers;
 pub mod cap;
 pub mod dataverse_mock;
 pub mod proxy;

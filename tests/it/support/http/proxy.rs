@@ -13,6 +13,7 @@
 //! | dropped connection | [`FaultProxy::drop_connection_every_nth`] | every n-th request: the TCP connection is closed without a response |
 //! | server error | [`FaultProxy::fail_every_nth_with`] | every n-th request gets `status` (e.g. 503) |
 //! | latency | [`FaultProxy::latency`] | forwarded requests are delayed |
+//! | spoiled answer | [`Faults::with_spoiled_answers`] | after forwarding: the answer lost, cut, garbled, its batch parts reordered, dropped or repeated, or a 500 ([`AnswerFault`]) |
 //!
 //! The checks run in the order of that table, and the first fault that applies wins. "Every n-th"
 //! counts all requests received by the proxy (1-based), so with `n = 5` requests 5, 10, 15, ... are
@@ -34,6 +35,9 @@ use std::time::{Duration, Instant};
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
+
+use super::answers;
+pub use super::answers::AnswerFault;
 
 /// Largest request head (request line + headers) the proxy accepts.
 const MAX_HEAD: usize = 64 * 1024;
@@ -58,10 +62,18 @@ pub struct Faults {
     pub rate_limit: Option<(usize, Duration)>,
     /// At most this many requests in flight; the rest get `429` immediately.
     pub max_concurrent: Option<usize>,
-    /// `(method, n)`: the next `n` requests with this method are forwarded, and the upstream's
-    /// answer is lost (the connection closes without it): the server acted, the client never
-    /// hears of it.
-    pub lose_answers: Option<(String, u64)>,
+    /// Answers spoiled after the upstream acted on the request (see [`SpoiledAnswers`]).
+    pub spoil: Option<SpoiledAnswers>,
+}
+
+/// Which answers to spoil, and how: of the requests with `method` (any, when None), the ones
+/// after the first `skip` ones, `times` of them.
+#[derive(Clone, Debug)]
+pub struct SpoiledAnswers {
+    pub method: Option<String>,
+    pub skip: u64,
+    pub times: u64,
+    pub fault: AnswerFault,
 }
 
 impl Faults {
@@ -90,8 +102,25 @@ impl Faults {
         self.rate_limit = Some((max_requests, window));
         self
     }
-    pub fn with_lost_answers(mut self, method: &str, n: u64) -> Self {
-        self.lose_answers = Some((method.to_string(), n));
+    /// The next `n` requests with this method are forwarded, and the upstream's answer is lost
+    /// (the connection closes without it): the server acted, the client never hears of it.
+    pub fn with_lost_answers(self, method: &str, n: u64) -> Self {
+        self.with_spoiled_answers(Some(method), 0, n, AnswerFault::Lose)
+    }
+    /// Of the requests with `method` (any: None), after `skip` of them, `times` answers spoiled.
+    pub fn with_spoiled_answers(
+        mut self,
+        method: Option<&str>,
+        skip: u64,
+        times: u64,
+        fault: AnswerFault,
+    ) -> Self {
+        self.spoil = Some(SpoiledAnswers {
+            method: method.map(str::to_string),
+            skip,
+            times,
+            fault,
+        });
         self
     }
     pub fn with_max_concurrent(mut self, n: usize) -> Self {
@@ -164,6 +193,8 @@ struct Counters {
     rate_limited: AtomicU64,
     concurrency_limited: AtomicU64,
     dropped: AtomicU64,
+    /// Answers spoiled after forwarding.
+    spoiled: AtomicU64,
     in_flight: AtomicUsize,
     max_in_flight: AtomicUsize,
 }
@@ -273,6 +304,11 @@ impl FaultProxy {
     }
 
     /// Requests forwarded to the upstream.
+    /// Answers spoiled after they were forwarded ([`Faults::with_spoiled_answers`]).
+    pub fn spoiled(&self) -> u64 {
+        self.shared.counters.spoiled.load(Ordering::SeqCst)
+    }
+
     pub fn forwarded(&self) -> u64 {
         self.shared.counters.forwarded.load(Ordering::SeqCst)
     }
@@ -465,6 +501,8 @@ struct Response {
 enum Action {
     Respond(Response),
     Drop,
+    /// The head with the whole length, half the body, then the connection closes.
+    Truncate(Response),
 }
 
 fn find_subslice(hay: &[u8], needle: &[u8]) -> Option<usize> {
@@ -616,12 +654,13 @@ async fn serve_connection(mut stream: TcpStream, shared: Arc<Shared>) {
         let close = req.wants_close();
         let is_head = req.method.eq_ignore_ascii_case("HEAD");
         let action = handle(&shared, req).await;
-        let resp = match action {
+        let (resp, truncate) = match action {
             Action::Drop => {
                 // Close without a response.
                 return;
             }
-            Action::Respond(r) => r,
+            Action::Respond(r) => (r, false),
+            Action::Truncate(r) => (r, true),
         };
         let reason = reqwest::StatusCode::from_u16(resp.status)
             .ok()
@@ -644,6 +683,11 @@ async fn serve_connection(mut stream: TcpStream, shared: Arc<Shared>) {
             out.extend_from_slice(b"connection: close\r\n");
         }
         out.extend_from_slice(b"\r\n");
+        if truncate {
+            out.extend_from_slice(&resp.body[..resp.body.len() / 2]);
+            let _ = stream.write_all(&out).await;
+            return;
+        }
         if !no_body && !is_head {
             out.extend_from_slice(&resp.body);
         }
@@ -852,20 +896,50 @@ async fn handle(shared: &Arc<Shared>, req: Request) -> Action {
     let method = req.method.clone();
     let resp = forward(shared, req).await;
     set_outcome(Outcome::Forwarded(resp.status));
-    let lose = {
+    let fault = {
         let mut f = shared.faults.lock().unwrap();
-        match &mut f.faults.lose_answers {
-            Some((m, n)) if *n > 0 && m.eq_ignore_ascii_case(&method) => {
-                *n -= 1;
-                true
+        match &mut f.faults.spoil {
+            Some(s)
+                if s.times > 0
+                    && s.method
+                        .as_ref()
+                        .is_none_or(|m| m.eq_ignore_ascii_case(&method)) =>
+            {
+                if s.skip > 0 {
+                    s.skip -= 1;
+                    None
+                } else {
+                    s.times -= 1;
+                    Some(s.fault)
+                }
             }
-            _ => false,
+            _ => None,
         }
     };
-    if lose {
-        return Action::Drop;
+    let Some(fault) = fault else {
+        return Action::Respond(resp);
+    };
+    c.spoiled.fetch_add(1, Ordering::SeqCst);
+    let content_type = resp
+        .headers
+        .iter()
+        .find(|(k, _)| k.eq_ignore_ascii_case("content-type"))
+        .map(|(_, v)| v.clone())
+        .unwrap_or_default();
+    match fault {
+        AnswerFault::Lose => Action::Drop,
+        AnswerFault::Truncate => Action::Truncate(resp),
+        AnswerFault::ServerError => Action::Respond(error_response(
+            500,
+            "InjectedFault",
+            "Internal error after the request was carried out (injected by the test proxy).",
+            None,
+        )),
+        other => Action::Respond(Response {
+            body: answers::spoil(other, &content_type, &resp.body),
+            ..resp
+        }),
     }
-    Action::Respond(resp)
 }
 
 async fn forward(shared: &Arc<Shared>, req: Request) -> Response {

@@ -1,0 +1,120 @@
+//! What the fault proxy can do to an answer the upstream already gave (the request was carried
+//! out): lose it, cut it, garble it, reorder, drop or repeat the parts of a `$batch` answer, or
+//! replace it with a server error. Both batch formats: JSON (`responses`) and multipart.
+
+/// One way to spoil an answer.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum AnswerFault {
+    /// The connection closes without the answer.
+    Lose,
+    /// The head says the whole length; half the body comes, then the connection closes.
+    Truncate,
+    /// 200 with a body that is not what the content type says.
+    Garble,
+    /// The parts of a batch answer in reverse order.
+    Reorder,
+    /// Reversed, and without the ids that say which request each part answers (`Content-ID`,
+    /// JSON `id`): only the position is left, and it is wrong.
+    ReorderUnnamed,
+    /// The last part of a batch answer left out.
+    DropPart,
+    /// The first part of a batch answer twice.
+    DuplicatePart,
+    /// 500 instead of the answer.
+    ServerError,
+}
+
+impl AnswerFault {
+    pub const ALL: [AnswerFault; 8] = [
+        AnswerFault::Lose,
+        AnswerFault::Truncate,
+        AnswerFault::Garble,
+        AnswerFault::Reorder,
+        AnswerFault::ReorderUnnamed,
+        AnswerFault::DropPart,
+        AnswerFault::DuplicatePart,
+        AnswerFault::ServerError,
+    ];
+}
+
+/// The parts of a batch answer rearranged by `f` (a body that is not a batch answer is kept).
+pub fn rearrange(content_type: &str, body: &[u8], f: impl Fn(&mut Vec<Vec<u8>>)) -> Vec<u8> {
+    if content_type.contains("json") {
+        let Ok(mut v) = serde_json::from_slice::<serde_json::Value>(body) else {
+            return body.to_vec();
+        };
+        if let Some(list) = v.get_mut("responses").and_then(|r| r.as_array_mut()) {
+            let mut parts: Vec<Vec<u8>> = list.iter().map(|p| p.to_string().into_bytes()).collect();
+            f(&mut parts);
+            *list = parts
+                .iter()
+                .filter_map(|p| serde_json::from_slice(p).ok())
+                .collect();
+        }
+        return v.to_string().into_bytes();
+    }
+    let Some(boundary) = content_type
+        .split(';')
+        .find_map(|p| p.trim().strip_prefix("boundary="))
+        .map(|b| b.trim_matches('"').to_string())
+    else {
+        return body.to_vec();
+    };
+    let delim = format!("--{boundary}");
+    let text = String::from_utf8_lossy(body).into_owned();
+    let mut chunks: Vec<&str> = text.split(delim.as_str()).collect();
+    // [preamble, part, part, ..., "--\r\n" (the close)]
+    if chunks.len() < 3 {
+        return body.to_vec();
+    }
+    let close = chunks.pop().unwrap_or_default().to_string();
+    let preamble = chunks.remove(0).to_string();
+    let mut parts: Vec<Vec<u8>> = chunks.iter().map(|c| c.as_bytes().to_vec()).collect();
+    f(&mut parts);
+    let mut out = preamble;
+    for p in &parts {
+        out.push_str(&delim);
+        out.push_str(&String::from_utf8_lossy(p));
+    }
+    out.push_str(&delim);
+    out.push_str(&close);
+    out.into_bytes()
+}
+
+/// The body `fault` turns `body` into (`Lose`, `Truncate` and `ServerError` are the proxy's).
+pub fn spoil(fault: AnswerFault, content_type: &str, body: &[u8]) -> Vec<u8> {
+    match fault {
+        AnswerFault::Garble => b"\x00\x7f{\"responses\": [ garbled".to_vec(),
+        AnswerFault::Reorder => rearrange(content_type, body, |p| p.reverse()),
+        AnswerFault::ReorderUnnamed => rearrange(content_type, body, |parts| {
+            parts.reverse();
+            for p in parts.iter_mut() {
+                *p = unnamed(p);
+            }
+        }),
+        AnswerFault::DropPart => rearrange(content_type, body, |p| {
+            p.pop();
+        }),
+        AnswerFault::DuplicatePart => rearrange(content_type, body, |p| {
+            if let Some(first) = p.first().cloned() {
+                p.insert(1, first);
+            }
+        }),
+        _ => body.to_vec(),
+    }
+}
+
+/// A batch part without the id of its request.
+fn unnamed(part: &[u8]) -> Vec<u8> {
+    if let Ok(mut v) = serde_json::from_slice::<serde_json::Value>(part) {
+        if let Some(o) = v.as_object_mut() {
+            o.remove("id");
+        }
+        return v.to_string().into_bytes();
+    }
+    String::from_utf8_lossy(part)
+        .split_inclusive('\n')
+        .filter(|l| !l.to_ascii_lowercase().starts_with("content-id:"))
+        .collect::<String>()
+        .into_bytes()
+}
