@@ -3,7 +3,7 @@
 use super::args::{OutputFormat, ProfileArgs};
 use super::setup::{self, Stop};
 use crate::plan;
-use crate::runtime::state::SideName;
+use crate::runtime::state::{RunStatus, SideName};
 use serde::Serialize;
 use std::fmt::Write;
 
@@ -35,6 +35,18 @@ fn execute(args: ProfileArgs) -> Result<i32, Stop> {
     let state = setup::state(&session.profile, false)?;
     let plan = plan::compile(&session.model, None);
     let failures = state.failures(None).map_err(setup::fail)?;
+    let last = state.last_run().map_err(setup::fail)?;
+    // A --full run that did not finish: the next run resumes it as full (see engine::run).
+    let unfinished_full = last
+        .as_ref()
+        .filter(|r| {
+            r.full
+                && matches!(
+                    r.status,
+                    RunStatus::Running | RunStatus::Stopped | RunStatus::Error
+                )
+        })
+        .map(|r| r.id);
     let mut rows = Vec::new();
     for m in &plan.mappings {
         let (couplings, skipped) = state.count_couplings(&m.name).map_err(setup::fail)?;
@@ -68,27 +80,7 @@ fn execute(args: ProfileArgs) -> Result<i32, Stop> {
             }
         }
         let waiting = state.count_held(&m.name).map_err(setup::fail)?;
-        let recommendation = if !m.enabled {
-            format!(
-                "off (setting `{}` is false)",
-                m.when.clone().unwrap_or_default()
-            )
-        } else if let Some(owner) = &m.couple_via {
-            format!("updates the records `{owner}` coupled")
-        } else if waiting > 0 {
-            format!("incremental: {waiting} record(s) wait for their parent to be coupled")
-        } else if couplings > 0 {
-            "incremental: couplings exist".to_string()
-        } else {
-            match counts {
-                (Some(0), Some(0)) => "nothing to do: both sides are empty".into(),
-                (Some(a), Some(b)) if a > 0 && b > 0 => {
-                    "couple records: both sides have records (match them with `couple by`, or `coupler couple`)".into()
-                }
-                (Some(_), Some(_)) => "full synchronization: one side is empty (`coupler run --full`)".into(),
-                _ => "full synchronization".into(),
-            }
-        };
+        let recommendation = recommend(m, waiting, couplings, counts, unfinished_full);
         rows.push(MappingStatus {
             mapping: m.name.clone(),
             direction: m.direction.to_string(),
@@ -104,7 +96,6 @@ fn execute(args: ProfileArgs) -> Result<i32, Stop> {
             recommendation,
         });
     }
-    let last = state.last_run().map_err(setup::fail)?;
     if args.format == OutputFormat::Json {
         let doc = serde_json::json!({ "last_run": last, "mappings": rows });
         crate::outln!("{}", serde_json::to_string_pretty(&doc).unwrap_or_default());
@@ -158,4 +149,44 @@ fn execute(args: ProfileArgs) -> Result<i32, Stop> {
     }
     crate::out!("{out}");
     Ok(0)
+}
+
+/// How to go on with a mapping, from its couplings, its waiting records and what each side holds.
+fn recommend(
+    m: &plan::MappingPlan,
+    waiting: u64,
+    couplings: u64,
+    counts: (Option<u64>, Option<u64>),
+    unfinished_full: Option<i64>,
+) -> String {
+    if !m.enabled {
+        return format!(
+            "off (setting `{}` is false)",
+            m.when.clone().unwrap_or_default()
+        );
+    }
+    if let Some(owner) = &m.couple_via {
+        return format!("updates the records `{owner}` coupled");
+    }
+    if let Some(run) = unfinished_full {
+        return format!(
+            "full synchronization: run #{run} (--full) did not finish (killed, stopped or failed); the next `coupler run` resumes it as full"
+        );
+    }
+    if waiting > 0 {
+        return format!("incremental: {waiting} record(s) wait for their parent to be coupled");
+    }
+    if couplings > 0 {
+        return "incremental: couplings exist".to_string();
+    }
+    match counts {
+        (Some(0), Some(0)) => "nothing to do: both sides are empty".into(),
+        (Some(a), Some(b)) if a > 0 && b > 0 => {
+            "couple records: both sides have records (match them with `couple by`, or `coupler couple`)".into()
+        }
+        (Some(_), Some(_)) => {
+            "full synchronization: one side is empty (`coupler run --full`)".into()
+        }
+        _ => "full synchronization".into(),
+    }
 }

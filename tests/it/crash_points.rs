@@ -106,3 +106,42 @@ fn a_crash_at_every_write_step_ends_like_an_uninterrupted_run() {
     }
     assert!(tried >= POINTS.len(), "only {tried} crashes happened");
 }
+
+/// Issue 11 finding 12: `status` of a profile whose `--full` run was killed says the next run
+/// resumes it as full (not "incremental: couplings exist"), and the next run does.
+#[test]
+fn status_says_a_killed_full_run_is_resumed() {
+    let p = project();
+    let map = p.map_arg();
+    let out = coupler(["run", "--profile", PROFILE, &map, "--full"])
+        .env("COUPLER_CRASH_AT", "after-settle")
+        .current_dir(p.root())
+        .output();
+    assert!(String::from_utf8_lossy(&out.stderr).contains("crash point"));
+    let status = p.status();
+    let recommendations: Vec<&str> = status["mappings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|m| m["enabled"] == true)
+        .map(|m| m["recommendation"].as_str().unwrap_or_default())
+        // `couple via` mappings update what their owner coupled: no full run of their own.
+        .filter(|r| !r.starts_with("updates the records"))
+        .collect();
+    assert!(!recommendations.is_empty());
+    for r in &recommendations {
+        assert!(
+            r.contains("did not finish") && r.contains("resumes it as full"),
+            "{recommendations:#?}"
+        );
+    }
+    p.run_ok(&[]);
+    let after = p.status();
+    let customers = after["mappings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["mapping"] == "CUSTOMER")
+        .unwrap();
+    assert_eq!(customers["recommendation"], "incremental: couplings exist");
+}

@@ -18,6 +18,8 @@ pub enum AnswerFault {
     ReorderUnnamed,
     /// The last part of a batch answer left out.
     DropPart,
+    /// Every part of a batch answer keeps its status but loses its body (the record written).
+    Bodiless,
     /// The first part of a batch answer twice.
     DuplicatePart,
     /// 500 instead of the answer.
@@ -25,13 +27,14 @@ pub enum AnswerFault {
 }
 
 impl AnswerFault {
-    pub const ALL: [AnswerFault; 8] = [
+    pub const ALL: [AnswerFault; 9] = [
         AnswerFault::Lose,
         AnswerFault::Truncate,
         AnswerFault::Garble,
         AnswerFault::Reorder,
         AnswerFault::ReorderUnnamed,
         AnswerFault::DropPart,
+        AnswerFault::Bodiless,
         AnswerFault::DuplicatePart,
         AnswerFault::ServerError,
     ];
@@ -95,6 +98,11 @@ pub fn spoil(fault: AnswerFault, content_type: &str, body: &[u8]) -> Vec<u8> {
         AnswerFault::DropPart => rearrange(content_type, body, |p| {
             p.pop();
         }),
+        AnswerFault::Bodiless => rearrange(content_type, body, |parts| {
+            for p in parts.iter_mut() {
+                *p = bodiless(p);
+            }
+        }),
         AnswerFault::DuplicatePart => rearrange(content_type, body, |p| {
             if let Some(first) = p.first().cloned() {
                 p.insert(1, first);
@@ -117,4 +125,21 @@ fn unnamed(part: &[u8]) -> Vec<u8> {
         .filter(|l| !l.to_ascii_lowercase().starts_with("content-id:"))
         .collect::<String>()
         .into_bytes()
+}
+
+/// A batch part without its body: JSON `body` removed; a multipart part cut after the head of
+/// the HTTP answer it holds.
+fn bodiless(part: &[u8]) -> Vec<u8> {
+    if let Ok(mut v) = serde_json::from_slice::<serde_json::Value>(part) {
+        if let Some(o) = v.as_object_mut() {
+            o.remove("body");
+        }
+        return v.to_string().into_bytes();
+    }
+    let text = String::from_utf8_lossy(part);
+    let mut heads = text.match_indices("\r\n\r\n");
+    match (heads.next(), heads.next()) {
+        (Some(_), Some((inner, _))) => format!("{}\r\n\r\n", &text[..inner]).into_bytes(),
+        _ => part.to_vec(),
+    }
 }
