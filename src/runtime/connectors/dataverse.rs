@@ -16,7 +16,8 @@
 //!   `_modifiedby_value ne <integration user>`.
 //! - Writes: create = upsert `PATCH <set>(<key coupler chose>)` without a condition header (a
 //!   create retried after a crash updates the record it made before: one record, never two);
-//!   update `PATCH` with `If-Match: *` (never an upsert: a record deleted meanwhile fails with
+//!   update `PATCH` with `If-Match: <etag read>` (`*` when not read; a change made since the
+//!   read is a 412 conflict; never an upsert: a record deleted meanwhile fails with
 //!   "no record", 404, or 412 from servers that say so, and is not re-created); delete
 //!   `DELETE`; several operations go as one multipart `$batch` with
 //!   `Prefer: odata.continue-on-error` (each operation outside change sets, so one failing record
