@@ -1,6 +1,7 @@
 //! The fault matrix (issue 11): a small sync into a real endpoint (the CAP imitations of
 //! Business Central and Dataverse) behind the fault proxy. Each spoiled answer
-//! ([`AnswerFault`]: lost, cut, garbled, batch parts reordered, dropped or repeated, a 500
+//! ([`AnswerFault`]: lost, cut, garbled, held back past the client's timeout, batch parts
+//! reordered (with or without their ids), dropped, repeated or without their records, a 500
 //! after the write) hits each request of the first run in turn; the runs after it are clean.
 //! The end state (records on the endpoint, couplings, failures) must be the fault-free run's:
 //! nothing made twice, nothing lost, nothing coupled crosswise. A run killed at each crash point
@@ -77,11 +78,11 @@ fn project(target: Target, tag: &str, proxy: &FaultProxy) -> TempDir {
     std::fs::write(root.join("seed/seed.json"), seed.to_string()).unwrap();
     let endpoint = match target {
         Target::BusinessCentral => format!(
-            "bc: {{ kind: business_central, url: '{}/api/v2.0', company: '{COMPANY_NAME}' }}\n      sales: {{ kind: embedded, seed: seed }}",
+            "bc: {{ kind: business_central, url: '{}/api/v2.0', company: '{COMPANY_NAME}', limits: {{ timeout_seconds: 2 }} }}\n      sales: {{ kind: embedded, seed: seed }}",
             proxy.url()
         ),
         Target::Dataverse => format!(
-            "sales: {{ kind: dataverse, url: '{}/api/data/v9.2', integration_user: '{DEFAULT_USER_ID}' }}\n      bc: {{ kind: embedded, seed: seed }}",
+            "sales: {{ kind: dataverse, url: '{}/api/data/v9.2', integration_user: '{DEFAULT_USER_ID}', limits: {{ timeout_seconds: 2 }} }}\n      bc: {{ kind: embedded, seed: seed }}",
             proxy.url()
         ),
     };

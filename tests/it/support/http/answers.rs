@@ -24,10 +24,15 @@ pub enum AnswerFault {
     DuplicatePart,
     /// 500 instead of the answer.
     ServerError,
+    /// The answer held back for [`DELAY`]: longer than the client waits (its timeout).
+    Delay,
 }
 
+/// How long [`AnswerFault::Delay`] holds an answer back.
+pub const DELAY: std::time::Duration = std::time::Duration::from_millis(2500);
+
 impl AnswerFault {
-    pub const ALL: [AnswerFault; 9] = [
+    pub const ALL: [AnswerFault; 10] = [
         AnswerFault::Lose,
         AnswerFault::Truncate,
         AnswerFault::Garble,
@@ -37,6 +42,7 @@ impl AnswerFault {
         AnswerFault::Bodiless,
         AnswerFault::DuplicatePart,
         AnswerFault::ServerError,
+        AnswerFault::Delay,
     ];
 }
 

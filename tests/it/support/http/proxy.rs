@@ -927,6 +927,10 @@ async fn handle(shared: &Arc<Shared>, req: Request) -> Action {
         .map(|(_, v)| v.clone())
         .unwrap_or_default();
     match fault {
+        AnswerFault::Delay => {
+            tokio::time::sleep(answers::DELAY).await;
+            Action::Respond(resp)
+        }
         AnswerFault::Lose => Action::Drop,
         AnswerFault::Truncate => Action::Truncate(resp),
         AnswerFault::ServerError => Action::Respond(error_response(
