@@ -51,13 +51,9 @@ fn resolve_operand(cx: &mut Cx<'_>, side: &Option<Side>, op: &Operand) -> Resolv
     }
 }
 
-fn check_line(
-    cx: &mut Cx<'_>,
-    mcx: &MappingCx<'_>,
-    line: &ast::FieldLine,
-    written: &mut HashMap<(bool, String), Span>,
-    flows: &mut Flows,
-) {
+/// The line's arrow against the mapping's: one that does not fit is reported; the others add
+/// to the directions the mapping's lines flow in.
+fn check_arrow(cx: &mut Cx<'_>, mcx: &MappingCx<'_>, line: &ast::FieldLine, flows: &mut Flows) {
     let mapping_dir = mcx.decl.arrow.dir;
     let dir = line.arrow.dir;
     if !dir.fits(mapping_dir) {
@@ -90,38 +86,77 @@ fn check_line(
         flows.forward |= dir.flows_forward();
         flows.backward |= dir.flows_backward();
     }
+}
+
+/// `via M`: resolves the mapping and, on the primary mapping, records the dependency on it
+/// (deferred for a `[deferred]` line). Whether `M` exists.
+fn record_via(cx: &mut Cx<'_>, mcx: &MappingCx<'_>, line: &ast::FieldLine, v: &ast::Ident) -> bool {
+    let dir = line.arrow.dir;
+    let ok = resolve_mapping(cx, v).is_some();
+    if ok && mcx.primary {
+        let deferred = line
+            .modifiers
+            .iter()
+            .any(|m| m.kind == Some(ModifierKind::Deferred));
+        let target = match (&line.right, &line.left, dir) {
+            (Operand::Field(r), _, Direction::Forward | Direction::Both) => r.name.clone(),
+            (_, Operand::Field(l), _) => l.name.clone(),
+            _ => String::new(),
+        };
+        cx.model.dependencies.push(Dependency {
+            from: mcx.name().to_string(),
+            to: v.name.clone(),
+            kind: if deferred {
+                DependencyKind::Deferred
+            } else {
+                DependencyKind::Via
+            },
+            reason: target,
+            span: v.span,
+        });
+    }
+    ok
+}
+
+/// A constant on the target side of a line's arrow.
+fn report_constant_target(cx: &mut Cx<'_>, line: &ast::FieldLine, at: Span) {
+    let dir = line.arrow.dir;
+    let help = if dir == Direction::Both {
+        "a constant can only be written one way: use `->` or `<-` with the constant on the source side".to_string()
+    } else {
+        format!(
+            "put the constant on the source side of `{}`, or turn the arrow",
+            dir.as_str()
+        )
+    };
+    cx.report(
+        Diagnostic::new(
+            codes::CONSTANT_TARGET,
+            at,
+            "a constant cannot be written to",
+        )
+        .label("constant on the target side of the arrow")
+        .with_label(line.arrow.span, "data flows this way")
+        .help(help),
+    );
+}
+
+fn check_line(
+    cx: &mut Cx<'_>,
+    mcx: &MappingCx<'_>,
+    line: &ast::FieldLine,
+    written: &mut HashMap<(bool, String), Span>,
+    flows: &mut Flows,
+) {
+    let dir = line.arrow.dir;
+    check_arrow(cx, mcx, line, flows);
 
     let left = resolve_operand(cx, &mcx.left, &line.left);
     let right = resolve_operand(cx, &mcx.right, &line.right);
     check_modifiers(cx, line);
     let functions = compile_transforms(cx, &line.transforms);
     let via_ok = match &line.via {
-        Some(v) => {
-            let ok = resolve_mapping(cx, v).is_some();
-            if ok && mcx.primary {
-                let deferred = line
-                    .modifiers
-                    .iter()
-                    .any(|m| m.kind == Some(ModifierKind::Deferred));
-                let target = match (&line.right, &line.left, dir) {
-                    (Operand::Field(r), _, Direction::Forward | Direction::Both) => r.name.clone(),
-                    (_, Operand::Field(l), _) => l.name.clone(),
-                    _ => String::new(),
-                };
-                cx.model.dependencies.push(Dependency {
-                    from: mcx.name().to_string(),
-                    to: v.name.clone(),
-                    kind: if deferred {
-                        DependencyKind::Deferred
-                    } else {
-                        DependencyKind::Via
-                    },
-                    reason: target,
-                    span: v.span,
-                });
-            }
-            ok
-        }
+        Some(v) => record_via(cx, mcx, line, v),
         None => true,
     };
     if let (Some(v), true) = (&line.via, via_ok) {
@@ -143,24 +178,7 @@ fn check_line(
             Resolved::Const(l) => {
                 if !const_reported {
                     const_reported = true;
-                    let help = if dir == Direction::Both {
-                        "a constant can only be written one way: use `->` or `<-` with the constant on the source side".to_string()
-                    } else {
-                        format!(
-                            "put the constant on the source side of `{}`, or turn the arrow",
-                            dir.as_str()
-                        )
-                    };
-                    cx.report(
-                        Diagnostic::new(
-                            codes::CONSTANT_TARGET,
-                            l.span,
-                            "a constant cannot be written to",
-                        )
-                        .label("constant on the target side of the arrow")
-                        .with_label(line.arrow.span, "data flows this way")
-                        .help(help),
-                    );
+                    report_constant_target(cx, line, l.span);
                 }
                 continue;
             }

@@ -68,28 +68,15 @@ fn literal_seconds(raw: &str) -> Option<u64> {
         .checked_mul(factor)
 }
 
-fn execute(args: RunArgs) -> Result<i32, Stop> {
-    let scale = match args.tick {
-        Some(t) if !(t.is_finite() && t > 0.0) => {
-            return Err(setup::fail("--tick must be a positive number of seconds"))
-        }
-        Some(t) => t / 60.0,
-        None => 1.0,
-    };
-    let (session, state) = setup::open_locked(&args.profile)?;
-    let graph = DepGraph::build(&session.model);
-    let selection = match &args.select {
-        Some(spec) => Some(select::select(&graph, spec).map_err(setup::fail)?),
-        None => None,
-    };
-    let full_plan = plan::compile(&session.model, selection.as_ref());
+/// One job per enabled mapping of the plan, due now, at its schedule scaled by `scale`.
+fn jobs_of(full_plan: &plan::Plan, graph: &DepGraph, scale: f64) -> Vec<Job> {
     let scaled = |seconds: u64| {
         Duration::try_from_secs_f64(seconds as f64 * scale)
             .unwrap_or(MAX_STEP)
             .clamp(MIN_STEP, MAX_STEP)
     };
     let start = Instant::now();
-    let mut jobs: Vec<Job> = full_plan
+    full_plan
         .mappings
         .iter()
         .filter(|m| m.enabled)
@@ -113,7 +100,25 @@ fn execute(args: RunArgs) -> Result<i32, Stop> {
                 on_hold: false,
             }
         })
-        .collect();
+        .collect()
+}
+
+fn execute(args: RunArgs) -> Result<i32, Stop> {
+    let scale = match args.tick {
+        Some(t) if !(t.is_finite() && t > 0.0) => {
+            return Err(setup::fail("--tick must be a positive number of seconds"))
+        }
+        Some(t) => t / 60.0,
+        None => 1.0,
+    };
+    let (session, state) = setup::open_locked(&args.profile)?;
+    let graph = DepGraph::build(&session.model);
+    let selection = match &args.select {
+        Some(spec) => Some(select::select(&graph, spec).map_err(setup::fail)?),
+        None => None,
+    };
+    let full_plan = plan::compile(&session.model, selection.as_ref());
+    let mut jobs = jobs_of(&full_plan, &graph, scale);
     if jobs.is_empty() {
         return Err(setup::fail(
             "nothing to watch: no mapping is selected and enabled",

@@ -69,43 +69,8 @@ fn mapping_text(out: &mut String, m: &MappingPlan, plan: &Plan) {
         let state = if m.enabled { "on" } else { "off" };
         let _ = writeln!(out, "  runs only when setting `{w}` is true (now {state})");
     }
-    if !m.depends_on.is_empty() {
-        // One entry per mapping depended on: `CURRENCY (via transactioncurrencyid; after)`.
-        let mut deps: Vec<(String, Vec<String>)> = Vec::new();
-        for e in &m.depends_on {
-            let why = match &e.field {
-                Some(f) => format!("{} {f}", e.kind),
-                None => e.kind.to_string(),
-            };
-            match deps.iter_mut().find(|(n, _)| *n == e.mapping) {
-                Some((_, whys)) => whys.push(why),
-                None => deps.push((e.mapping.clone(), vec![why])),
-            }
-        }
-        let deps: Vec<String> = deps
-            .into_iter()
-            .map(|(n, whys)| format!("{} ({})", quoted(&n), whys.join("; ")))
-            .collect();
-        let _ = writeln!(out, "  after: {}", deps.join(", "));
-    }
-    for f in &m.filters {
-        let _ = writeln!(out, "  filter {}: {}", f.system, f.expression);
-        match &f.odata {
-            Some(q) => {
-                let _ = writeln!(out, "    $filter: {q}");
-            }
-            None => {
-                let _ = writeln!(
-                    out,
-                    "    $filter: (none: the endpoint cannot evaluate it; coupler does after reading)"
-                );
-            }
-        }
-        if let Some(l) = &f.local {
-            let _ = writeln!(out, "    checked by coupler after reading: {l}");
-        }
-        let _ = writeln!(out, "    store:   {}", f.store);
-    }
+    depends_text(out, m);
+    filters_text(out, m);
     for g in &m.couple_by {
         let pairs: Vec<String> = g.pairs.iter().map(|(a, b)| format!("{a} == {b}")).collect();
         let case = if g.ignore_case { ", ignoring case" } else { "" };
@@ -125,59 +90,8 @@ fn mapping_text(out: &mut String, m: &MappingPlan, plan: &Plan) {
             "  a code without a matching label is skipped and the option stays blank"
         );
     }
-    for (arrow, towards) in [("->", right_system(m)), ("<-", left_system(m))] {
-        let steps: Vec<_> = m.steps.iter().filter(|s| s.direction == arrow).collect();
-        if steps.is_empty() {
-            continue;
-        }
-        let _ = writeln!(out, "  fields to {towards}:");
-        let width = steps
-            .iter()
-            .map(|s| s.source.chars().count())
-            .max()
-            .unwrap_or(0);
-        for s in steps {
-            let mut line = format!("    {:<width$} -> ", s.source);
-            if let Some(w) = &s.when {
-                let _ = write!(line, "(when {w}) ");
-            }
-            for t in &s.transforms {
-                let _ = write!(line, "{t} -> ");
-            }
-            line.push_str(&s.target);
-            if let Some(v) = &s.via {
-                let _ = write!(line, "  via {v}");
-            }
-            if !s.modifiers.is_empty() {
-                let _ = write!(line, "  [{}]", s.modifiers.join(", "));
-            }
-            let _ = writeln!(out, "{}", line.trim_end());
-        }
-    }
-    if let Some(sp) = &m.split {
-        let numbered = sp
-            .numbered
-            .as_ref()
-            .map(|n| format!(", numbered after the record's {n}"))
-            .unwrap_or_default();
-        let _ = writeln!(
-            out,
-            "  split: {} in parts of {}: the first to {}, each further part to an extra record{numbered}:",
-            sp.source, sp.every, sp.into
-        );
-        for s in &sp.steps {
-            let mut line = format!("    {} -> ", s.source);
-            for t in &s.transforms {
-                let _ = write!(line, "{t} -> ");
-            }
-            line.push_str(&s.target);
-            if let Some(v) = &s.via {
-                let _ = write!(line, "  via {v}");
-            }
-            let _ = writeln!(out, "{}", line.trim_end());
-        }
-        let _ = writeln!(out, "    (part) -> {}", sp.into);
-    }
+    steps_text(out, m);
+    split_text(out, m);
     if let Some(c) = &m.couple_via {
         let _ = writeln!(
             out,
@@ -218,6 +132,112 @@ fn mapping_text(out: &mut String, m: &MappingPlan, plan: &Plan) {
     }
     for k in &m.watermarks {
         let _ = writeln!(out, "  watermark {}: {}", k.system, k.field);
+    }
+}
+
+/// `after:` one entry per mapping depended on: `CURRENCY (via transactioncurrencyid; after)`.
+fn depends_text(out: &mut String, m: &MappingPlan) {
+    if !m.depends_on.is_empty() {
+        // One entry per mapping depended on: `CURRENCY (via transactioncurrencyid; after)`.
+        let mut deps: Vec<(String, Vec<String>)> = Vec::new();
+        for e in &m.depends_on {
+            let why = match &e.field {
+                Some(f) => format!("{} {f}", e.kind),
+                None => e.kind.to_string(),
+            };
+            match deps.iter_mut().find(|(n, _)| *n == e.mapping) {
+                Some((_, whys)) => whys.push(why),
+                None => deps.push((e.mapping.clone(), vec![why])),
+            }
+        }
+        let deps: Vec<String> = deps
+            .into_iter()
+            .map(|(n, whys)| format!("{} ({})", quoted(&n), whys.join("; ")))
+            .collect();
+        let _ = writeln!(out, "  after: {}", deps.join(", "));
+    }
+}
+
+/// Each `where` with the `$filter` it becomes and what coupler checks itself.
+fn filters_text(out: &mut String, m: &MappingPlan) {
+    for f in &m.filters {
+        let _ = writeln!(out, "  filter {}: {}", f.system, f.expression);
+        match &f.odata {
+            Some(q) => {
+                let _ = writeln!(out, "    $filter: {q}");
+            }
+            None => {
+                let _ = writeln!(
+                    out,
+                    "    $filter: (none: the endpoint cannot evaluate it; coupler does after reading)"
+                );
+            }
+        }
+        if let Some(l) = &f.local {
+            let _ = writeln!(out, "    checked by coupler after reading: {l}");
+        }
+        let _ = writeln!(out, "    store:   {}", f.store);
+    }
+}
+
+/// The field steps of each direction, with their transforms, lookups and modifiers.
+fn steps_text(out: &mut String, m: &MappingPlan) {
+    for (arrow, towards) in [("->", right_system(m)), ("<-", left_system(m))] {
+        let steps: Vec<_> = m.steps.iter().filter(|s| s.direction == arrow).collect();
+        if steps.is_empty() {
+            continue;
+        }
+        let _ = writeln!(out, "  fields to {towards}:");
+        let width = steps
+            .iter()
+            .map(|s| s.source.chars().count())
+            .max()
+            .unwrap_or(0);
+        for s in steps {
+            let mut line = format!("    {:<width$} -> ", s.source);
+            if let Some(w) = &s.when {
+                let _ = write!(line, "(when {w}) ");
+            }
+            for t in &s.transforms {
+                let _ = write!(line, "{t} -> ");
+            }
+            line.push_str(&s.target);
+            if let Some(v) = &s.via {
+                let _ = write!(line, "  via {v}");
+            }
+            if !s.modifiers.is_empty() {
+                let _ = write!(line, "  [{}]", s.modifiers.join(", "));
+            }
+            let _ = writeln!(out, "{}", line.trim_end());
+        }
+    }
+}
+
+/// `split`: the parts and the fields of each extra record.
+fn split_text(out: &mut String, m: &MappingPlan) {
+    if let Some(sp) = &m.split {
+        let numbered = sp
+            .numbered
+            .as_ref()
+            .map(|n| format!(", numbered after the record's {n}"))
+            .unwrap_or_default();
+        let _ = writeln!(
+            out,
+            "  split: {} in parts of {}: the first to {}, each further part to an extra record{numbered}:",
+            sp.source, sp.every, sp.into
+        );
+        for s in &sp.steps {
+            let mut line = format!("    {} -> ", s.source);
+            for t in &s.transforms {
+                let _ = write!(line, "{t} -> ");
+            }
+            line.push_str(&s.target);
+            if let Some(v) = &s.via {
+                let _ = write!(line, "  via {v}");
+            }
+            let _ = writeln!(out, "{}", line.trim_end());
+        }
+        let _ = writeln!(out, "    (part) -> {}", sp.into);
     }
 }
 
