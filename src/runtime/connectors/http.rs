@@ -514,10 +514,18 @@ impl Http {
         let headers = resp.headers().clone();
         let url = resp.url().clone();
         let body = self.read_body(resp, req).await?;
+        // A token request's answer is the new token (which may be one handed out before):
+        // only its refusals are scrubbed.
+        let ok = (200..300).contains(&status);
+        let body = if gated || !ok {
+            self.scrub_body(body)
+        } else {
+            body
+        };
         Ok(Resp {
             status,
             headers,
-            body: self.scrub_body(body),
+            body,
             url,
         })
     }

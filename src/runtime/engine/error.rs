@@ -86,11 +86,12 @@ pub enum EngineError {
     /// A batch answer without a result for this record.
     #[error("no result for the write")]
     NoResult,
-    /// A create whose answer was never heard, and several records the endpoint made could be it.
+    /// A create whose answer was never heard, and it cannot be told which record, if any, it
+    /// made.
     #[error(
-        "a create of this record may already have been made: {count} uncoupled records of `{table}` hold what it wrote; it is not created again until one is coupled by hand (`coupler couple`) or the others are removed"
+        "a create of this record may already have been made ({why}); it is not created again until its record is coupled by hand (`coupler couple`), or, if there is none, the pending create is looked for again next run"
     )]
-    CreateInDoubt { count: usize, table: String },
+    CreateInDoubt { why: String },
 }
 
 impl EngineError {

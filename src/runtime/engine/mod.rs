@@ -67,9 +67,9 @@ pub(crate) struct Ctx<'a> {
     pub opts: &'a RunOptions,
     pub run_id: i64,
     pub observer: &'a dyn Observer,
-    /// Sources whose earlier create may have been made, with several candidates for it
-    /// (mapping, source id -> the error): they fail instead of being created again.
-    pub in_doubt: std::sync::Mutex<HashMap<(String, String), (usize, String)>>,
+    /// Sources whose earlier create may have been made, by (mapping, pass arrow, source id),
+    /// with why it is not known: they fail instead of being created again.
+    pub in_doubt: std::sync::Mutex<HashMap<(String, String, String), String>>,
 }
 
 impl Ctx<'_> {
@@ -228,21 +228,24 @@ async fn execute_mapping(
         finish(ctx, &mut report);
         return vec![report];
     }
-    if !ctx.opts.dry_run {
-        if let Err(e) = pending::resolve(ctx, name, dirs).await {
-            let mut report = MappingReport {
-                mapping: name.to_string(),
-                direction: Leg::Pass(mapping.direction),
-                counts: Counts::default(),
-                error: Some(e.to_string()),
-                note: None,
-            };
-            finish(ctx, &mut report);
-            return vec![report];
-        }
-    }
     let mut out = Vec::new();
     for (i, dir) in dirs.iter().enumerate() {
+        // Before each pass: a create of the pass before whose answer was lost is coupled
+        // before this pass could read its record as a new one.
+        if !ctx.opts.dry_run {
+            if let Err(e) = pending::resolve(ctx, name, dirs).await {
+                let mut report = MappingReport {
+                    mapping: name.to_string(),
+                    direction: Leg::Pass(dir.arrow),
+                    counts: Counts::default(),
+                    error: Some(e.to_string()),
+                    note: None,
+                };
+                finish(ctx, &mut report);
+                out.push(report);
+                continue;
+            }
+        }
         let reverse = dirs
             .get(1 - i.min(1))
             .filter(|_| dirs.len() == 2)

@@ -14,30 +14,50 @@ use std::sync::Arc;
 enum Found {
     /// Its record exists: coupled now.
     Coupled,
-    /// Nothing was made (or its source is gone): the pass decides again.
-    Absent,
-    /// Several uncoupled records could be the one it made.
-    InDoubt(usize),
+    /// Nothing was made, or its source was coupled meanwhile (by hand): settled.
+    Settled,
+    /// It cannot be told whether, or which, record it made (several candidates, nothing to
+    /// look for, the lookup failed): the source record fails until a person decides.
+    InDoubt(String),
 }
 
-/// Settles every pending create of `mapping` before its passes run. Those still in doubt stay
-/// pending (and their sources fail in the pass) until they can be told apart.
+/// How much later than coupler's clock a record made by its create may be stamped, and earlier:
+/// the clocks of coupler's machine and the endpoint's servers differ.
+const CLOCK_SKEW: chrono::Duration = chrono::Duration::minutes(10);
+
+/// The key of a source record held in doubt in [`Ctx::in_doubt`].
+pub(super) fn doubt_key(dir: &Direction, source: &str) -> (String, String, String) {
+    (
+        dir.mapping.clone(),
+        dir.arrow.to_string(),
+        source.to_string(),
+    )
+}
+
+/// Settles every pending create of `mapping`; called before each of its passes, so a record
+/// made by a create whose answer was lost is coupled before the other direction could read it
+/// as a new record. Those still in doubt stay pending, and their sources fail in the passes
+/// (see `decide_uncoupled`) until they can be told apart.
 pub(super) async fn resolve(
     ctx: &Ctx<'_>,
     mapping: &str,
     dirs: &[Arc<Direction>],
 ) -> Result<(), EngineError> {
     for (batch, arrow, creates) in ctx.state.pending_creates(mapping)? {
+        let Some(dir) = dirs.iter().find(|d| d.arrow == arrow) else {
+            continue; // the direction is gone from the mapping: kept for when it is back
+        };
         let mut kept = Vec::new();
-        if let Some(dir) = dirs.iter().find(|d| d.arrow == arrow) {
-            for p in &creates {
-                if let Found::InDoubt(count) = adopt(ctx, mapping, dir, p).await? {
-                    let table = dir.target_side.table.clone();
-                    ctx.in_doubt
-                        .lock()
-                        .unwrap_or_else(|e| e.into_inner())
-                        .insert((mapping.to_string(), p.source.clone()), (count, table));
+        for p in &creates {
+            let found = adopt(ctx, mapping, dir, p).await?;
+            let mut held = ctx.in_doubt.lock().unwrap_or_else(|e| e.into_inner());
+            match found {
+                Found::InDoubt(why) => {
+                    held.insert(doubt_key(dir, &p.source), why);
                     kept.push(p.clone());
+                }
+                Found::Coupled | Found::Settled => {
+                    held.remove(&doubt_key(dir, &p.source));
                 }
             }
         }
@@ -52,30 +72,52 @@ pub(super) async fn resolve(
     Ok(())
 }
 
-/// Couples a pending create if its record exists on both sides.
+/// Couples a pending create if its record exists. A source coupled meanwhile (by hand, after
+/// a record was held in doubt) keeps its coupling: the create is settled.
 async fn adopt(
     ctx: &Ctx<'_>,
     mapping: &str,
     dir: &Direction,
     p: &PendingCreate,
 ) -> Result<Found, EngineError> {
+    if ctx
+        .state
+        .coupling_by(mapping, dir.source, &p.source)?
+        .is_some()
+    {
+        return Ok(Found::Settled);
+    }
     let source = ctx.system(&dir.source_side.system)?;
-    let s = source
+    let sr = match source
         .read_by_ids(&dir.source_side.table, std::slice::from_ref(&p.source))
-        .await?;
-    let Some(sr) = s.into_iter().next() else {
-        return Ok(Found::Absent);
+        .await
+    {
+        Ok(s) => s.into_iter().next(),
+        Err(e) => return Ok(Found::InDoubt(format!("reading it failed: {e}"))),
     };
-    let tr = match made(ctx, mapping, dir, p).await? {
-        Ok(tr) => tr,
-        Err(found) => return Ok(found),
+    let tr = match made(ctx, mapping, dir, p).await {
+        Ok(Ok(tr)) => tr,
+        Ok(Err(found)) => return Ok(found),
+        Err(e) => {
+            return Ok(Found::InDoubt(format!(
+                "looking for what it made failed: {e}"
+            )))
+        }
     };
+    // A source deleted meanwhile is coupled all the same: its deletion is then handled by
+    // the mapping's `on delete`, instead of leaving the record made for it uncoupled.
+    let sr = sr.unwrap_or_else(|| Record {
+        id: p.source.clone(),
+        modified_on: String::new(),
+        modified_by: None,
+        fields: serde_json::Map::new(),
+    });
     couple(ctx, mapping, dir, &sr, &tr)?;
     Ok(Found::Coupled)
 }
 
 /// The record a pending create made: by its id, else (an endpoint with ids of its own) the one
-/// uncoupled record holding the values it wrote.
+/// uncoupled record holding the values it wrote and changed since it was announced.
 async fn made(
     ctx: &Ctx<'_>,
     mapping: &str,
@@ -90,23 +132,40 @@ async fn made(
     if let Some(tr) = by_id.into_iter().next() {
         return Ok(Ok(tr));
     }
-    if p.find_by.is_empty() || target.keeps_create_ids(table) {
-        return Ok(Err(Found::Absent));
+    if target.keeps_create_ids(table) {
+        return Ok(Err(Found::Settled));
     }
+    if p.find_by.is_empty() {
+        return Ok(Err(Found::InDoubt(format!(
+            "nothing it wrote to `{table}` can find the record it may have made"
+        ))));
+    }
+    let since = p.announced.as_deref().and_then(|a| {
+        let t = chrono::DateTime::parse_from_rfc3339(a).ok()? - CLOCK_SKEW;
+        Some(
+            t.with_timezone(&chrono::Utc)
+                .format("%Y-%m-%dT%H:%M:%S%.3fZ")
+                .to_string(),
+        )
+    });
     let mut free = Vec::new();
     for r in target.find(table, &p.find_by, false, None).await? {
-        if ctx
-            .state
-            .coupling_by(mapping, dir.target(), &r.id)?
-            .is_none()
+        let recent = since.as_deref().is_none_or(|s| r.modified_on.as_str() >= s);
+        if recent
+            && ctx
+                .state
+                .coupling_by(mapping, dir.target(), &r.id)?
+                .is_none()
         {
             free.push(r);
         }
     }
     Ok(match free.len() {
-        0 => Err(Found::Absent),
+        0 => Err(Found::Settled),
         1 => Ok(free.remove(0)),
-        n => Err(Found::InDoubt(n)),
+        n => Err(Found::InDoubt(format!(
+            "{n} uncoupled records of `{table}` hold what it wrote"
+        ))),
     })
 }
 
@@ -189,6 +248,7 @@ pub(super) fn find_by(
             return v;
         }
     }
+    // At most three texts: enough to tell records apart, short enough for any `$filter`.
     fields
         .keys()
         .filter(|n| {
@@ -198,5 +258,6 @@ pub(super) fn find_by(
                 .is_some_and(|f| f.ty == FieldType::Text)
         })
         .filter_map(|n| set(n))
+        .take(3)
         .collect()
 }

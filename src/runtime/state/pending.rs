@@ -17,6 +17,10 @@ pub struct PendingCreate {
     /// written), since the id chosen is not its id.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub find_by: Vec<(String, Value)>,
+    /// When it was announced (`2026-12-03T10:00:00.000Z`): a record found by its values must
+    /// have changed since (give or take the clocks' difference), or it was there before.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub announced: Option<String>,
 }
 
 /// Stored forms: `[source, target]` (before `find_by`), or the struct.
@@ -29,6 +33,8 @@ enum Stored {
         target: String,
         #[serde(default)]
         find_by: Vec<(String, Value)>,
+        #[serde(default)]
+        announced: Option<String>,
     },
 }
 
@@ -39,15 +45,18 @@ impl From<Stored> for PendingCreate {
                 source,
                 target,
                 find_by: Vec::new(),
+                announced: None,
             },
             Stored::Full {
                 source,
                 target,
                 find_by,
+                announced,
             } => PendingCreate {
                 source,
                 target,
                 find_by,
+                announced,
             },
         }
     }
@@ -67,6 +76,7 @@ mod tests {
             source: "s".into(),
             target: "t".into(),
             find_by: vec![("Name".into(), Value::from("Alpha"))],
+            announced: Some("2026-12-03T10:00:00.000Z".into()),
         }];
         let text = serde_json::to_string(&new).unwrap();
         let back: Vec<PendingCreate> = serde_json::from_str(&text).unwrap();

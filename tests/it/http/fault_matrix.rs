@@ -378,3 +378,136 @@ fn a_crash_at_every_write_step_over_http_ends_like_an_uninterrupted_run() {
         assert!(differences.is_empty(), "{}", differences.join("\n"));
     }
 }
+
+/// A Business Central create whose answer was lost, when two records hold what it wrote (the
+/// one it made and one made by a user meanwhile): the account fails as in doubt and nothing is
+/// created again; once a person couples one of them by hand, the next run keeps that coupling
+/// (it is not replaced by a guess) and the account synchronizes.
+#[test]
+fn a_create_in_doubt_waits_for_a_person_and_keeps_their_coupling() {
+    use coupler::runtime::connector::WriteOp;
+    let cap = CapServer::start();
+    let proxy = FaultProxy::start(&cap.base_url(), Faults::none());
+    let dir = project(Target::BusinessCentral, "Doubt", &proxy);
+    proxy.set_faults(Faults::none().with_lost_answers("POST", 1));
+    run(dir.path(), None);
+    proxy.clear_faults();
+    // What the lost create wrote for account 0, made again by someone else.
+    let bc = BusinessCentral::new(
+        catalog("business-central.yaml"),
+        &cap.business_central_url(),
+        Some(COMPANY_NAME),
+        None,
+        None,
+        BusinessCentralOptions::default(),
+    )
+    .unwrap();
+    let twin =
+        json!({ "Name": "Doubt 0", "E-Mail": "doubt0@example.com", "Phone No.": "555-0000" });
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let made = rt
+        .block_on(bc.write(
+            "Customer",
+            vec![WriteOp::Create {
+                id: uuid::Uuid::new_v4().to_string(),
+                fields: twin.as_object().unwrap().clone(),
+            }],
+        ))
+        .unwrap();
+    let twin_id = made[0].as_ref().unwrap().id.clone();
+    let code = run(dir.path(), None);
+    assert_eq!(code, 1, "the account in doubt fails");
+    let held = endpoint_records(Target::BusinessCentral, &cap, "Doubt");
+    assert_eq!(held.count, RECORDS + 1, "nothing made again");
+    let errors = status(dir.path());
+    assert_eq!(errors["failures"], 1, "{errors:#}");
+    let out = coupler(["errors", "--profile", "p", "sync.map", "--format", "json"])
+        .current_dir(dir.path())
+        .output();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("may already have been made"), "{text}");
+    assert!(text.contains("2 uncoupled records"), "{text}");
+
+    // A person couples the twin by hand.
+    let account = embedded_names(Target::BusinessCentral, dir.path(), "Doubt")
+        .into_iter()
+        .find(|(_, n)| n == "0")
+        .map(|(id, _)| id)
+        .unwrap();
+    let out = coupler([
+        "couple",
+        "--profile",
+        "p",
+        "--mapping",
+        "CUSTOMER",
+        "--left",
+        &twin_id,
+        "--right",
+        &account,
+        "sync.map",
+    ])
+    .current_dir(dir.path())
+    .output();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(run(dir.path(), None), 0);
+    let state =
+        coupler::runtime::state::StateStore::open(&dir.path().join("state/state.db"), false)
+            .unwrap();
+    let c = state
+        .coupling_by(
+            "CUSTOMER",
+            coupler::runtime::state::SideName::Right,
+            &account,
+        )
+        .unwrap()
+        .unwrap();
+    assert_eq!(c.left_id, twin_id, "the person's coupling is kept");
+    assert!(state.pending_creates("CUSTOMER").unwrap().is_empty());
+    assert_eq!(status(dir.path())["failures"], 0);
+    assert_eq!(
+        endpoint_records(Target::BusinessCentral, &cap, "Doubt").count,
+        RECORDS + 1
+    );
+}
+
+/// Review finding: in a `<->` mapping whose first pass creates on Business Central and loses
+/// the answer, the second pass (Business Central -> Sales) of the same run must not read the
+/// record made as a new customer and copy it back: it is coupled before that pass.
+#[test]
+fn a_lost_create_is_coupled_before_the_other_direction_reads_it() {
+    let cap = CapServer::start();
+    let proxy = FaultProxy::start(&cap.base_url(), Faults::none());
+    let dir = project(Target::BusinessCentral, "Both", &proxy);
+    let schemas = repo().join("schemas");
+    std::fs::write(
+        dir.path().join("sync.map"),
+        format!(
+            "system bc    = business_central \"{0}/business-central.yaml\"\nsystem sales = dataverse        \"{0}/dynamics-365-sales.yaml\"\nmapping CUSTOMER: sales.account <-> bc.Customer {{\n    fields {{\n        name <-> Name\n        emailaddress1 <-> \"E-Mail\"\n        telephone1 <-> \"Phone No.\"\n    }}\n}}\n",
+            schemas.display()
+        ),
+    )
+    .unwrap();
+    proxy.set_faults(Faults::none().with_lost_answers("POST", 1));
+    run(dir.path(), None);
+    proxy.clear_faults();
+    run(dir.path(), None);
+    run(dir.path(), None);
+    let accounts = embedded_names(Target::BusinessCentral, dir.path(), "Both");
+    assert_eq!(
+        accounts.len(),
+        RECORDS,
+        "accounts copied back: {accounts:#?}"
+    );
+    assert_eq!(
+        endpoint_records(Target::BusinessCentral, &cap, "Both").count,
+        RECORDS
+    );
+    let state =
+        coupler::runtime::state::StateStore::open(&dir.path().join("state/state.db"), false)
+            .unwrap();
+    assert_eq!(state.couplings("CUSTOMER").unwrap().len(), RECORDS);
+}

@@ -256,6 +256,7 @@ impl Pass<'_, '_> {
         new_ids: &HashMap<usize, String>,
     ) -> Vec<PendingCreate> {
         let own_ids = !self.target.keeps_create_ids(&self.dir.target_side.table);
+        let now = crate::runtime::values::now_stamp();
         let mut creates: Vec<PendingCreate> = new_ids
             .iter()
             .map(|(i, id)| PendingCreate {
@@ -267,6 +268,7 @@ impl Pass<'_, '_> {
                     }
                     _ => Vec::new(),
                 },
+                announced: own_ids.then(|| now.clone()),
             })
             .collect();
         creates.sort_by(|a, b| a.source.cmp(&b.source));
@@ -332,6 +334,15 @@ impl Pass<'_, '_> {
             }
             if !in_doubt.is_empty() {
                 tx::add_pending_creates(conn, &dir.mapping, dir.arrow, &in_doubt)?;
+                // Not created again in this run (a later page, a retry) before it is looked for.
+                let mut held = self.ctx.in_doubt.lock().unwrap_or_else(|e| e.into_inner());
+                for p in &in_doubt {
+                    held.insert(
+                        pending::doubt_key(dir, &p.source),
+                        "its create got no certain answer in this run; it is looked for first"
+                            .into(),
+                    );
+                }
             }
             let mut outcome = Vec::with_capacity(decisions.len());
             for (i, (record, d)) in records.iter().zip(decisions).enumerate() {

@@ -201,13 +201,10 @@ impl Pass<'_, '_> {
             .in_doubt
             .lock()
             .unwrap_or_else(|e| e.into_inner())
-            .get(&(dir.mapping.clone(), record.id.clone()))
+            .get(&crate::runtime::engine::pending::doubt_key(dir, &record.id))
             .cloned();
-        if let Some((count, table)) = doubt {
-            return Ok(Decision::failed(
-                &EngineError::CreateInDoubt { count, table },
-                None,
-            ));
+        if let Some(why) = doubt {
+            return Ok(Decision::failed(&EngineError::CreateInDoubt { why }, None));
         }
         for (pairs, ignore_case) in &dir.couple_by {
             let mut equals = Vec::new();
