@@ -2,7 +2,8 @@
 //! Business Central and Dataverse) behind the fault proxy. Each spoiled answer
 //! ([`AnswerFault`]: lost, cut, garbled, held back past the client's timeout, batch parts
 //! reordered (with or without their ids), dropped, repeated or without their records, a 500
-//! after the write) hits each request of the first run in turn; the runs after it are clean.
+//! after the write, or a request never carried out but answered as if it had been) hits each
+//! request of the first run in turn; the runs after it are clean.
 //! The end state (records on the endpoint, couplings, failures) must be the fault-free run's:
 //! nothing made twice, nothing lost, nothing coupled crosswise. A run killed at each crash point
 //! over HTTP must end the same way too.

@@ -26,13 +26,15 @@ pub enum AnswerFault {
     ServerError,
     /// The answer held back for [`DELAY`]: longer than the client waits (its timeout).
     Delay,
+    /// Not forwarded at all, and answered as if carried out: every batch part 2xx, no bodies.
+    FakeSuccess,
 }
 
 /// How long [`AnswerFault::Delay`] holds an answer back.
 pub const DELAY: std::time::Duration = std::time::Duration::from_millis(2500);
 
 impl AnswerFault {
-    pub const ALL: [AnswerFault; 10] = [
+    pub const ALL: [AnswerFault; 11] = [
         AnswerFault::Lose,
         AnswerFault::Truncate,
         AnswerFault::Garble,
@@ -43,6 +45,7 @@ impl AnswerFault {
         AnswerFault::DuplicatePart,
         AnswerFault::ServerError,
         AnswerFault::Delay,
+        AnswerFault::FakeSuccess,
     ];
 }
 
@@ -148,4 +151,54 @@ fn bodiless(part: &[u8]) -> Vec<u8> {
         (Some(_), Some((inner, _))) => format!("{}\r\n\r\n", &text[..inner]).into_bytes(),
         _ => part.to_vec(),
     }
+}
+
+/// For a batch request (`content_type`, `body`): the content type and body of an answer that
+/// says every request succeeded (`201` for a `POST`, `204` otherwise), without records. None for
+/// a request that is not a batch.
+pub fn fake_success(content_type: &str, body: &[u8]) -> Option<(String, Vec<u8>)> {
+    let status = |method: &str| if method == "POST" { 201 } else { 204 };
+    if content_type.contains("json") {
+        let v: serde_json::Value = serde_json::from_slice(body).ok()?;
+        let responses: Vec<serde_json::Value> = v
+            .get("requests")?
+            .as_array()?
+            .iter()
+            .map(|r| {
+                let method = r["method"].as_str().unwrap_or_default();
+                serde_json::json!({ "id": r["id"], "status": status(method), "headers": {} })
+            })
+            .collect();
+        let answer = serde_json::json!({ "responses": responses });
+        return Some(("application/json".into(), answer.to_string().into_bytes()));
+    }
+    let boundary = content_type
+        .split(';')
+        .find_map(|p| p.trim().strip_prefix("boundary="))?
+        .trim_matches('"')
+        .to_string();
+    let text = String::from_utf8_lossy(body).into_owned();
+    let mut out = String::new();
+    for part in text.split(&format!("--{boundary}")).skip(1) {
+        if part.starts_with("--") {
+            break;
+        }
+        let id = part
+            .lines()
+            .find_map(|l| l.strip_prefix("Content-ID:"))
+            .map(str::trim)
+            .unwrap_or("");
+        let method = part
+            .lines()
+            .find(|l| l.contains(" HTTP/1.1"))
+            .and_then(|l| l.split_whitespace().next())
+            .unwrap_or("");
+        let code = status(method);
+        let reason = if code == 201 { "Created" } else { "No Content" };
+        out.push_str(&format!(
+            "--fake\r\nContent-Type: application/http\r\nContent-Transfer-Encoding: binary\r\nContent-ID: {id}\r\n\r\nHTTP/1.1 {code} {reason}\r\n\r\n"
+        ));
+    }
+    out.push_str("--fake--\r\n");
+    Some(("multipart/mixed; boundary=fake".into(), out.into_bytes()))
 }

@@ -142,6 +142,8 @@ pub enum FaultKind {
     ConcurrencyLimited,
     /// `drop_connection_every_nth`: connection closed without a response.
     Dropped,
+    /// [`AnswerFault::FakeSuccess`]: answered as done, never forwarded.
+    FakeSuccess,
 }
 
 /// What happened to a logged request.
@@ -322,6 +324,7 @@ impl FaultProxy {
             FaultKind::RateLimited => &c.rate_limited,
             FaultKind::ConcurrencyLimited => &c.concurrency_limited,
             FaultKind::Dropped => &c.dropped,
+            FaultKind::FakeSuccess => &c.spoiled,
         }
         .load(Ordering::SeqCst)
     }
@@ -705,6 +708,24 @@ impl Drop for InFlightGuard<'_> {
     }
 }
 
+/// The answer of a server that says it did what it did not: a batch with every part 2xx and
+/// no body, or a lone 204.
+fn fake_success(req: &Request) -> Response {
+    let ct = req.header("content-type").unwrap_or_default();
+    match answers::fake_success(ct, &req.body) {
+        Some((content_type, body)) => Response {
+            status: 200,
+            headers: vec![("content-type".into(), content_type)],
+            body,
+        },
+        None => Response {
+            status: 204,
+            headers: Vec::new(),
+            body: Vec::new(),
+        },
+    }
+}
+
 fn error_response(status: u16, code: &str, message: &str, retry_after: Option<u64>) -> Response {
     let mut headers = vec![
         (
@@ -879,6 +900,7 @@ async fn handle(shared: &Arc<Shared>, req: Request) -> Action {
             FaultKind::RateLimited => &c.rate_limited,
             FaultKind::ConcurrencyLimited => &c.concurrency_limited,
             FaultKind::Dropped => &c.dropped,
+            FaultKind::FakeSuccess => &c.spoiled,
         }
         .fetch_add(1, Ordering::SeqCst);
         set_outcome(Outcome::Injected(kind));
@@ -892,10 +914,6 @@ async fn handle(shared: &Arc<Shared>, req: Request) -> Action {
         tokio::time::sleep(latency).await;
     }
 
-    c.forwarded.fetch_add(1, Ordering::SeqCst);
-    let method = req.method.clone();
-    let resp = forward(shared, req).await;
-    set_outcome(Outcome::Forwarded(resp.status));
     let fault = {
         let mut f = shared.faults.lock().unwrap();
         match &mut f.faults.spoil {
@@ -903,7 +921,7 @@ async fn handle(shared: &Arc<Shared>, req: Request) -> Action {
                 if s.times > 0
                     && s.method
                         .as_ref()
-                        .is_none_or(|m| m.eq_ignore_ascii_case(&method)) =>
+                        .is_none_or(|m| m.eq_ignore_ascii_case(&req.method)) =>
             {
                 if s.skip > 0 {
                     s.skip -= 1;
@@ -916,6 +934,15 @@ async fn handle(shared: &Arc<Shared>, req: Request) -> Action {
             _ => None,
         }
     };
+    if fault == Some(AnswerFault::FakeSuccess) {
+        // Answered as carried out, never forwarded.
+        c.spoiled.fetch_add(1, Ordering::SeqCst);
+        set_outcome(Outcome::Injected(FaultKind::FakeSuccess));
+        return Action::Respond(fake_success(&req));
+    }
+    c.forwarded.fetch_add(1, Ordering::SeqCst);
+    let resp = forward(shared, req).await;
+    set_outcome(Outcome::Forwarded(resp.status));
     let Some(fault) = fault else {
         return Action::Respond(resp);
     };
