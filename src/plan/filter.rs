@@ -141,11 +141,15 @@ pub fn resolve(model: &Model, side: &Side, expr: &Expr) -> Pred {
 fn target(model: &Model, side: &Side, field: &str, kind: Option<SystemKind>) -> Target {
     let f = model.field(side, field);
     let api = match kind {
-        Some(SystemKind::Dataverse) => Some(match f.map(|f| f.ty()) {
+        Some(SystemKind::Dataverse) => match f.map(|f| f.ty()) {
             // Dataverse filters lookups on their value property.
-            Some(Ty::Lookup) => format!("_{field}_value"),
-            _ => field.to_string(),
-        }),
+            Some(Ty::Lookup) => Some(format!("_{field}_value")),
+            // An entity-name column (`parentcustomeridtype`) is no Web API property: `$filter`
+            // on it is a 400. It is read from the lookup's `lookuplogicalname` annotation and
+            // compared by coupler.
+            Some(Ty::EntityName) => None,
+            _ => Some(field.to_string()),
+        },
         _ => f.and_then(|f| f.api.clone()),
     };
     Target {

@@ -170,6 +170,21 @@ function dataverseAndBcResponses(req, res, next) {
   if (!root) return next()
   const base = `http://${req.headers.host}${root}/`
   const dataverse = root === '/api/data/v9.2'
+  // Type columns (`parentcustomeridtype`, `owneridtype`) are not Web API properties: a $filter on
+  // one is a 400 (real-api-ground-truth.md, Dataverse 1: the contact EntityType has no such property).
+  if (dataverse && req.method === 'GET' && typeof req.query.$filter === 'string') {
+    const typeColumn = req.query.$filter.match(/\b([a-z_]+idtype)\b/)
+    if (typeColumn) {
+      const set = req.path.slice(root.length + 1).split(/[(/]/)[0]
+      res.status(400).json({
+        error: {
+          code: '0x80060888',
+          message: `Could not find a property named '${typeColumn[1]}' on type 'Microsoft.Dynamics.CRM.${set}'.`,
+        },
+      })
+      return
+    }
+  }
   if (dataverse && (req.method === 'POST' || req.method === 'PATCH') && !req.path.endsWith('/$batch')) {
     const prefer = req.headers.prefer || ''
     if (!/return=representation/i.test(prefer)) req.headers.prefer = prefer ? `${prefer},return=minimal` : 'return=minimal'
