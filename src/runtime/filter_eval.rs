@@ -34,11 +34,10 @@ fn compare(actual: &Value, cmp: Cmp, expected: &FValue) -> bool {
             return is_blank(actual) == matches!(cmp, Cmp::Eq)
         }
         FValue::Bool(b) => actual.as_bool().map(|a| a.cmp(b)),
-        FValue::Number(n) => {
-            let a = actual.as_f64();
-            let b: Option<f64> = n.to_string().parse().ok();
-            a.zip(b).and_then(|(a, b)| a.partial_cmp(&b))
-        }
+        FValue::Number(n) => match actual {
+            Value::Number(a) => crate::transform::decimal_of(a).map(|a| a.cmp(n)),
+            _ => None,
+        },
         FValue::Option { label, .. } => actual
             .as_str()
             .map(|a| a.to_lowercase().cmp(&label.to_lowercase())),

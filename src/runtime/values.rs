@@ -2,7 +2,9 @@
 //! Option fields travel by label; endpoints encode them (Dataverse by value, Business Central by name).
 
 use crate::schema::{Field, FieldType};
+use crate::transform::{decimal_of, json_decimal};
 use serde_json::Value;
+use std::str::FromStr;
 
 /// The current time as the systems stamp it: UTC, milliseconds, sortable as text.
 pub fn now_stamp() -> String {
@@ -110,10 +112,14 @@ fn text(name: &str, field: &Field, value: &Value) -> Option<Result<Value, ValueE
 fn whole(value: &Value) -> Option<Value> {
     match value {
         Value::Number(n) if n.is_i64() => Some(value.clone()),
-        Value::Number(n) => match n.as_f64() {
-            Some(f) if f.fract() == 0.0 => Some(Value::from(f as i64)),
-            _ => None,
-        },
+        Value::Number(n) => {
+            let d = decimal_of(n)?;
+            if d.fract().is_zero() {
+                rust_decimal::prelude::ToPrimitive::to_i64(&d).map(Value::from)
+            } else {
+                None
+            }
+        }
         Value::String(s) => s.trim().parse::<i64>().ok().map(Value::from),
         _ => None,
     }
@@ -122,12 +128,13 @@ fn whole(value: &Value) -> Option<Value> {
 fn decimal(value: &Value) -> Option<Value> {
     match value {
         Value::Number(_) => Some(value.clone()),
-        Value::String(s) => s
-            .trim()
-            .parse::<f64>()
-            .ok()
-            .and_then(serde_json::Number::from_f64)
-            .map(Value::Number),
+        Value::String(s) => {
+            let s = s.trim();
+            rust_decimal::Decimal::from_str(s)
+                .or_else(|_| rust_decimal::Decimal::from_scientific(s))
+                .ok()
+                .map(json_decimal)
+        }
         _ => None,
     }
 }
@@ -135,7 +142,7 @@ fn decimal(value: &Value) -> Option<Value> {
 fn boolean(value: &Value) -> Option<Value> {
     match value {
         Value::Bool(_) => Some(value.clone()),
-        Value::Number(n) => Some(Value::Bool(n.as_f64() != Some(0.0))),
+        Value::Number(n) => Some(Value::Bool(decimal_of(n).is_none_or(|d| !d.is_zero()))),
         Value::String(s) if s.eq_ignore_ascii_case("true") || s == "1" => Some(Value::Bool(true)),
         Value::String(s) if s.eq_ignore_ascii_case("false") || s == "0" => Some(Value::Bool(false)),
         _ => None,
@@ -239,11 +246,35 @@ pub fn option_value(field: &Field, label: &str) -> Option<i64> {
 /// Whether two canonical values are the same for synchronization purposes.
 pub fn same(a: &Value, b: &Value) -> bool {
     match (a, b) {
-        (Value::Number(x), Value::Number(y)) => match (x.as_f64(), y.as_f64()) {
-            (Some(x), Some(y)) => (x - y).abs() < 1e-9,
+        // As decimals: 12.5 and 12.50 are the same amount, 0.1 + 0.2 is 0.3.
+        (Value::Number(x), Value::Number(y)) => match (decimal_of(x), decimal_of(y)) {
+            (Some(x), Some(y)) => x == y,
             _ => x == y,
         },
         (Value::String(x), Value::Null) | (Value::Null, Value::String(x)) => x.is_empty(),
         _ => a == b,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn num(text: &str) -> Value {
+        serde_json::from_str(text).unwrap()
+    }
+
+    /// Amounts compare as decimals: a change of a cent on a large amount is a change (as f64
+    /// the two are one number), and 12.5 is 12.50.
+    #[test]
+    fn amounts_compare_digit_for_digit() {
+        let a = num("12345678901234567.89");
+        let b = num("12345678901234567.88");
+        assert_eq!(a.as_f64(), b.as_f64(), "the same f64");
+        assert!(!same(&a, &b));
+        assert!(same(&num("12.5"), &num("12.50")));
+        assert!(same(&num("3"), &num("3.0")));
+        assert!(!same(&num("0.1"), &num("0.10000000000000001")));
+        assert_eq!(a.to_string(), "12345678901234567.89", "kept as written");
     }
 }

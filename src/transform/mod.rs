@@ -2,7 +2,7 @@
 //! typed for the checker (`Function::output`) and applied by the runtime (`Function::apply`).
 
 mod value;
-pub use value::{Ty, Value};
+pub use value::{decimal_of, json_decimal, Ty, Value};
 
 mod args;
 mod dates;

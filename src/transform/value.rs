@@ -165,12 +165,24 @@ fn decimal_to_json(d: Decimal) -> serde_json::Value {
             return serde_json::Value::from(i);
         }
     }
-    d.to_string()
-        .parse::<f64>()
-        .ok()
-        .and_then(serde_json::Number::from_f64)
+    // Normalized: a transform's 2.50 is written 2.5, as it always was.
+    json_decimal(d.normalize())
+}
+
+/// A decimal as a JSON number, digit for digit (serde_json keeps the text of its numbers:
+/// `arbitrary_precision`), never through `f64`.
+pub fn json_decimal(d: Decimal) -> serde_json::Value {
+    serde_json::Number::from_str(&d.to_string())
         .map(serde_json::Value::Number)
-        .unwrap_or_else(|| serde_json::Value::String(d.to_string()))
+        .unwrap_or_else(|_| serde_json::Value::String(d.to_string()))
+}
+
+/// A JSON number as a decimal, digit for digit; None beyond rust_decimal's 28 digits.
+pub fn decimal_of(n: &serde_json::Number) -> Option<Decimal> {
+    let text = n.to_string();
+    Decimal::from_str(&text)
+        .or_else(|_| Decimal::from_scientific(&text))
+        .ok()
 }
 
 #[cfg(test)]

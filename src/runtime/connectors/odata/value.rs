@@ -25,8 +25,13 @@ mod tests {
     #[test]
     fn numbers_from_text() {
         assert_eq!(number("12"), Some(Value::from(12)));
-        assert_eq!(number("12.50"), Some(serde_json::json!(12.5)));
-        assert_eq!(number("12.000"), Some(serde_json::json!(12.0)));
+        // Digit for digit: no f64 between the text and the JSON number.
+        assert_eq!(number("12.50").unwrap().to_string(), "12.50");
+        assert_eq!(number("12.000").unwrap().to_string(), "12.000");
+        assert_eq!(
+            number("12345678901234567.89").unwrap().to_string(),
+            "12345678901234567.89"
+        );
         assert_eq!(number("-0.1"), Some(serde_json::json!(-0.1)));
         assert_eq!(number("1e3"), Some(Value::from(1000)));
         assert_eq!(number("twelve"), None);
