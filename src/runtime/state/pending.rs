@@ -75,7 +75,13 @@ mod tests {
         let new = vec![PendingCreate {
             source: "s".into(),
             target: "t".into(),
-            find_by: vec![("Name".into(), Value::from("Alpha"))],
+            find_by: vec![
+                ("Name".into(), Value::from("Alpha")),
+                (
+                    "Credit".into(),
+                    serde_json::from_str("12345678901234567.89").unwrap(),
+                ),
+            ],
             announced: Some("2026-12-03T10:00:00.000Z".into()),
         }];
         let text = serde_json::to_string(&new).unwrap();
