@@ -170,7 +170,7 @@ fn recommend(
     }
     if let Some(run) = unfinished_full {
         return format!(
-            "full synchronization: run #{run} (--full) did not finish (killed, stopped or failed); the next `coupler run` resumes it as full"
+            "full synchronization: run #{run} (--full) did not finish (killed, stopped or failed — or it is still running); the next `coupler run` resumes it as full"
         );
     }
     if waiting > 0 {

@@ -246,13 +246,26 @@ pub fn option_value(field: &Field, label: &str) -> Option<i64> {
 /// Whether two canonical values are the same for synchronization purposes.
 pub fn same(a: &Value, b: &Value) -> bool {
     match (a, b) {
-        // As decimals: 12.5 and 12.50 are the same amount, 0.1 + 0.2 is 0.3.
-        (Value::Number(x), Value::Number(y)) => match (decimal_of(x), decimal_of(y)) {
-            (Some(x), Some(y)) => x == y,
-            _ => x == y,
-        },
+        (Value::Number(x), Value::Number(y)) => same_number(x, y),
         (Value::String(x), Value::Null) | (Value::Null, Value::String(x)) => x.is_empty(),
         _ => a == b,
+    }
+}
+
+/// Two amounts are the same when they are equal as decimals (12.5 and 12.50; 0.0000000001 and
+/// 0.0000000002 are not, which a tolerance would call equal), or when one has more significant
+/// digits than a double holds and both are the same double: what a store keeping doubles
+/// (SQLite REAL, a Dataverse Float column) gives back of a value is not a change, or every run
+/// would write it again.
+fn same_number(x: &serde_json::Number, y: &serde_json::Number) -> bool {
+    match (decimal_of(x), decimal_of(y)) {
+        (Some(a), Some(b)) if a == b => true,
+        (a, b) => {
+            let long = |d: Option<rust_decimal::Decimal>| {
+                d.is_none_or(|d| d.normalize().mantissa().unsigned_abs() >= 1_000_000_000_000_000)
+            };
+            (long(a) || long(b)) && x.as_f64().is_some() && x.as_f64() == y.as_f64()
+        }
     }
 }
 
@@ -264,17 +277,23 @@ mod tests {
         serde_json::from_str(text).unwrap()
     }
 
-    /// Amounts compare as decimals: a change of a cent on a large amount is a change (as f64
-    /// the two are one number), and 12.5 is 12.50.
+    /// Amounts compare as decimals: a change in the tenth decimal is a change (a 1e-9
+    /// tolerance called it none), 12.5 is 12.50; and what a store of doubles gives back of a
+    /// value with more digits than a double holds is the same value, not a change every run.
     #[test]
     fn amounts_compare_digit_for_digit() {
-        let a = num("12345678901234567.89");
-        let b = num("12345678901234567.88");
-        assert_eq!(a.as_f64(), b.as_f64(), "the same f64");
-        assert!(!same(&a, &b));
+        assert!(!same(&num("0.0000000001"), &num("0.0000000002")));
+        assert!(!same(&num("100.0000000001"), &num("100.0000000002")));
         assert!(same(&num("12.5"), &num("12.50")));
         assert!(same(&num("3"), &num("3.0")));
-        assert!(!same(&num("0.1"), &num("0.10000000000000001")));
-        assert_eq!(a.to_string(), "12345678901234567.89", "kept as written");
+        assert!(!same(&num("12.34"), &num("12.35")));
+        let written = num("12345678901234567.89");
+        let kept = num(&written.as_f64().unwrap().to_string());
+        assert!(same(&written, &kept), "{written} read back as {kept}");
+        assert_eq!(
+            written.to_string(),
+            "12345678901234567.89",
+            "kept as written"
+        );
     }
 }

@@ -177,7 +177,8 @@ pub fn json_decimal(d: Decimal) -> serde_json::Value {
         .unwrap_or_else(|_| serde_json::Value::String(d.to_string()))
 }
 
-/// A JSON number as a decimal, digit for digit; None beyond rust_decimal's 28 digits.
+/// A JSON number as a decimal (rust_decimal rounds past its 28 digits); None when it does not
+/// fit at all (1e40, 1e-40).
 pub fn decimal_of(n: &serde_json::Number) -> Option<Decimal> {
     let text = n.to_string();
     Decimal::from_str(&text)
