@@ -3,7 +3,7 @@
 use super::args::{OutputFormat, ProfileArgs};
 use super::setup::{self, Stop};
 use crate::plan;
-use crate::runtime::state::{RunStatus, SideName};
+use crate::runtime::state::SideName;
 use serde::Serialize;
 use std::fmt::Write;
 
@@ -36,17 +36,8 @@ fn execute(args: ProfileArgs) -> Result<i32, Stop> {
     let plan = plan::compile(&session.model, None);
     let failures = state.failures(None).map_err(setup::fail)?;
     let last = state.last_run().map_err(setup::fail)?;
-    // A --full run that did not finish: the next run resumes it as full (see engine::run).
-    let unfinished_full = last
-        .as_ref()
-        .filter(|r| {
-            r.full
-                && matches!(
-                    r.status,
-                    RunStatus::Running | RunStatus::Stopped | RunStatus::Error
-                )
-        })
-        .map(|r| r.id);
+    // Mappings a --full run did not finish: the next run resumes them as full (engine::run).
+    let unfinished_full = state.full_pending().map_err(setup::fail)?;
     let mut rows = Vec::new();
     for m in &plan.mappings {
         let (couplings, skipped) = state.count_couplings(&m.name).map_err(setup::fail)?;
@@ -80,7 +71,8 @@ fn execute(args: ProfileArgs) -> Result<i32, Stop> {
             }
         }
         let waiting = state.count_held(&m.name).map_err(setup::fail)?;
-        let recommendation = recommend(m, waiting, couplings, counts, unfinished_full);
+        let unfinished = unfinished_full.get(&m.name).copied();
+        let recommendation = recommend(m, waiting, couplings, counts, unfinished);
         rows.push(MappingStatus {
             mapping: m.name.clone(),
             direction: m.direction.to_string(),
@@ -170,7 +162,7 @@ fn recommend(
     }
     if let Some(run) = unfinished_full {
         return format!(
-            "full synchronization: run #{run} (--full) did not finish (killed, stopped or failed — or it is still running); the next `coupler run` resumes it as full"
+            "full synchronization: run #{run} (--full) did not finish this mapping (killed, stopped or failed — or it is still running); the next `coupler run` resumes it as full"
         );
     }
     if waiting > 0 {

@@ -145,3 +145,68 @@ fn status_says_a_killed_full_run_is_resumed() {
         .unwrap();
     assert_eq!(customers["recommendation"], "incremental: couplings exist");
 }
+
+/// Review finding: a killed `--full --select CUSTOMER` resumes CUSTOMER as full, and only
+/// CUSTOMER — the other mappings were not part of it (a full run creates what `on missing:
+/// skip` would not); `errors --retry` in between does not make it forgotten.
+#[test]
+fn a_killed_selected_full_run_resumes_only_its_mappings() {
+    let p = project();
+    let map = p.map_arg();
+    let out = coupler([
+        "run",
+        "--profile",
+        PROFILE,
+        &map,
+        "--full",
+        "--select",
+        "CUSTOMER",
+    ])
+    .env("COUPLER_CRASH_AT", "after-announce")
+    .current_dir(p.root())
+    .output();
+    assert!(String::from_utf8_lossy(&out.stderr).contains("crash point"));
+    let status = p.status();
+    let says = |name: &str| -> String {
+        status["mappings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|m| m["mapping"] == name)
+            .map(|m| m["recommendation"].as_str().unwrap_or_default().to_string())
+            .unwrap()
+    };
+    assert!(
+        says("CUSTOMER").contains("resumes it as full"),
+        "{status:#}"
+    );
+    assert!(
+        !says("CONTACT").contains("resumes it as full"),
+        "{status:#}"
+    );
+    let retry = coupler(["errors", "--profile", PROFILE, &map, "--retry"])
+        .current_dir(p.root())
+        .output();
+    assert!(retry.status.code().is_some());
+    let o = p.run_ok(&[]);
+    let full: Vec<&str> = o
+        .mappings()
+        .iter()
+        .filter(|m| m["note"] == "full synchronization")
+        .map(|m| m["mapping"].as_str().unwrap_or_default())
+        .collect();
+    assert!(
+        !full.is_empty() && full.iter().all(|m| *m == "CUSTOMER"),
+        "{full:?}"
+    );
+    assert_eq!(p.show("sales.account").len(), 3);
+    let after = p.status();
+    assert!(after["mappings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|m| !m["recommendation"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("resumes it as full")));
+}

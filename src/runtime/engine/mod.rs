@@ -70,9 +70,16 @@ pub(crate) struct Ctx<'a> {
     /// Sources whose earlier create may have been made, by (mapping, pass arrow, source id),
     /// with why it is not known: they fail instead of being created again.
     pub in_doubt: std::sync::Mutex<HashMap<(String, String, String), String>>,
+    /// Mappings a `--full` run did not finish: this run synchronizes them as full.
+    pub resumed: std::collections::HashSet<String>,
 }
 
 impl Ctx<'_> {
+    /// Whether `mapping` is synchronized as full in this run (`--full`, or resumed).
+    pub fn full(&self, mapping: &str) -> bool {
+        self.opts.full || self.resumed.contains(mapping)
+    }
+
     pub fn system(&self, name: &str) -> Result<Arc<dyn Connector>, EngineError> {
         self.systems
             .get(name)
@@ -100,22 +107,11 @@ pub async fn run(
     opts: &RunOptions,
     observer: &dyn Observer,
 ) -> Result<RunReport, EngineError> {
-    // A full run that did not finish (killed, stopped, or a mapping failed) is resumed as
-    // full: an incremental run would never create the records it did not get to.
-    let resumed_full = match state.last_run()? {
-        Some(last) if !opts.full && !opts.dry_run && !opts.retry_only && last.full => matches!(
-            last.status,
-            RunStatus::Running | RunStatus::Stopped | RunStatus::Error
-        )
-        .then_some(last.id),
-        _ => None,
-    };
-    let resumed = resumed_full.map(|_| RunOptions {
-        full: true,
-        ..opts.clone()
-    });
-    let opts = resumed.as_ref().unwrap_or(opts);
+    let (enabled, resumed, resumed_full) = resume(plan, state, opts)?;
     let run_id = state.start_run(opts.full, opts.dry_run)?;
+    if opts.full && !opts.dry_run {
+        state.mark_full(run_id, &enabled)?;
+    }
     let ctx = Ctx {
         model,
         state,
@@ -125,6 +121,7 @@ pub async fn run(
         run_id,
         observer,
         in_doubt: std::sync::Mutex::new(HashMap::new()),
+        resumed,
     };
     let mut reports = Vec::new();
     observer.plan(plan);
@@ -144,7 +141,15 @@ pub async fn run(
         let futures = runnable
             .iter()
             .map(|m| execute_mapping(&ctx, m, &directions[&m.name]));
-        for r in futures::future::join_all(futures).await {
+        for (m, r) in runnable
+            .iter()
+            .zip(futures::future::join_all(futures).await)
+        {
+            // A full synchronization of the mapping that ran to its end is done.
+            let finished = !opts.stopping() && r.iter().all(|m| m.error.is_none());
+            if ctx.full(&m.name) && !opts.dry_run && finished {
+                state.clear_full(&m.name)?;
+            }
             reports.extend(r);
         }
         for patch in plan.patches.iter().filter(|p| p.after_stage == i + 1) {
@@ -206,6 +211,40 @@ pub async fn run(
     Ok(report)
 }
 
+/// The plan's enabled mappings, those of them a `--full` run did not finish (killed, stopped,
+/// or failed), which this run synchronizes as full, and the earliest such run. Only those: an
+/// incremental run would never create the records the full run did not get to, and the other
+/// mappings were not part of it. A dry run and `errors --retry` leave them for the next run.
+#[allow(clippy::type_complexity)]
+fn resume(
+    plan: &Plan,
+    state: &StateStore,
+    opts: &RunOptions,
+) -> Result<(Vec<String>, std::collections::HashSet<String>, Option<i64>), EngineError> {
+    let enabled: Vec<String> = plan
+        .mappings
+        .iter()
+        .filter(|m| m.enabled)
+        .map(|m| m.name.clone())
+        .collect();
+    let pending_full = if opts.full || opts.dry_run || opts.retry_only {
+        HashMap::new()
+    } else {
+        state.full_pending()?
+    };
+    let resumed: std::collections::HashSet<String> = enabled
+        .iter()
+        .filter(|m| pending_full.contains_key(*m))
+        .cloned()
+        .collect();
+    let first = resumed
+        .iter()
+        .filter_map(|m| pending_full.get(m))
+        .min()
+        .copied();
+    Ok((enabled, resumed, first))
+}
+
 async fn execute_mapping(
     ctx: &Ctx<'_>,
     mapping: &MappingPlan,
@@ -260,7 +299,7 @@ async fn execute_mapping(
         };
         match pass::Pass::new(ctx, dir, reverse) {
             Ok(mut p) => {
-                if ctx.opts.full {
+                if ctx.full(name) {
                     report.note = Some("full synchronization".into());
                 }
                 let r = p.execute().await;

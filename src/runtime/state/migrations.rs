@@ -98,4 +98,10 @@ pub const MIGRATIONS: &[&str] = &[
     // `unknown`, except update conflicts, whose message always said so.
     "ALTER TABLE failures ADD COLUMN kind TEXT NOT NULL DEFAULT 'unknown';
      UPDATE failures SET kind = 'update-conflict' WHERE message LIKE 'update conflict%';",
+    // 6: the mappings a `--full` run has not finished yet (killed, stopped, failed), with the
+    // run: the next run takes them up as full, and only them.
+    "CREATE TABLE full_pending (
+        mapping TEXT PRIMARY KEY,
+        run INTEGER NOT NULL
+     );",
 ];

@@ -297,6 +297,43 @@ impl StateStore {
         Ok(conn.last_insert_rowid())
     }
 
+    /// The mappings of `run`, a `--full` run, are full until each finishes.
+    pub fn mark_full(&self, run: i64, mappings: &[String]) -> Res<()> {
+        self.transaction(|conn| {
+            for m in mappings {
+                conn.exec(
+                    "INSERT OR REPLACE INTO full_pending (mapping, run) VALUES (?1, ?2)",
+                    params![m, run],
+                )
+                .map_err(err)?;
+            }
+            Ok(())
+        })
+    }
+
+    /// Mappings a `--full` run did not finish: mapping -> that run.
+    pub fn full_pending(&self) -> Res<HashMap<String, i64>> {
+        let conn = self.lock();
+        let mut stmt = conn
+            .prepare_cached("SELECT mapping, run FROM full_pending")
+            .map_err(err)?;
+        let rows = stmt
+            .query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?)))
+            .map_err(err)?;
+        rows.collect::<Result<_, _>>().map_err(err)
+    }
+
+    /// A mapping's full synchronization finished.
+    pub fn clear_full(&self, mapping: &str) -> Res<()> {
+        self.lock()
+            .exec(
+                "DELETE FROM full_pending WHERE mapping = ?1",
+                params![mapping],
+            )
+            .map_err(err)?;
+        Ok(())
+    }
+
     pub fn finish_run(&self, run: i64, status: RunStatus) -> Res<()> {
         let conn = self.lock();
         conn.exec(

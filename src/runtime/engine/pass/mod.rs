@@ -152,7 +152,7 @@ impl<'c, 'a> Pass<'c, 'a> {
         let target = ctx.system(&dir.target_side.system)?;
         let source_table = ctx.table(&dir.source_side)?;
         let target_table = ctx.table(&dir.target_side)?;
-        let full = ctx.opts.full;
+        let full = ctx.full(&dir.mapping);
         Ok(Pass {
             ctx,
             dir,
