@@ -8,9 +8,12 @@ use std::str::FromStr;
 
 /// The current time as the systems stamp it: UTC, milliseconds, sortable as text.
 pub fn now_stamp() -> String {
-    chrono::Utc::now()
-        .format("%Y-%m-%dT%H:%M:%S%.3fZ")
-        .to_string()
+    stamp(chrono::Utc::now())
+}
+
+/// A point in time as the engine compares stamps: `2026-12-03T10:00:00.000Z`.
+pub fn stamp(t: chrono::DateTime<chrono::Utc>) -> String {
+    t.format("%Y-%m-%dT%H:%M:%S%.3fZ").to_string()
 }
 
 /// A new record key.
@@ -201,13 +204,7 @@ fn datetime(value: &Value) -> Option<Value> {
         return None;
     };
     chrono::DateTime::parse_from_rfc3339(s)
-        .map(|d| {
-            Value::String(
-                d.with_timezone(&chrono::Utc)
-                    .format("%Y-%m-%dT%H:%M:%S%.3fZ")
-                    .to_string(),
-            )
-        })
+        .map(|d| Value::String(stamp(d.with_timezone(&chrono::Utc))))
         .or_else(|_| {
             chrono::NaiveDate::parse_from_str(s, "%Y-%m-%d")
                 .map(|d| Value::String(format!("{}T00:00:00.000Z", d.format("%Y-%m-%d"))))

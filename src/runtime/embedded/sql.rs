@@ -82,11 +82,7 @@ fn value_of(v: &FValue, kind: SystemKind) -> SqlValue {
         },
         FValue::DateTime(s) => SqlValue::Text(
             chrono::DateTime::parse_from_rfc3339(s)
-                .map(|d| {
-                    d.with_timezone(&chrono::Utc)
-                        .format("%Y-%m-%dT%H:%M:%S%.3fZ")
-                        .to_string()
-                })
+                .map(|d| crate::runtime::values::stamp(d.with_timezone(&chrono::Utc)))
                 .unwrap_or_else(|_| s.clone()),
         ),
         FValue::Text(s) | FValue::Date(s) | FValue::Guid(s) => SqlValue::Text(s.clone()),

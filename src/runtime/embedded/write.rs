@@ -39,7 +39,7 @@ fn next_stamp(tx: &Connection) -> Res<String> {
         }
         _ => now,
     };
-    let text = stamp.format("%Y-%m-%dT%H:%M:%S%.3fZ").to_string();
+    let text = crate::runtime::values::stamp(stamp);
     tx.exec("DELETE FROM \"__stamp\"", [])?;
     tx.exec("INSERT INTO \"__stamp\" (last) VALUES (?1)", [&text])?;
     Ok(text)

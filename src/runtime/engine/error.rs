@@ -99,9 +99,8 @@ impl EngineError {
     /// (no answer, a garbled one, a server error): a create failed so is looked for before it
     /// is made again. A refusal (4xx, a configuration, credentials) made nothing.
     pub fn may_have_written(&self) -> bool {
-        use crate::runtime::connector::ErrorKind;
         match self {
-            EngineError::Connector(e) => e.kind == ErrorKind::Transient,
+            EngineError::Connector(e) => e.is_transient(),
             EngineError::NoResult => true,
             _ => false,
         }

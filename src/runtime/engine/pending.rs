@@ -126,15 +126,13 @@ async fn made(
 ) -> Result<Result<Record, Found>, EngineError> {
     let target = ctx.system(&dir.target_side.system)?;
     let table = &dir.target_side.table;
-    let by_id = target
-        .read_by_ids(table, std::slice::from_ref(&p.target))
-        .await?;
-    if let Some(tr) = by_id.into_iter().next() {
-        return Ok(Ok(tr));
-    }
     if target.keeps_create_ids(table) {
-        return Ok(Err(Found::Settled));
+        let by_id = target
+            .read_by_ids(table, std::slice::from_ref(&p.target))
+            .await?;
+        return Ok(by_id.into_iter().next().ok_or(Found::Settled));
     }
+    // The id coupler chose is not the record's: no request for it, only the values.
     if p.find_by.is_empty() {
         return Ok(Err(Found::InDoubt(format!(
             "nothing it wrote to `{table}` can find the record it may have made"
@@ -142,11 +140,7 @@ async fn made(
     }
     let since = p.announced.as_deref().and_then(|a| {
         let t = chrono::DateTime::parse_from_rfc3339(a).ok()? - CLOCK_SKEW;
-        Some(
-            t.with_timezone(&chrono::Utc)
-                .format("%Y-%m-%dT%H:%M:%S%.3fZ")
-                .to_string(),
-        )
+        Some(crate::runtime::values::stamp(t.with_timezone(&chrono::Utc)))
     });
     let mut free = Vec::new();
     for r in target.find(table, &p.find_by, false, None).await? {

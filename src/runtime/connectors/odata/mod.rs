@@ -107,11 +107,7 @@ pub fn id_filters(key: &str, ids: &[String]) -> Vec<String> {
 pub fn stamp(value: &str) -> Option<String> {
     chrono::DateTime::parse_from_rfc3339(value.trim())
         .ok()
-        .map(|d| {
-            d.with_timezone(&chrono::Utc)
-                .format("%Y-%m-%dT%H:%M:%S%.3fZ")
-                .to_string()
-        })
+        .map(|d| crate::runtime::values::stamp(d.with_timezone(&chrono::Utc)))
 }
 
 /// Strictly after a cursor in (modified, key) order:

@@ -318,13 +318,17 @@ impl Pass<'_, '_> {
             let mut in_doubt: Vec<PendingCreate> = Vec::new();
             if let Some((batch, creates)) = pending {
                 tx::clear_pending_creates(conn, batch)?;
+                let index: HashMap<&str, usize> = records
+                    .iter()
+                    .enumerate()
+                    .map(|(i, r)| (r.id.as_str(), i))
+                    .collect();
                 in_doubt = creates
                     .into_iter()
                     .filter(|p| {
-                        records
-                            .iter()
-                            .position(|r| r.id == p.source)
-                            .is_some_and(|i| match results.get(&i) {
+                        index
+                            .get(p.source.as_str())
+                            .is_some_and(|i| match results.get(i) {
                                 Some(Err(e)) => e.may_have_written(),
                                 Some(Ok(_)) => false,
                                 None => true,
