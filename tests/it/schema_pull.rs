@@ -641,24 +641,13 @@ mod mock {
 
     /// Serves on 127.0.0.1 in a background thread; returns the port.
     pub fn start() -> u16 {
-        let (tx, rx) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            let rt = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .unwrap();
-            rt.block_on(async move {
-                let app = Router::new()
-                    .route("/tenant/oauth2/v2.0/token", post(token))
-                    .route("/api/data/v9.2/$metadata", get(metadata))
-                    .route("/api/data/v9.2/{entity}/Attributes/{cast}", get(attributes))
-                    .with_state(Arc::new(Mutex::new(tokens())));
-                let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-                tx.send(listener.local_addr().unwrap().port()).unwrap();
-                axum::serve(listener, app).await.unwrap();
-            });
-        });
-        rx.recv().unwrap()
+        crate::support::http::loopback::serve(
+            Router::new()
+                .route("/tenant/oauth2/v2.0/token", post(token))
+                .route("/api/data/v9.2/$metadata", get(metadata))
+                .route("/api/data/v9.2/{entity}/Attributes/{cast}", get(attributes))
+                .with_state(Arc::new(Mutex::new(tokens()))),
+        )
     }
 }
 

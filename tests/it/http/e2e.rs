@@ -12,6 +12,7 @@ use coupler::runtime::engine::{self, Quiet, RunOptions, RunReport};
 use coupler::runtime::state::StateStore;
 use coupler::schema::Catalog;
 use http_support::cap::{CapServer, USER_HEADER};
+use http_support::loopback::read_all;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -286,28 +287,6 @@ fn reduced_model(dir: &Path) -> Model {
         panic!("reduced mapping set has errors: {errors:#?}");
     }
     model
-}
-
-/// Every record of a table, through the change stream.
-async fn read_all(c: &dyn Connector, table: &str) -> Vec<coupler::runtime::connector::Record> {
-    let q = coupler::runtime::connector::ChangeQuery {
-        table,
-        filter: None,
-        since: None,
-        exclude_modified_by: None,
-        page_size: 1000,
-        fields: None,
-    };
-    let mut all = Vec::new();
-    let mut after = None;
-    loop {
-        let page = c.read_changes(&q, after.as_ref()).await.unwrap();
-        all.extend(page.records);
-        match page.next {
-            Some(n) => after = Some(n),
-            None => return all,
-        }
-    }
 }
 
 /// Loads `tables` of a demo seed into an HTTP endpoint through its connector's `write` (Business

@@ -11,8 +11,9 @@
 use crate::support::coupler::coupler;
 use crate::support::http::answers::AnswerFault;
 use crate::support::http::cap::{CapServer, COMPANY_NAME, DEFAULT_USER_ID};
+use crate::support::http::loopback::read_all;
 use crate::support::http::proxy::{FaultProxy, Faults};
-use coupler::runtime::connector::{ChangeQuery, Connector};
+use coupler::runtime::connector::Connector;
 use coupler::runtime::connectors::{BusinessCentral, BusinessCentralOptions};
 use coupler::runtime::connectors::{Dataverse, DataverseOptions};
 use coupler::schema::Catalog;
@@ -40,6 +41,20 @@ fn repo() -> PathBuf {
 fn catalog(file: &str) -> Arc<Catalog> {
     let text = std::fs::read_to_string(repo().join("schemas").join(file)).unwrap();
     Arc::new(Catalog::parse(&text).unwrap())
+}
+
+/// A connector to CAP's Business Central as a profile builds it (ids of its own, company by
+/// name), reading what the runs left there.
+fn cap_business_central(cap: &CapServer) -> BusinessCentral {
+    BusinessCentral::new(
+        catalog("business-central.yaml"),
+        &cap.business_central_url(),
+        Some(COMPANY_NAME),
+        None,
+        None,
+        BusinessCentralOptions::default(),
+    )
+    .unwrap()
 }
 
 /// A project whose embedded side holds `RECORDS` records named `<tag> <i>`, and whose other
@@ -137,17 +152,7 @@ fn endpoint_records(target: Target, cap: &CapServer, tag: &str) -> Held {
         .unwrap();
     let (connector, table, fields): (Box<dyn Connector>, &str, [&str; 3]) = match target {
         Target::BusinessCentral => (
-            Box::new(
-                BusinessCentral::new(
-                    catalog("business-central.yaml"),
-                    &cap.business_central_url(),
-                    Some(COMPANY_NAME),
-                    None,
-                    None,
-                    BusinessCentralOptions::default(),
-                )
-                .unwrap(),
-            ),
+            Box::new(cap_business_central(cap)),
             "Customer",
             ["Name", "E-Mail", "Phone No."],
         ),
@@ -166,26 +171,7 @@ fn endpoint_records(target: Target, cap: &CapServer, tag: &str) -> Held {
             ["name", "emailaddress1", "telephone1"],
         ),
     };
-    let q = ChangeQuery {
-        table,
-        filter: None,
-        since: None,
-        exclude_modified_by: None,
-        page_size: 1000,
-        fields: None,
-    };
-    let mut all = Vec::new();
-    let mut after = None;
-    rt.block_on(async {
-        loop {
-            let page = connector.read_changes(&q, after.as_ref()).await.unwrap();
-            all.extend(page.records);
-            match page.next {
-                Some(n) => after = Some(n),
-                None => break,
-            }
-        }
-    });
+    let all = rt.block_on(read_all(connector.as_ref(), table));
     let mine: Vec<_> = all
         .into_iter()
         .filter(|r| {
@@ -394,15 +380,7 @@ fn a_create_in_doubt_waits_for_a_person_and_keeps_their_coupling() {
     run(dir.path(), None);
     proxy.clear_faults();
     // What the lost create wrote for account 0, made again by someone else.
-    let bc = BusinessCentral::new(
-        catalog("business-central.yaml"),
-        &cap.business_central_url(),
-        Some(COMPANY_NAME),
-        None,
-        None,
-        BusinessCentralOptions::default(),
-    )
-    .unwrap();
+    let bc = cap_business_central(&cap);
     let twin =
         json!({ "Name": "Doubt 0", "E-Mail": "doubt0@example.com", "Phone No.": "555-0000" });
     let rt = tokio::runtime::Runtime::new().unwrap();

@@ -81,23 +81,12 @@ async fn metadata(State(mode): State<Arc<Mode>>, headers: HeaderMap) -> Response
 
 /// A server on loopback in its own thread; its port.
 fn start(mode: Mode) -> u16 {
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap()
-            .block_on(async move {
-                let app = Router::new()
-                    .route("/token", post(token))
-                    .route("/api/data/v9.2/$metadata", get(metadata))
-                    .with_state(Arc::new(mode));
-                let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-                tx.send(listener.local_addr().unwrap().port()).unwrap();
-                axum::serve(listener, app).await.unwrap();
-            });
-    });
-    rx.recv().unwrap()
+    crate::support::http::loopback::serve(
+        Router::new()
+            .route("/token", post(token))
+            .route("/api/data/v9.2/$metadata", get(metadata))
+            .with_state(Arc::new(mode)),
+    )
 }
 
 /// `coupler schema pull --profile live sales` against the server, with `limits` in the profile.

@@ -7,5 +7,6 @@
 pub mod answers;
 pub mod cap;
 pub mod dataverse_mock;
+pub mod loopback;
 pub mod proxy;
 pub mod token;
