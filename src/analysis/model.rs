@@ -146,11 +146,42 @@ pub struct Model {
     pub mappings: IndexMap<String, Mapping>,
     pub dependencies: Vec<Dependency>,
     pub settings: IndexMap<String, ast::Literal>,
+    /// What the profile's endpoints do not serve (`endpoint::serve`): whole mappings, or lines
+    /// (already taken out of their mapping).
+    pub left_out: Vec<LeftOut>,
+}
+
+/// A mapping (no `line`) or a field line that an endpoint does not serve.
+#[derive(Debug, Clone)]
+pub struct LeftOut {
+    pub mapping: String,
+    pub line: Option<Span>,
+    /// The field (of a line) or the table (of a mapping).
+    pub what: String,
+    pub reason: String,
 }
 
 impl Model {
     /// Whether a mapping runs: it has no `when`, or its setting is `true`.
     pub fn enabled(&self, m: &Mapping) -> bool {
+        self.not_served(&m.name).is_none() && self.setting_on(m)
+    }
+
+    /// Why the profile's endpoints do not serve mapping `name` at all, if they do not.
+    pub fn not_served(&self, name: &str) -> Option<&LeftOut> {
+        self.left_out
+            .iter()
+            .find(|l| l.mapping == name && l.line.is_none())
+    }
+
+    /// The lines of mapping `name` that the profile's endpoints do not serve.
+    pub fn lines_left_out<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a LeftOut> {
+        self.left_out
+            .iter()
+            .filter(move |l| l.mapping == name && l.line.is_some())
+    }
+
+    fn setting_on(&self, m: &Mapping) -> bool {
         m.when_setting().is_none_or(|s| {
             matches!(
                 self.settings.get(&s.name).map(|l| &l.kind),

@@ -3,8 +3,7 @@
 use super::args::{CheckArgs, DiagnosticFormat};
 use super::setup::{self, Stop};
 use super::{load, output};
-use crate::analysis::{endpoint, Model};
-use crate::config::Endpoint;
+use crate::analysis::Model;
 use crate::diagnostic::{Diagnostic, Severity};
 use std::path::Path;
 
@@ -48,16 +47,6 @@ fn endpoint_diagnostics(
     profile: &str,
     config: Option<&Path>,
 ) -> Result<Vec<Diagnostic>, Stop> {
-    let profile = setup::bind(model, profile, config)?;
-    let mut out = Vec::new();
-    for (system, ep) in &profile.systems {
-        if matches!(ep, Endpoint::BusinessCentral { .. }) && model.systems.contains_key(system) {
-            out.extend(endpoint::check_business_central_api(
-                model,
-                system,
-                &profile.name,
-            ));
-        }
-    }
-    Ok(out)
+    let profile = setup::bind_for(model, profile, config, crate::config::Use::Static)?;
+    setup::serve_endpoints(model, &profile)
 }

@@ -2,6 +2,7 @@
 
 use super::args::{PlanArgs, PlanFormat};
 use super::setup::{self, Stop};
+use crate::diagnostic::Severity;
 use crate::plan::{self, graph::DepGraph, select};
 
 pub fn run(args: PlanArgs) -> i32 {
@@ -10,10 +11,21 @@ pub fn run(args: PlanArgs) -> i32 {
         Err(Stop(code)) => return code,
     };
     if let Some(name) = &args.profile {
-        let applied = setup::profile(name, args.config.as_deref())
-            .and_then(|p| setup::apply_settings(&mut model, &p));
-        if let Err(Stop(code)) = applied {
-            return code;
+        let applied = setup::bind_for(
+            &mut model,
+            name,
+            args.config.as_deref(),
+            crate::config::Use::Static,
+        )
+        .and_then(|p| setup::serve_endpoints(&mut model, &p));
+        match applied {
+            // The plan shows what is left out; `check --profile` explains it.
+            Ok(d) if !d.iter().any(|d| d.severity() == Severity::Error) => {}
+            Ok(_) => {
+                eprintln!("error: the profile's endpoints cannot run the mapping set; `coupler check --profile {name}` says why");
+                return 1;
+            }
+            Err(Stop(code)) => return code,
         }
     }
     let selection = match &args.select {

@@ -22,28 +22,43 @@ pub fn fail(message: impl std::fmt::Display) -> Stop {
     Stop(2)
 }
 
-/// Loads and checks the mapping set; errors in it stop the command (exit 1).
-pub fn checked_model(paths: &[PathBuf]) -> Result<Model, Stop> {
-    checked_model_with(paths, false, "the mapping set has errors")
+/// Prints the errors among `diagnostics` and stops (exit 1) when there is one.
+fn stop_on_errors(
+    loaded: &load::Loaded,
+    diagnostics: Vec<crate::diagnostic::Diagnostic>,
+    what: &str,
+) -> Result<(), Stop> {
+    let errors: Vec<_> = diagnostics
+        .into_iter()
+        .filter(|d| d.severity() == Severity::Error)
+        .collect();
+    if errors.is_empty() {
+        return Ok(());
+    }
+    output::print_human(&errors, &loaded.sources);
+    eprintln!(
+        "error: {what}: {}",
+        output::summary(&errors, loaded.file_count)
+    );
+    Err(Stop(1))
 }
 
-/// As [`checked_model`]; `warnings` prints the warnings of a set without errors too.
+/// One line on stderr when the profile leaves something out: never a silent difference.
+fn note_left_out(model: &Model, profile: &ResolvedProfile) {
+    let mappings = model.left_out.iter().filter(|l| l.line.is_none()).count();
+    let lines = model.left_out.len() - mappings;
+    if mappings + lines > 0 {
+        eprintln!(
+            "note: profile `{}` leaves out {mappings} mapping(s) and {lines} field line(s) its endpoints do not serve; `coupler check --profile {}` lists them",
+            profile.name, profile.name
+        );
+    }
+}
+
+/// Loads and checks the mapping set; errors in it stop the command (exit 1). `warnings` prints the warnings of a set without errors too.
 pub fn checked_model_with(paths: &[PathBuf], warnings: bool, what: &str) -> Result<Model, Stop> {
     let (loaded, model) = load::check(paths).map_err(|e| fail(e.0))?;
-    let errors: Vec<_> = loaded
-        .diagnostics
-        .iter()
-        .filter(|d| d.severity() == Severity::Error)
-        .cloned()
-        .collect();
-    if !errors.is_empty() {
-        output::print_human(&errors, &loaded.sources);
-        eprintln!(
-            "error: {what}: {}",
-            output::summary(&errors, loaded.file_count)
-        );
-        return Err(Stop(1));
-    }
+    stop_on_errors(&loaded, loaded.diagnostics.iter().cloned().collect(), what)?;
     if warnings && !loaded.diagnostics.is_empty() {
         let all: Vec<_> = loaded.diagnostics.iter().cloned().collect();
         output::print_human(&all, &loaded.sources);
@@ -54,10 +69,60 @@ pub fn checked_model_with(paths: &[PathBuf], warnings: bool, what: &str) -> Resu
 /// The profile `name`, its settings applied to the mapping set, its endpoints checked against
 /// the kinds of the systems they serve.
 pub fn bind(model: &mut Model, name: &str, config: Option<&Path>) -> Result<ResolvedProfile, Stop> {
-    let profile = profile(name, config)?;
+    bind_for(model, name, config, config::Use::Connect)
+}
+
+/// `bind` for `usage`: a static command (`check`, `plan`) needs no secret in the environment.
+pub fn bind_for(
+    model: &mut Model,
+    name: &str,
+    config: Option<&Path>,
+    usage: config::Use,
+) -> Result<ResolvedProfile, Stop> {
+    let profile = config::load_profile_for(config, name, usage).map_err(fail)?;
     apply_settings(model, &profile)?;
     check_kinds(model, &profile)?;
     Ok(profile)
+}
+
+/// Restricts the mapping set to what the profile's endpoints serve (`analysis::endpoint`):
+/// the diagnostics say what is left out (warnings) and what cannot run (errors).
+pub fn serve_endpoints(
+    model: &mut Model,
+    profile: &ResolvedProfile,
+) -> Result<Vec<crate::diagnostic::Diagnostic>, Stop> {
+    use crate::analysis::endpoint::{self, Published, PublishedTable};
+    let mut out = Vec::new();
+    for (system, ep) in &profile.systems {
+        let Endpoint::BusinessCentral { publishes, .. } = ep else {
+            continue;
+        };
+        if !model.systems.contains_key(system) {
+            continue;
+        }
+        let published = Published {
+            tables: publishes
+                .iter()
+                .map(|(t, p)| {
+                    let table = PublishedTable {
+                        entity_set: p.entity_set.clone(),
+                        fields: p.fields.clone(),
+                    };
+                    (t.clone(), table)
+                })
+                .collect(),
+        };
+        let unknown = endpoint::published::unknown(model, system, &published);
+        if !unknown.is_empty() {
+            return Err(fail(format!(
+                "profile `{}`, system `{system}`: `publishes` names what the schema catalog does not have: {}",
+                profile.name,
+                unknown.join(", ")
+            )));
+        }
+        out.extend(endpoint::serve(model, system, &profile.name, &published));
+    }
+    Ok(out)
 }
 
 /// A profile binds each system to an endpoint of its kind: a `dataverse` system to Dataverse,
@@ -162,8 +227,20 @@ pub fn open_with(
     profile_name: &str,
     config: Option<&Path>,
 ) -> Result<Session, Stop> {
-    let mut model = checked_model(paths)?;
+    let (loaded, mut model) = load::check(paths).map_err(|e| fail(e.0))?;
+    stop_on_errors(
+        &loaded,
+        loaded.diagnostics.iter().cloned().collect(),
+        "the mapping set has errors",
+    )?;
     let profile = bind(&mut model, profile_name, config)?;
+    let served = serve_endpoints(&mut model, &profile)?;
+    stop_on_errors(
+        &loaded,
+        served.clone(),
+        "the profile's endpoints cannot run the mapping set",
+    )?;
+    note_left_out(&model, &profile);
     let mut systems: HashMap<String, Arc<dyn Connector>> = HashMap::new();
     let mut embedded = HashMap::new();
     for (name, system) in &model.systems {
@@ -267,6 +344,7 @@ fn http_connector(
             auth,
             integration_user,
             limits,
+            ..
         } => {
             let defaults = BusinessCentralOptions::default();
             let options = BusinessCentralOptions {

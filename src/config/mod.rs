@@ -3,6 +3,7 @@
 
 use indexmap::IndexMap;
 use serde::Deserialize;
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 #[derive(Debug, Clone, Deserialize)]
@@ -57,6 +58,11 @@ pub enum Endpoint {
         integration_user: Option<String>,
         #[serde(default)]
         limits: Limits,
+        /// What this endpoint publishes beyond API v2.0 (custom API pages): table name ->
+        /// its entity set and field -> property. Anything else the API does not serve is left
+        /// out for this profile (`coupler check --profile` lists it).
+        #[serde(default)]
+        publishes: BTreeMap<String, Publishes>,
     },
     /// Dataverse Web API: `url` is the service root (`https://<org>.crm.dynamics.com/api/data/v9.2`).
     Dataverse {
@@ -70,6 +76,18 @@ pub enum Endpoint {
         #[serde(default)]
         limits: Limits,
     },
+}
+
+/// A table a Business Central endpoint publishes beyond API v2.0.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Publishes {
+    /// The entity set, for a table API v2.0 has none for.
+    #[serde(default)]
+    pub entity_set: Option<String>,
+    /// Field name -> API property.
+    #[serde(default)]
+    pub fields: BTreeMap<String, String>,
 }
 
 /// What an HTTP endpoint may cost: how long one request may take and how large an answer may
@@ -167,8 +185,26 @@ pub fn find_config() -> Option<PathBuf> {
     }
 }
 
+/// Whether a profile is loaded to connect (every `${VAR}` must be set) or only to be looked at
+/// by a static command (`check`, `plan`): those must not need the secrets.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum Use {
+    Connect,
+    Static,
+}
+
 /// Loads a profile from `coupler.yaml` (found from the current folder unless given).
 pub fn load_profile(config: Option<&Path>, name: &str) -> Result<ResolvedProfile, ConfigError> {
+    load_profile_for(config, name, Use::Connect)
+}
+
+/// Loads a profile for `usage`: with `Use::Static`, a variable that is not set stays `${VAR}`
+/// and the values that still hold one are not validated.
+pub fn load_profile_for(
+    config: Option<&Path>,
+    name: &str,
+    usage: Use,
+) -> Result<ResolvedProfile, ConfigError> {
     let path = match config {
         Some(p) => p.to_path_buf(),
         None => find_config().ok_or_else(|| {
@@ -200,7 +236,7 @@ pub fn load_profile(config: Option<&Path>, name: &str) -> Result<ResolvedProfile
     let mut systems = profile.systems.clone();
     // Only the chosen profile needs its environment variables.
     let env = |s: &mut String, sys: &str| -> Result<(), ConfigError> {
-        *s = interpolate(s)
+        *s = interpolate(s, usage)
             .map_err(|e| ConfigError(format!("profile `{name}`, system `{sys}`: {e}")))?;
         Ok(())
     };
@@ -244,8 +280,12 @@ pub fn load_profile(config: Option<&Path>, name: &str) -> Result<ResolvedProfile
                 }
             }
         }
-        validate_endpoint(ep)
-            .map_err(|e| ConfigError(format!("profile `{name}`, system `{sys}`: {e}")))?;
+        if usage == Use::Connect {
+            validate_endpoint(ep)
+        } else {
+            validate_endpoint(&placeholders_filled(ep))
+        }
+        .map_err(|e| ConfigError(format!("profile `{name}`, system `{sys}`: {e}")))?;
     }
     Ok(ResolvedProfile {
         name: name.to_string(),
@@ -316,6 +356,45 @@ pub fn validate_endpoint(ep: &Endpoint) -> Result<(), String> {
     Ok(())
 }
 
+/// The endpoint with every value that still holds a `${VAR}` replaced by a value that passes
+/// validation, so that a static command checks everything else.
+fn placeholders_filled(ep: &Endpoint) -> Endpoint {
+    let mut ep = ep.clone();
+    let fill = |s: &mut String, with: &str| {
+        if s.contains("${") {
+            *s = with.to_string();
+        }
+    };
+    let nil = "00000000-0000-0000-0000-000000000000";
+    if let Endpoint::BusinessCentral {
+        url,
+        auth,
+        integration_user,
+        ..
+    }
+    | Endpoint::Dataverse {
+        url,
+        auth,
+        integration_user,
+        ..
+    } = &mut ep
+    {
+        fill(url, "https://placeholder.invalid/");
+        if let Some(u) = integration_user {
+            fill(u, nil);
+        }
+        if let Some(a) = auth {
+            for v in [&mut a.tenant, &mut a.client_id, &mut a.client_secret] {
+                fill(v, "set");
+            }
+            if let Some(t) = &mut a.token_url {
+                fill(t, "https://placeholder.invalid/");
+            }
+        }
+    }
+    ep
+}
+
 /// `https://…`, or `http://…` on a loopback address (tests, local servers): anything else would
 /// send credentials and data in clear text.
 pub fn check_url(text: &str, what: &str) -> Result<url::Url, String> {
@@ -343,7 +422,7 @@ fn is_loopback(url: &url::Url) -> bool {
 
 /// Replaces `${VAR}` with the environment's value; a missing variable is an error naming it
 /// (never its value).
-pub fn interpolate(text: &str) -> Result<String, String> {
+pub fn interpolate(text: &str, usage: Use) -> Result<String, String> {
     let mut out = String::with_capacity(text.len());
     let mut rest = text;
     while let Some(start) = rest.find("${") {
@@ -355,6 +434,7 @@ pub fn interpolate(text: &str) -> Result<String, String> {
         let var = &after[..end];
         match std::env::var(var) {
             Ok(v) => out.push_str(&v),
+            Err(_) if usage == Use::Static => out.push_str(&rest[start..start + 3 + end]),
             Err(_) => return Err(format!("environment variable `{var}` is not set")),
         }
         rest = &after[end + 1..];

@@ -81,7 +81,9 @@ codes! {
     NO_CONFLICT_POLICY = "W0801", Warning, "bidirectional mapping without a conflict policy";
     // Endpoints of a profile (E09): `coupler check --profile`
     FIELD_NOT_IN_API = "E0901", Error, "field not exposed by the endpoint's API";
-    TABLE_NOT_IN_API = "E0902", Error, "table not exposed by the endpoint's API";
+    LINE_LEFT_OUT = "W0903", Warning, "field line left out: the endpoint does not serve its field";
+    TABLE_LEFT_OUT = "W0904", Warning, "mapping left out: the endpoint does not serve its table";
+    LOOKUP_LEFT_OUT = "W0905", Warning, "field line left out: it looks up through a mapping left out";
 }
 
 /// Looks a code up by its id, case-insensitively (`e0301` works too).

@@ -3,8 +3,8 @@
 
 use super::direction::{self, Direction};
 use super::{
-    lower, CoupleGroup, CreateValue, Edge, FieldOverride, FieldStep, MappingPlan, OptionsPlan,
-    Policies, Schedule, SplitPlan,
+    lower, CoupleGroup, CreateValue, Edge, FieldOverride, FieldStep, LeftOutLine, MappingPlan,
+    OptionsPlan, Policies, Schedule, SplitPlan,
 };
 use crate::analysis::{Arrow, Dependency, DependencyKind, Mapping, MappingKind, Model, Side};
 use crate::syntax::ast::{self, Clause, Operand};
@@ -41,6 +41,14 @@ pub(super) fn compile(
         right: side_text(&m.right),
         when: m.when_setting().map(|s| s.name.clone()),
         enabled: model.enabled(m),
+        not_served: model.not_served(&m.name).map(|l| l.reason.clone()),
+        left_out: model
+            .lines_left_out(&m.name)
+            .map(|l| LeftOutLine {
+                field: l.what.clone(),
+                reason: l.reason.clone(),
+            })
+            .collect(),
         depends_on: depends_on(model, m, deps),
         filters: Vec::new(),
         couple_by: Vec::new(),

@@ -44,8 +44,15 @@ pub struct MappingPlan {
     pub right: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub when: Option<String>,
-    /// False when its `when` setting is off: the mapping does not run.
+    /// False when its `when` setting is off, or the profile's endpoint does not serve it: the
+    /// mapping does not run.
     pub enabled: bool,
+    /// Why the profile's endpoint does not serve the mapping, when it does not.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub not_served: Option<String>,
+    /// Field lines the profile's endpoint does not serve: neither read nor written.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub left_out: Vec<LeftOutLine>,
     pub depends_on: Vec<Edge>,
     pub filters: Vec<FilterPlan>,
     pub couple_by: Vec<CoupleGroup>,
@@ -67,6 +74,13 @@ pub struct MappingPlan {
     /// fields above that describe passes are read off these.
     #[serde(skip)]
     pub directions: Vec<Arc<Direction>>,
+}
+
+/// A field line the profile's endpoint does not serve.
+#[derive(Debug, Clone, Serialize)]
+pub struct LeftOutLine {
+    pub field: String,
+    pub reason: String,
 }
 
 /// One source record, several target records: the rest of a long text on extra records.

@@ -28,8 +28,9 @@ pub fn render_text(plan: &Plan) -> String {
         let width = stage.iter().map(|s| s.chars().count()).max().unwrap_or(0);
         for name in stage {
             if let Some(m) = plan.mapping(name) {
-                let off = match (&m.when, m.enabled) {
-                    (Some(w), false) => format!("  (off: setting `{w}` is false)"),
+                let off = match (&m.not_served, &m.when, m.enabled) {
+                    (Some(_), _, _) => "  (left out: the endpoint does not serve it)".to_string(),
+                    (None, Some(w), false) => format!("  (off: setting `{w}` is false)"),
                     _ => String::new(),
                 };
                 let _ = writeln!(
@@ -69,6 +70,9 @@ fn mapping_text(out: &mut String, m: &MappingPlan, plan: &Plan) {
         let state = if m.enabled { "on" } else { "off" };
         let _ = writeln!(out, "  runs only when setting `{w}` is true (now {state})");
     }
+    if let Some(why) = &m.not_served {
+        let _ = writeln!(out, "  left out with this profile: {why}");
+    }
     depends_text(out, m);
     filters_text(out, m);
     for g in &m.couple_by {
@@ -91,6 +95,13 @@ fn mapping_text(out: &mut String, m: &MappingPlan, plan: &Plan) {
         );
     }
     steps_text(out, m);
+    for l in &m.left_out {
+        let _ = writeln!(
+            out,
+            "  left out with this profile: {} ({}); neither read nor written",
+            l.field, l.reason
+        );
+    }
     split_text(out, m);
     if let Some(c) = &m.couple_via {
         let _ = writeln!(

@@ -141,7 +141,7 @@ fixtures! {
 }
 
 /// Codes whose case cannot be a committed file; a test below generates the input instead.
-const GENERATED: &[&str] = &["E0105", "E0901", "E0902"];
+const GENERATED: &[&str] = &["E0105", "E0901", "W0903", "W0904", "W0905"];
 
 const FIXTURE_DIR: &str = "tests/fixtures/check";
 
@@ -238,8 +238,10 @@ fn too_large() {
     insta::assert_snapshot!("too_large", stderr.replace(shown, "[TEMP]/too_large.map"));
 }
 
-/// E0901, E0902: with `--profile`, what a Business Central API endpoint cannot serve. The
-/// fixture needs a `coupler.yaml`, so it is written to a temporary folder.
+/// E0901, W0903, W0904, W0905: with `--profile`, what a Business Central API endpoint cannot
+/// serve, and what a profile's `publishes:` adds. The fixture needs a `coupler.yaml`, so it is
+/// written to a temporary folder. The profiles name secrets in `${...}` that are not set:
+/// `check` is static and must not need them.
 #[test]
 fn endpoint_api_gaps() {
     let dir = tempfile::tempdir().expect("temp dir");
@@ -266,8 +268,11 @@ mapping CUSTOMER: bc.Customer <- sales.account {{
     fields {{
         Name       <- name | truncate(100)
         "Fax No."  <- fax | truncate(30)
+        "Shipping Agent Code" <- address1_shippingmethodcode via "SHIPPING AGENT"
     }}
 }}
+
+options "SHIPPING AGENT": bc."Shipping Agent".Code -> sales.account.address1_shippingmethodcode
 
 mapping "CUSTOMER PRICE GROUP": bc."Customer Price Group" -> sales.pricelevel {{
     when prices
@@ -279,7 +284,7 @@ mapping "CUSTOMER PRICE GROUP": bc."Customer Price Group" -> sales.pricelevel {{
         schemas = schemas.display()
     );
     std::fs::write(dir.path().join("api.map"), map).expect("map");
-    let yaml = "profiles:\n  api:\n    systems:\n      bc: { kind: business_central, url: \"https://bc.example.com/api/v2.0\" }\n      sales: { kind: dataverse, url: \"https://org.example.com/api/data/v9.2\" }\n    state: state/state.db\n  prices:\n    systems:\n      bc: { kind: business_central, url: \"https://bc.example.com/api/v2.0\" }\n      sales: { kind: embedded }\n    state: state/state.db\n    settings: { prices: true }\n  embedded:\n    systems:\n      bc: { kind: embedded }\n      sales: { kind: embedded }\n    state: state/state.db\n  swapped:\n    systems:\n      bc: { kind: embedded }\n      sales: { kind: business_central, url: \"https://bc.example.com/api/v2.0\" }\n    state: state/state.db\n";
+    let yaml = "profiles:\n  api:\n    systems:\n      bc: { kind: business_central, url: \"https://bc.example.com/${TENANT_NOT_SET}/api/v2.0\", auth: { tenant: \"${TENANT_NOT_SET}\", client_id: \"${ID_NOT_SET}\", client_secret: \"${SECRET_NOT_SET}\" } }\n      sales: { kind: dataverse, url: \"https://org.example.com/api/data/v9.2\" }\n    state: state/state.db\n  prices:\n    systems:\n      bc: { kind: business_central, url: \"https://bc.example.com/api/v2.0\", publishes: { Customer: { fields: { \"Shipping Agent Code\": shippingAgentCode } } } }\n      sales: { kind: embedded }\n    state: state/state.db\n    settings: { prices: true }\n  embedded:\n    systems:\n      bc: { kind: embedded }\n      sales: { kind: embedded }\n    state: state/state.db\n  published:\n    systems:\n      bc: { kind: business_central, url: \"https://bc.example.com/api/v2.0\", publishes: { Currency: { fields: { \"ISO Code\": isoCode } }, Customer: { fields: { \"Fax No.\": faxNumber, \"Shipping Agent Code\": shippingAgentCode } }, \"Shipping Agent\": { entity_set: shippingAgents, fields: { Code: code } } } }\n      sales: { kind: embedded }\n    state: state/state.db\n  unknown:\n    systems:\n      bc: { kind: business_central, url: \"https://bc.example.com/api/v2.0\", publishes: { Customer: { fields: { \"Fax Nr.\": faxNumber } } } }\n      sales: { kind: embedded }\n    state: state/state.db\n  swapped:\n    systems:\n      bc: { kind: embedded }\n      sales: { kind: business_central, url: \"https://bc.example.com/api/v2.0\" }\n    state: state/state.db\n";
     std::fs::write(dir.path().join("coupler.yaml"), yaml).expect("yaml");
     let check = |args: &[&str]| {
         coupler(["check", "api.map"])
@@ -300,19 +305,33 @@ mapping "CUSTOMER PRICE GROUP": bc."Customer Price Group" -> sales.pricelevel {{
     // Without a profile, or with one that binds nothing to the API: no finding.
     assert_eq!(check(&[]).status.code(), Some(0));
     assert_eq!(check(&["--profile", "embedded"]).status.code(), Some(0));
-    // The API profile: a field read in a filter and a line (reported once, where first used)
-    // and a field written; the price group mapping is off, so its table does not count.
+    // The API profile: a field read in a filter cannot be left out (an error); lines of fields
+    // the API lacks are left out (read, written); the option mapping on a table without an
+    // entity set is left out, and so is a line that looks up through it. The price group
+    // mapping is off, so its table does not count.
     let out = check(&["--profile", "api", "--format", "json"]);
     assert_eq!(out.status.code(), Some(1));
-    assert_eq!(codes(&out), ["E0901 9", "E0901 21"]);
-    // A profile whose settings switch the price groups on: their table is not in the API.
-    let out = check(&["--profile", "prices", "--format", "json"]);
-    assert!(
-        codes(&out).contains(&"E0902 25".to_string()),
-        "{:?}",
-        codes(&out)
+    assert_eq!(
+        codes(&out),
+        ["E0901 9", "W0903 14", "W0903 21", "W0903 22", "W0904 26"]
     );
-    assert_eq!(codes(&out).len(), 3, "{:?}", codes(&out));
+    // A profile whose settings switch the price groups on (their table is not in the API) and
+    // whose endpoint publishes the shipping agent code but not the shipping agents: the line
+    // is served, but it looks up through a mapping that is left out.
+    let out = check(&["--profile", "prices", "--format", "json"]);
+    assert_eq!(
+        codes(&out),
+        ["E0901 9", "W0903 14", "W0903 21", "W0905 22", "W0904 26", "W0904 28"]
+    );
+    // What the endpoint publishes (custom API pages) is served: nothing is left out, no error.
+    let out = check(&["--profile", "published", "--format", "json"]);
+    assert_eq!(out.status.code(), Some(0), "{:?}", codes(&out));
+    assert_eq!(codes(&out), Vec::<String>::new());
+    // A name the catalog does not have is refused, naming it.
+    let out = check(&["--profile", "unknown"]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("field `Customer`.`Fax Nr.`"), "{err}");
     // A system bound to an endpoint of another kind is refused, not checked against the wrong API.
     let out = check(&["--profile", "swapped"]);
     assert_eq!(out.status.code(), Some(2));

@@ -1118,3 +1118,96 @@ fn closed_stdout_is_not_a_panic() {
     assert!(!stderr.contains("panicked"), "{stderr}");
     assert_ne!(out.status.code(), Some(101), "{stderr}");
 }
+
+/// coupler.yaml's production example, uncommented, in a folder of its own (its secrets are not
+/// in the environment: `check` and `plan` are static and must not need them).
+fn production_example() -> tempfile::TempDir {
+    let text = std::fs::read_to_string(repo().join("coupler.yaml")).expect("coupler.yaml");
+    let mut yaml = String::from("profiles:\n");
+    let mut inside = false;
+    for line in text.lines() {
+        if line.trim_start() == "# production:" {
+            inside = true;
+        }
+        if inside {
+            let Some(rest) = line.strip_prefix("  #") else {
+                break;
+            };
+            yaml.push_str("  ");
+            yaml.push_str(rest.strip_prefix(' ').unwrap_or(rest));
+            yaml.push('\n');
+        }
+    }
+    assert!(yaml.contains("kind: business_central"), "{yaml}");
+    let dir = tempfile::tempdir().expect("temp dir");
+    std::fs::write(dir.path().join("coupler.yaml"), yaml).expect("write");
+    dir
+}
+
+/// The standard set against a Business Central API v2.0 endpoint: `check` finds no error, and
+/// both `check` and `plan` name every line and mapping the endpoint cannot serve.
+#[test]
+fn the_standard_set_checks_and_plans_against_the_business_central_api() {
+    let dir = production_example();
+    let config = dir.path().join("coupler.yaml");
+    let map = repo().join(STANDARD_FILE);
+    let args = |cmd: &str| {
+        vec![
+            cmd.to_string(),
+            map.display().to_string(),
+            "--profile".into(),
+            "production".into(),
+            "--config".into(),
+            config.display().to_string(),
+        ]
+    };
+    let out = coupler(args("check")).current_dir(dir.path()).output();
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert!(
+        stderr.contains(" 0 errors") || stderr.contains("0 errors"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("error["), "{stderr}");
+    // Customer "Fax No." has no API property: a warning naming it, and the plan shows it.
+    assert!(
+        stderr.contains("warning[W0903]: `Customer`.`Fax No.`"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("warning[W0904]: `Resource`"), "{stderr}");
+    let mut json_args = args("plan");
+    json_args.extend(["--format".into(), "json".into()]);
+    let out = coupler(json_args).current_dir(dir.path()).output();
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let plan: Value = serde_json::from_slice(&out.stdout).expect("JSON");
+    let resource = mapping(&plan, "RESOURCE-PRODUCT");
+    assert_eq!(resource["enabled"], false);
+    assert!(
+        s(&resource["not_served"]).contains("Resource"),
+        "{resource}"
+    );
+    let customer = mapping(&plan, "CUSTOMER");
+    assert_eq!(customer["enabled"], true);
+    let left: Vec<&str> = customer["left_out"]
+        .as_array()
+        .expect("left_out")
+        .iter()
+        .map(|l| s(&l["field"]))
+        .collect();
+    assert!(left.contains(&"Fax No."), "{left:?}");
+    // A left-out line is not a step: nothing reads or writes it.
+    let steps = customer["steps"].to_string();
+    assert!(!steps.contains("Fax No."), "{steps}");
+    assert!(steps.contains("Phone No."), "{steps}");
+    let out = coupler(args("plan")).current_dir(dir.path()).output();
+    let shown = text(&out.stdout);
+    assert!(
+        shown.contains("RESOURCE-PRODUCT")
+            && shown.contains("(left out: the endpoint does not serve it)"),
+        "{shown}"
+    );
+    assert!(
+        shown.contains("left out with this profile: Fax No."),
+        "{shown}"
+    );
+}

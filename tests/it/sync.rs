@@ -252,7 +252,10 @@ fn contacts_synchronize_only_when_attached_to_a_company() {
 }
 
 #[test]
-fn currencies_are_coupled_by_iso_code_and_only_those_with_one_synchronize() {
+/// Business Central has no "ISO Code" filter on currencies (CDS Setup Defaults), and the API's
+/// currencies page has no ISO Code: every currency goes, coupled by its code. A code Dataverse
+/// does not know is refused there and reported as failed.
+fn currencies_are_coupled_by_iso_code_and_all_synchronize() {
     let usd = "c0000000-0000-4000-8000-0000000000c1";
     let p = Project::standard(
         json!({ "Currency": [
@@ -266,10 +269,10 @@ fn currencies_are_coupled_by_iso_code_and_only_those_with_one_synchronize() {
     );
     let o = p.run_ok(&["--full"]);
     let c = o.counts("CURRENCY", "->");
-    assert_eq!((c.coupled, c.inserted), (1, 1), "{c:?}");
+    assert_eq!((c.coupled, c.inserted), (1, 2), "{c:?}");
     assert_eq!(
         names(&p, "sales.transactioncurrency", "isocurrencycode"),
-        ["EUR", "USD"]
+        ["EUR", "GOLD", "USD"]
     );
     // The existing USD was coupled, not duplicated, and now carries Business Central's name.
     let dollar = p.find("sales.transactioncurrency", "isocurrencycode", "USD");
@@ -1386,10 +1389,10 @@ fn clear_on_fail_does_not_erase_the_value_in_the_source_system() {
 
 #[test]
 fn a_lookup_without_clear_on_fail_fails_the_record_with_its_reason() {
-    // GOLD has no ISO code, so CURRENCY never couples it; customers refer to it.
+    // GOLD is no currency of Business Central's, so CURRENCY never couples it; a customer
+    // refers to it.
     let p = Project::standard(
         json!({
-            "Currency": [{ "Code": "GOLD", "ISO Code": "", "Description": "Gold ounces" }],
             "Customer": [
                 { "No.": "C1", "Name": "Alpha", "Currency Code": "GOLD" },
                 { "No.": "C2", "Name": "Beta" }
