@@ -84,6 +84,7 @@ codes! {
     LINE_LEFT_OUT = "W0903", Warning, "field line left out: the endpoint does not serve its field";
     TABLE_LEFT_OUT = "W0904", Warning, "mapping left out: the endpoint does not serve its table";
     LOOKUP_LEFT_OUT = "W0905", Warning, "field line left out: it looks up through a mapping left out";
+    LINE_ONE_WAY = "W0906", Warning, "field line one-way: the endpoint cannot write its field";
 }
 
 /// Looks a code up by its id, case-insensitively (`e0301` works too).

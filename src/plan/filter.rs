@@ -97,10 +97,13 @@ pub enum FValue {
     Bool(bool),
     Number(Decimal),
     Text(String),
-    /// An option: its label and the value the system stores.
+    /// An option: its label and the value the system stores; `api`, the enum value Business
+    /// Central's API has for it (its `api_values`, or the label's OData name).
     Option {
         label: String,
         value: i64,
+        #[serde(skip)]
+        api: String,
     },
     Date(String),
     DateTime(String),
@@ -171,7 +174,8 @@ fn value(model: &Model, side: &Side, field: &str, lit: &Literal) -> FValue {
                 .as_ref()
                 .and_then(|o| o.get(&label).copied())
                 .unwrap_or_default();
-            FValue::Option { label, value }
+            let api = f.api_value(&label);
+            FValue::Option { label, value, api }
         }
         (LitKind::Num(_, n), Ty::Option) => {
             let options = f.and_then(|f| f.options.clone()).unwrap_or_default();
@@ -181,7 +185,12 @@ fn value(model: &Model, side: &Side, field: &str, lit: &Literal) -> FValue {
                 .find(|(_, val)| **val == v)
                 .map(|(k, _)| k.clone())
                 .unwrap_or_default();
-            FValue::Option { label, value: v }
+            let api = f.map(|f| f.api_value(&label)).unwrap_or_default();
+            FValue::Option {
+                label,
+                value: v,
+                api,
+            }
         }
         (LitKind::Str(s), Ty::Date) => FValue::Date(s.clone()),
         (LitKind::Str(s), Ty::DateTime) => FValue::DateTime(s.clone()),
@@ -205,10 +214,11 @@ fn odata_value(v: &FValue, kind: SystemKind) -> String {
         FValue::Bool(b) => b.to_string(),
         FValue::Number(n) => n.normalize().to_string(),
         FValue::Text(s) => quote(s),
-        // Dataverse compares choices by value; Business Central's API exposes enums by name.
-        FValue::Option { label, value } => match kind {
+        // Dataverse compares choices by value; Business Central's API exposes enums by their
+        // API name (`_x0020_` for the blank member, `Comment` for a line's blank type).
+        FValue::Option { value, api, .. } => match kind {
             SystemKind::Dataverse => value.to_string(),
-            SystemKind::BusinessCentral => quote(label),
+            SystemKind::BusinessCentral => quote(api),
         },
         FValue::Date(s) | FValue::DateTime(s) | FValue::Guid(s) => s.clone(),
     }
@@ -384,7 +394,9 @@ fn sql_value(v: &FValue, kind: SystemKind) -> String {
         FValue::Null => "NULL".into(),
         FValue::Bool(b) => if *b { "1" } else { "0" }.into(),
         FValue::Number(n) => n.normalize().to_string(),
-        FValue::Option { label, value } => format!("{value} /* {} */", label.replace("*/", "* /")),
+        FValue::Option { label, value, .. } => {
+            format!("{value} /* {} */", label.replace("*/", "* /"))
+        }
         FValue::Text(s) | FValue::Date(s) | FValue::DateTime(s) | FValue::Guid(s) => quote(s),
     }
 }
@@ -429,6 +441,7 @@ mod tests {
             FValue::Option {
                 label: "Active".into(),
                 value: 0,
+                api: "Active".into(),
             },
         );
         assert_eq!(p.to_odata(SystemKind::Dataverse).unwrap(), "statecode eq 0");

@@ -57,6 +57,9 @@ pub struct Page {
     pub records: Vec<Record>,
     /// Where the next page starts; None when this was the last.
     pub next: Option<Cursor>,
+    /// Where the change stream stands after this page, when that is not its last record's
+    /// position (pages read through their documents stand at the last document's).
+    pub position: Option<Cursor>,
 }
 
 /// A record deleted on the endpoint.

@@ -25,6 +25,12 @@ pub struct Table {
     pub modified_on: Option<String>,
     #[serde(default)]
     pub modified_by: Option<String>,
+    /// Business Central API: the entity set has no modification stamp and refuses reads that
+    /// filter on neither its id nor its document (the line pages); this names the `api_ref`
+    /// field that holds the document. Changes are read through the documents: the documents
+    /// changed since the watermark, then their lines.
+    #[serde(default)]
+    pub api_read_through: Option<String>,
     pub fields: IndexMap<String, Field>,
 }
 
@@ -71,8 +77,34 @@ pub struct Field {
     /// Boxed: a thin pointer keeps `Field` (held by value in the checker's enums) small.
     #[serde(default)]
     pub api_ref: Option<Box<String>>,
+    /// Business Central API: the enum value each option label travels as, where the API's enum
+    /// is not the table's (`lineType`: `' '` -> `Comment`, `"G/L Account"` -> `Account`). Labels
+    /// not listed travel as their OData name ([`odata_name`]: `' '` -> `_x0020_`).
+    #[serde(default)]
+    pub api_values: Option<Box<IndexMap<String, String>>>,
     #[serde(default)]
     pub read_only: bool,
+    /// Business Central API: the property is read-only there (`Editable = false` on the API
+    /// page), though the table's field is not. Served as a source only on that endpoint.
+    #[serde(default)]
+    pub api_read_only: bool,
+}
+
+/// An enum member's name as OData writes it: every character that is not a letter, a digit or
+/// `_` as `_xHHHH_` (`' '` -> `_x0020_`, `"In Review"` -> `In_x0020_Review`).
+pub fn odata_name(label: &str) -> String {
+    let mut out = String::with_capacity(label.len());
+    for c in label.chars() {
+        if c.is_alphanumeric() || c == '_' {
+            out.push(c);
+        } else {
+            let mut units = [0u16; 2];
+            for u in c.encode_utf16(&mut units) {
+                out.push_str(&format!("_x{u:04X}_"));
+            }
+        }
+    }
+    out
 }
 
 impl Field {
@@ -103,6 +135,25 @@ impl Field {
             .keys()
             .find(|k| *k == label)
             .or_else(|| options.keys().find(|k| k.eq_ignore_ascii_case(label)))
+            .map(String::as_str)
+    }
+
+    /// The API enum value option `label` travels as (see `api_values`).
+    pub fn api_value(&self, label: &str) -> String {
+        self.api_values
+            .as_ref()
+            .and_then(|m| m.get(label))
+            .cloned()
+            .unwrap_or_else(|| odata_name(label))
+    }
+
+    /// The option label an API enum value stands for: the first label (in the catalog's
+    /// order) that travels as it. None for a value no label travels as.
+    pub fn label_of_api_value(&self, value: &str) -> Option<&str> {
+        let options = self.options.as_ref()?;
+        options
+            .keys()
+            .find(|l| self.api_value(l) == value)
             .map(String::as_str)
     }
 

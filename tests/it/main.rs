@@ -19,4 +19,5 @@ mod sales_orders;
 mod schema_pull;
 mod support;
 mod sync;
+mod truth;
 mod watch;

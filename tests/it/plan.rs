@@ -527,7 +527,8 @@ fn business_central_filters_use_api_names_or_stay_local() {
 
     // A conjunction splits between the endpoint and coupler.
     let f = filter(plan, "SPLIT-AND", "bc");
-    assert_eq!(f["odata"], "blocked eq ' '");
+    // The blank member travels by its OData name.
+    assert_eq!(f["odata"], "blocked eq '_x0020_'");
     assert_eq!(f["local"], "\"Name 2\" != ''");
 
     // A disjunction does not: pushing one branch down would drop the other's records.

@@ -36,6 +36,8 @@ pub fn serve(
     let cx = Cx { system, profile };
     let mut out = Vec::new();
     let mut left_out = Vec::new();
+    // `<->` lines whose field on this side the API cannot write: (line, this side is left).
+    let mut one_way: Vec<(Span, bool)> = Vec::new();
     for m in model.mappings.values().filter(|m| model.enabled(m)) {
         let sides: Vec<(&ast::Ident, Option<&ast::MappingDecl>, bool)> = match &m.kind {
             MappingKind::Table(decl) => vec![
@@ -96,6 +98,24 @@ pub fn serve(
                 }
             }
             for (line, field, written) in &uses.lines {
+                if *written && read_only_there(table, &field.name) {
+                    if line.arrow.dir == ast::Direction::Both {
+                        out.push(cx.line_one_way(table_name, table, field));
+                        one_way.push((line.span, left));
+                    } else {
+                        out.push(cx.line_read_only(table_name, table, field));
+                        left_out.push(LeftOut {
+                            mapping: m.name.clone(),
+                            line: Some(line.span),
+                            what: field.name.clone(),
+                            reason: format!(
+                                "`{system}` cannot write `{}`.`{}` (read-only in the API)",
+                                table_name.name, field.name
+                            ),
+                        });
+                    }
+                    continue;
+                }
                 if unexposed(table, &field.name) {
                     out.push(cx.line_left_out(table_name, table, field, *written));
                     left_out.push(LeftOut {
@@ -112,6 +132,7 @@ pub fn serve(
         }
     }
     model.left_out.extend(left_out);
+    make_one_way(model, &one_way);
     out.extend(lookups_through_left_out(model));
     remove_left_out_lines(model);
     out.sort_by_key(|d| (d.span.file, d.span.start));
@@ -174,6 +195,54 @@ impl Cx<'_> {
             "if the endpoint publishes the field (a custom API page), declare its property in the profile: `publishes: {{ \"{}\": {{ fields: {{ \"{}\": <property> }} }} }}`",
             table_name.name, field.name
         ))
+    }
+
+    fn line_one_way(
+        &self,
+        table_name: &ast::Ident,
+        table: &Table,
+        field: &ast::Ident,
+    ) -> Diagnostic {
+        Diagnostic::new(
+            codes::LINE_ONE_WAY,
+            field.span,
+            format!(
+                "`{}`.`{}` is read-only in the Business Central API, so this line only reads it: {}",
+                table_name.name,
+                field.name,
+                self.binds()
+            ),
+        )
+        .label(format!(
+            "`{}` cannot be written through `{}`: with this profile the line flows from Business Central only",
+            field.name,
+            table.api.as_deref().unwrap_or("")
+        ))
+        .help("the API page marks the property read-only (`Editable = false`); changes made on the other side are not written back with this profile")
+    }
+
+    fn line_read_only(
+        &self,
+        table_name: &ast::Ident,
+        table: &Table,
+        field: &ast::Ident,
+    ) -> Diagnostic {
+        Diagnostic::new(
+            codes::LINE_LEFT_OUT,
+            field.span,
+            format!(
+                "`{}`.`{}` is read-only in the Business Central API, so this line is left out: {}",
+                table_name.name,
+                field.name,
+                self.binds()
+            ),
+        )
+        .label(format!(
+            "written here; `{}` cannot be written through `{}`: neither read nor written with this profile",
+            field.name,
+            table.api.as_deref().unwrap_or("")
+        ))
+        .help("the API page marks the property read-only (`Editable = false`): Business Central sets it itself")
     }
 
     fn identity_error(
@@ -275,6 +344,37 @@ fn remove_left_out_lines(model: &mut Model) {
             }
         }
     }
+}
+
+/// `<->` lines become one-way, from the side that is read-only in the API.
+fn make_one_way(model: &mut Model, lines: &[(Span, bool)]) {
+    for m in model.mappings.values_mut() {
+        let MappingKind::Table(decl) = &mut m.kind else {
+            continue;
+        };
+        for clause in &mut decl.clauses {
+            let body = match clause {
+                ast::Clause::Fields(f) => &mut f.lines,
+                ast::Clause::Split(s) => &mut s.body.lines,
+                _ => continue,
+            };
+            for line in body.iter_mut() {
+                if let Some((_, left)) = lines.iter().find(|(s, _)| *s == line.span) {
+                    // Read-only on the left: it flows left to right only (and the reverse).
+                    line.arrow.dir = if *left {
+                        ast::Direction::Forward
+                    } else {
+                        ast::Direction::Backward
+                    };
+                }
+            }
+        }
+    }
+}
+
+/// A field the API exposes but does not let be written.
+fn read_only_there(table: &Table, field: &str) -> bool {
+    table.fields.get(field).is_some_and(|f| f.api_read_only)
 }
 
 /// A field of a table the API has, that the API does not expose.

@@ -10,7 +10,8 @@
 //!   matching on it fails before any request, and writing it fails the record, each with a message
 //!   naming the table and the field. The record id is `id` (SystemId), the watermark
 //!   `lastModifiedDateTime`.
-//! - Enums travel by name (the blank member as `" "`, which is also the canonical label).
+//! - Enums travel by their API value: the catalog's `api_values`, or the label's OData name
+//!   (the blank member as `_x0020_`); read back to the option label.
 //! - Change reads are keyset pages: `(lastModifiedDateTime gt T or (… eq T and id gt ID))`,
 //!   `$orderby=lastModifiedDateTime,id`, `$top=<page>`; BC stamps milliseconds, so the keyset
 //!   is exact.
@@ -22,6 +23,7 @@
 //!   `If-Match: <@odata.etag>` (kept from reads, else read first), `DELETE`; a 412 fails that
 //!   record ("changed by someone else"). Several operations go as one JSON `$batch` (≤ 100).
 
+mod lines;
 mod refs;
 
 use super::http::{Http, HttpOptions};
@@ -395,16 +397,13 @@ impl BusinessCentral {
 fn decode_value(f: &Field, v: &Value) -> Value {
     match (f.ty, v) {
         (_, Value::Null) => Value::Null,
+        // The API's enum value (`_x0020_`, `Comment`, `In_x0020_Review`) -> the option label.
         (FieldType::Option, Value::String(s)) => {
-            let s = if s.is_empty() || s == "_x0020_" {
-                " "
-            } else {
-                s.as_str()
-            };
-            f.option_label(s)
-                .or_else(|| f.option_label(s.trim()))
-                .map(|l| Value::String(l.to_string()))
-                .unwrap_or_else(|| Value::String(s.to_string()))
+            let label = f
+                .label_of_api_value(s)
+                .or_else(|| f.option_label(if s.is_empty() { " " } else { s }))
+                .unwrap_or(s);
+            Value::String(label.to_string())
         }
         (FieldType::Guid, Value::String(s)) => Value::String(s.to_lowercase()),
         (FieldType::Datetime, Value::String(s)) => {
@@ -443,9 +442,13 @@ fn encode_value(f: &Field, v: &Value) -> Value {
             .and_then(|o| {
                 o.iter()
                     .min_by_key(|(_, v)| **v)
-                    .map(|(l, _)| Value::String(l.clone()))
+                    .map(|(l, _)| Value::String(f.api_value(l)))
             })
             .unwrap_or(Value::Null),
+        (FieldType::Option, Value::String(label)) => Value::String(
+            f.option_label(label)
+                .map_or_else(|| label.clone(), |l| f.api_value(l)),
+        ),
         _ => v.clone(),
     }
 }
@@ -502,8 +505,9 @@ impl Connector for BusinessCentral {
         let extra: Vec<&str> = rest.as_ref().map(|r| r.fields()).unwrap_or_default();
         let needed = q.fields.unwrap_or_default().iter().map(String::as_str);
         self.check_readable(&a, q.table, needed.chain(extra.iter().copied()))?;
-        let mut parts: Vec<String> = pushed.into_iter().collect();
-        if let Some(c) = after.or(q.since) {
+        let through = self.through(&a)?;
+        let mut parts: Vec<String> = Vec::new();
+        if let Some(c) = after.or(q.since).filter(|_| through.is_none()) {
             parts.push(odata::keyset(&a.modified, "id", c));
         }
         let top = q.page_size.max(1);
@@ -511,7 +515,10 @@ impl Connector for BusinessCentral {
         // The fields the refs are filled for: those read, and those the local filter needs.
         let mut wanted: Option<Vec<String>> = None;
         if let Some(fields) = q.fields {
-            let mut cols = vec!["id".to_string(), a.modified.clone()];
+            let mut cols = vec!["id".to_string()];
+            if through.is_none() {
+                cols.push(a.modified.clone());
+            }
             let names: Vec<String> = fields
                 .iter()
                 .cloned()
@@ -527,6 +534,16 @@ impl Connector for BusinessCentral {
             params.push(("$select", cols.join(",")));
             wanted = Some(names);
         }
+        if let Some(t) = &through {
+            let select = params.pop().map(|(_, s)| s);
+            let (mut raw, rows, position, more) = self
+                .read_changes_through(q, after, &a, t, select, pushed)
+                .await?;
+            self.fill_refs(&a, &rows, &mut raw, wanted.as_deref())
+                .await?;
+            return Ok(lines::page(raw, rest.as_ref(), position, more));
+        }
+        parts.extend(pushed);
         if let Some(f) = odata::and_all(&parts) {
             params.push(("$filter", f));
         }
@@ -557,6 +574,9 @@ impl Connector for BusinessCentral {
         ids: &[String],
     ) -> Result<Vec<Record>, ConnectorError> {
         let a = self.api(table)?;
+        if self.through(&a)?.is_some() {
+            return self.lines_by_ids(table, &a, ids).await;
+        }
         let mut out = Vec::new();
         for filter in odata::id_filters("id", ids) {
             out.extend(self.read_all(table, &a, Some(filter), None, None).await?);
@@ -609,15 +629,31 @@ impl Connector for BusinessCentral {
                 None => return Err(self.err(format!("`{table}`.`{name}` cannot be matched on"))),
             }
         }
-        let found = self
-            .read_all(
-                table,
-                &a,
-                odata::and_all(&parts),
-                rest.as_ref(),
-                if local.is_empty() { Some(10) } else { None },
-            )
-            .await?;
+        let found = match self.through(&a)? {
+            // A search that names no document: through every document.
+            Some(t)
+                if !parts
+                    .iter()
+                    .any(|p| p.starts_with(&format!("{} eq ", t.property))) =>
+            {
+                let all = self
+                    .all_lines(table, &a, &t, odata::and_all(&parts).as_deref())
+                    .await?;
+                all.into_iter()
+                    .filter(|r| rest.as_ref().is_none_or(|p| matches(p, r)))
+                    .collect()
+            }
+            _ => {
+                self.read_all(
+                    table,
+                    &a,
+                    odata::and_all(&parts),
+                    rest.as_ref(),
+                    if local.is_empty() { Some(10) } else { None },
+                )
+                .await?
+            }
+        };
         Ok(found
             .into_iter()
             .filter(|r| {
@@ -643,6 +679,13 @@ impl Connector for BusinessCentral {
     async fn count(&self, table: &str, filter: Option<&Pred>) -> Result<u64, ConnectorError> {
         let a = self.api(table)?;
         let (pushed, rest) = self.split(filter);
+        if let Some(t) = self.through(&a)? {
+            let all = self.all_lines(table, &a, &t, pushed.as_deref()).await?;
+            return Ok(all
+                .iter()
+                .filter(|r| rest.as_ref().is_none_or(|p| matches(p, r)))
+                .count() as u64);
+        }
         if let Some(r) = &rest {
             self.check_readable(&a, table, r.fields())?;
             return Ok(self

@@ -54,7 +54,11 @@ impl EmbeddedSystem {
         let next = (records.len() == limit)
             .then(|| records.last().map(Record::cursor))
             .flatten();
-        Ok(Page { records, next })
+        Ok(Page {
+            records,
+            next,
+            position: None,
+        })
     }
 
     fn find_records(

@@ -76,7 +76,7 @@ fn value_of(v: &FValue, kind: SystemKind) -> SqlValue {
                 SqlValue::Real(n.to_string().parse().unwrap_or(0.0))
             }
         }
-        FValue::Option { label, value } => match kind {
+        FValue::Option { label, value, .. } => match kind {
             SystemKind::Dataverse => SqlValue::Integer(*value),
             SystemKind::BusinessCentral => SqlValue::Text(label.clone()),
         },

@@ -258,7 +258,8 @@ async fn business_central_customers_under_the_company() {
     let customers = format!("{}/customers", cap.company_url());
     let r = c
         .post(&customers)
-        .json(&json!({"number": "c10000", "displayName": "Adatum", "blocked": " ", "creditLimit": 2500}))
+        // Enum members travel by their OData name: the blank member is `_x0020_`.
+        .json(&json!({"number": "c10000", "displayName": "Adatum", "blocked": "_x0020_", "taxLiable": true}))
         .send()
         .await
         .unwrap();

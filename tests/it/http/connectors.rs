@@ -241,6 +241,7 @@ async fn dataverse_on_cap_writes_reads_pages_and_filters() {
         FValue::Option {
             label: "Customer".into(),
             value: 3,
+            api: "Customer".into(),
         },
     );
     assert_eq!(c.count("account", Some(&active)).await.unwrap(), 4);
@@ -332,6 +333,7 @@ async fn business_central_on_cap_etags_and_conflicts() {
         value: FValue::Option {
             label: " ".into(),
             value: 0,
+            api: "_x0020_".into(),
         },
     };
     let mut q = query("Customer", 10);

@@ -11,7 +11,7 @@ use coupler::runtime::embedded::EmbeddedSystem;
 use coupler::runtime::engine::{self, Quiet, RunOptions, RunReport};
 use coupler::runtime::state::StateStore;
 use coupler::schema::Catalog;
-use http_support::cap::{CapServer, USER_HEADER};
+use http_support::cap::{CapServer, SEED_HEADER, USER_HEADER};
 use http_support::loopback::read_all;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -364,20 +364,32 @@ async fn cap_business_central_to_cap_dataverse() {
 
     // What a profile with `kind: business_central` (url = the API root, company by name) and
     // `kind: dataverse` builds.
-    let bc = Arc::new(
-        BusinessCentral::new(
-            catalog.clone(),
-            &cap.business_central_url(),
-            Some(http_support::cap::COMPANY_NAME),
-            None,
-            Some(IU),
-            BusinessCentralOptions {
-                only: coupler::runtime::connectors::BusinessCentralOnly { client_ids: true },
-                ..BusinessCentralOptions::default()
-            },
+    let connect = |seeding: bool| {
+        let extra_headers = if seeding {
+            vec![(SEED_HEADER.0.into(), SEED_HEADER.1.into())]
+        } else {
+            Vec::new()
+        };
+        Arc::new(
+            BusinessCentral::new(
+                catalog.clone(),
+                &cap.business_central_url(),
+                Some(http_support::cap::COMPANY_NAME),
+                None,
+                Some(IU),
+                BusinessCentralOptions {
+                    only: coupler::runtime::connectors::BusinessCentralOnly { client_ids: true },
+                    extra_headers,
+                    ..BusinessCentralOptions::default()
+                },
+            )
+            .unwrap(),
         )
-        .unwrap(),
-    );
+    };
+    let bc = connect(false);
+    // The seed is loaded as data: with the values of properties the API does not let a client
+    // write (document numbers), which the imitation takes only from a loading test.
+    let bc_seed = connect(true);
     let sales = Arc::new(
         Dataverse::new(
             model.systems["sales"].catalog.clone().unwrap(),
@@ -432,7 +444,7 @@ async fn cap_business_central_to_cap_dataverse() {
         "bc",
         "examples/demo/business-central",
         &api_tables,
-        bc.as_ref(),
+        bc_seed.as_ref(),
         &reference_bc,
     )
     .await;

@@ -379,10 +379,31 @@ fn a_create_in_doubt_waits_for_a_person_and_keeps_their_coupling() {
     proxy.set_faults(Faults::none().with_lost_answers("POST", 1));
     run(dir.path(), None);
     proxy.clear_faults();
-    // What the lost create wrote for account 0, made again by someone else.
+    // What a lost create wrote (an account of the batch whose answer was lost: which accounts
+    // that batch held depends on their random ids), made again by someone else.
+    let out = coupler(["errors", "--profile", "p", "sync.map", "--format", "json"])
+        .current_dir(dir.path())
+        .output();
+    let text = String::from_utf8_lossy(&out.stdout).to_string();
+    let failed: Vec<String> = serde_json::from_str::<Value>(&text)
+        .ok()
+        .and_then(|v| v.as_array().cloned())
+        .unwrap_or_default()
+        .iter()
+        .filter_map(|v| v["source_id"].as_str().map(str::to_string))
+        .collect();
+    let names = embedded_names(Target::BusinessCentral, dir.path(), "Doubt");
+    let i = failed
+        .first()
+        .and_then(|id| names.get(id))
+        .unwrap_or_else(|| panic!("no failed account after the lost answer: {text}"))
+        .clone();
     let bc = cap_business_central(&cap);
-    let twin =
-        json!({ "Name": "Doubt 0", "E-Mail": "doubt0@example.com", "Phone No.": "555-0000" });
+    let twin = json!({
+        "Name": format!("Doubt {i}"),
+        "E-Mail": format!("doubt{i}@example.com"),
+        "Phone No.": format!("555-{:04}", i.parse::<usize>().unwrap()),
+    });
     let rt = tokio::runtime::Runtime::new().unwrap();
     let made = rt
         .block_on(bc.write(
@@ -408,9 +429,9 @@ fn a_create_in_doubt_waits_for_a_person_and_keeps_their_coupling() {
     assert!(text.contains("2 uncoupled records"), "{text}");
 
     // A person couples the twin by hand.
-    let account = embedded_names(Target::BusinessCentral, dir.path(), "Doubt")
+    let account = names
         .into_iter()
-        .find(|(_, n)| n == "0")
+        .find(|(_, n)| *n == i)
         .map(|(id, _)| id)
         .unwrap();
     let out = coupler([

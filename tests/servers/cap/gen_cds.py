@@ -1,5 +1,9 @@
 #!/usr/bin/env python3
-"""Generate the CDS models of the CAP test servers from coupler's schema catalogs.
+"""Generate the CDS models of the CAP test servers.
+
+Business Central: from the API v2.0 pages recorded from Microsoft's source
+(../api/business-central, with their provenance), never from coupler's catalog (which only tells
+which strings are Code fields, upper-cased on write). Dataverse: still from the catalog.
 
     python3 gen_cds.py          # run from anywhere; needs PyYAML (pip install pyyaml)
 
@@ -145,67 +149,111 @@ def gen_dataverse(cat):
 
 
 # ------------------------------------------------------- Business Central
+API_DIR = os.path.join(HERE, "..", "api", "business-central")
+# Hidden etag of pages without lastModifiedDateTime (the line pages): real BC still sends
+# @odata.etag there; server.js strips this element from every answer and refuses it in queries.
+ROW_VERSION = "systemRowVersion"
+
+
+def load_api():
+    """The recorded Business Central API v2.0 pages (tests/servers/api/business-central)."""
+    pages, enums = {}, {}
+    for name in sorted(os.listdir(API_DIR)):
+        if not name.endswith(".yaml"):
+            continue
+        doc = load(os.path.join(API_DIR, name))
+        if name.startswith("enums"):
+            enums.update(doc.get("enums") or {})
+        else:
+            pages[doc["entity_set"]] = doc
+    return pages, enums
+
+
+def bc_enum(api, values, default):
+    syms = []
+    for v in values:
+        sym = "![" + v + "]"  # always delimited: some values are CDS reserved words (All)
+        syms.append(f"{sym} = {cds_str(v)}")
+    width = max(len(v) for v in values)
+    return f"  @assert.range\n  {api} : String({width}) enum {{ {'; '.join(syms)} }} default {cds_str(default)};"
+
+
+def bc_from_page(page, enums, catalog_table):
+    """An entity from a recorded page: its properties, types, enums and editability."""
+    lines = ["  key id : UUID;", "  company : Association to companies;"]
+    props = page["properties"]
+    read_only, local_currency = [], []
+    for api, p in props.items():
+        if api == "id":
+            continue
+        ty = p["type"]
+        if p.get("editable") is False:
+            read_only.append(api)
+        if p.get("blank_reads_as_local_currency"):
+            local_currency.append(api)
+        if api == "lastModifiedDateTime":
+            lines.append("  @odata.etag @cds.on.insert: $now @cds.on.update: $now\n  lastModifiedDateTime : Timestamp;")
+        elif ty == "string":
+            lines.append(f"  {api} : String({p.get('length') or 250}) default '';")
+        elif ty == "decimal":
+            lines.append(f"  {api} : Decimal default 0;")
+        elif ty == "integer":
+            lines.append(f"  {api} : Integer default 0;")
+        elif ty == "boolean":
+            lines.append(f"  {api} : Boolean default false;")
+        elif ty == "date":
+            lines.append(f"  {api} : Date default '0001-01-01';")
+        elif ty == "datetime":
+            lines.append(f"  {api} : Timestamp;")
+        elif ty == "guid":
+            lines.append(f"  {api} : UUID;")
+        elif ty in ("duration", "dateformula"):
+            lines.append(f"  {api} : String(32) default '';")
+        elif ty == "enum":
+            e = enums.get(p.get("enum"))
+            if not e:
+                sys.exit(f"{page['entity_set']}.{api}: enum {p.get('enum')} is not recorded")
+            values = [v["json"] for v in sorted(e["values"], key=lambda v: v["ordinal"])]
+            lines.append(bc_enum(api, values, values[0]))
+        elif ty == "stream":
+            continue
+        else:
+            sys.exit(f"{page['entity_set']}.{api}: unsupported type {ty}")
+    if "lastModifiedDateTime" not in props:
+        lines.append(f"  @odata.etag @cds.on.insert: $now @cds.on.update: $now\n  {ROW_VERSION} : Timestamp;")
+    # Upper-casing on write is Business Central's for Code fields; the pages do not say which
+    # strings are Code, so the catalog's types tell (the only fact taken from it).
+    codes = {f.get("api") for f in catalog_table["fields"].values() if f.get("type") == "code"} if catalog_table else set()
+    meta = {
+        "table": page.get("base_table"),
+        "source": f"{page['source']['repo']}/{page['source']['path']}@{page['source']['commit']}",
+        "code_fields": [a for a in props if a in codes],
+        "read_only": read_only,
+        "requires_filter": page.get("requires_filter") or [],
+        "row_version": "lastModifiedDateTime" not in props,
+        "local_currency": local_currency,
+    }
+    return lines, meta
 
 
 def gen_bc(cat):
+    pages, enums = load_api()
     tables = {name: t for name, t in cat["tables"].items() if t.get("api")}
-    out = [HEADER.format(src="schemas/business-central.yaml"), "namespace bc;\n"]
+    out = [HEADER.format(src="tests/servers/api/business-central (recorded from microsoft/BCApps)"), "namespace bc;\n"]
     comps = []
     info = {}
-    for name, t in tables.items():
-        s = t["api"]
+    sets = {t["api"]: name for name, t in tables.items()}
+    for s in sorted(set(sets) | set(pages), key=lambda x: list(sets).index(x) if x in sets else 999):
         comps.append(f"  {s} : Composition of many {s} on {s}.company = $self;")
-        lines = ["  key id : UUID;", "  company : Association to companies;"]
-        code_fields = []
-        for fname, f in t["fields"].items():
-            api = f.get("api")
-            if not api or api in ("id",):
-                continue
-            ty = f["type"]
-            if api == "lastModifiedDateTime":
-                lines.append("  @odata.etag @cds.on.insert: $now @cds.on.update: $now\n  lastModifiedDateTime : Timestamp;")
-                continue
-            if ty in ("text", "code"):
-                lines.append(f"  {api} : String({f['length']}) default '';")
-                if ty == "code":
-                    code_fields.append(api)
-            elif ty == "decimal":
-                lines.append(f"  {api} : Decimal default 0;")
-            elif ty in ("integer", "bigint"):
-                lines.append(f"  {api} : Integer default 0;")
-            elif ty == "boolean":
-                lines.append(f"  {api} : Boolean default false;")
-            elif ty == "date":
-                lines.append(f"  {api} : Date default '0001-01-01';")
-            elif ty == "datetime":
-                lines.append(f"  {api} : Timestamp;")
-            elif ty == "guid":
-                lines.append(f"  {api} : UUID;")
-            elif ty == "dateformula":
-                lines.append(f"  {api} : String(32) default '';")
-            elif ty == "option":
-                opts = f["options"]
-                names = list(opts.keys())
-                default = min(opts.items(), key=lambda kv: kv[1])[0]
-                syms = []
-                for i, n in enumerate(names):
-                    syms.append(f"{'![' + n + ']' if n.strip() else 'blank'} = {cds_str(n)}")
-                width = max(len(n) for n in names)
-                lines.append(
-                    f"  @assert.range\n  {api} : String({max(width, 1)}) enum {{ {'; '.join(syms)} }} default {cds_str(default)};"
-                )
-            else:
-                sys.exit(f"business central {name}.{fname}: unsupported type {ty}")
-        for fname, f in t["fields"].items():
-            # `api_ref:` a reference the API holds as the referenced record's id (lines'
-            # documentId: the id of the salesOrder / salesInvoice).
-            if f.get("api_ref"):
-                lines.append(f"  {f['api_ref']} : UUID; // the id of the {f['lookup']} record")
-        out.append(f"// {name} -> {s}")
+        table = cat["tables"].get(sets.get(s)) if s in sets else None
+        if s not in pages:
+            sys.exit(f"entity set {s} (catalog table {sets[s]}) has no recorded page in {API_DIR}")
+        lines, meta = bc_from_page(pages[s], enums, table)
+        out.append(f"// {s}: recorded page {meta['source']}")
         out.append(f"entity {s} {{")
         out.extend(lines)
         out.append("}\n")
-        info[s] = {"table": name, "code_fields": code_fields}
+        info[s] = meta
     company = [
         "// Business Central company: everything else sits under companies(<id>)/...",
         "entity companies {",
@@ -224,8 +272,8 @@ def gen_bc(cat):
         "service BusinessCentralService {",
         "  entity companies as projection on bc.companies;",
     ]
-    for t in tables.values():
-        svc.append(f"  entity {t['api']} as projection on bc.{t['api']};")
+    for s in info:
+        svc.append(f"  entity {s} as projection on bc.{s};")
     svc.append("}\n")
     return "\n".join(out), svc, info
 

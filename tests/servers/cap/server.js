@@ -13,6 +13,7 @@ const cds = require('@sap/cds')
 const express = require('express')
 const info = require('./srv/model-info.json')
 
+const ROW_VERSION = 'systemRowVersion' // hidden etag of the line pages, never shown (gen_cds.py)
 const DEFAULT_USER = '11111111-1111-1111-1111-111111111111' // modifiedby when no user header is sent
 const BUSINESS_UNIT = '22222222-2222-2222-2222-222222222222'
 const ORGANIZATION = '33333333-3333-3333-3333-333333333333'
@@ -140,13 +141,21 @@ cds.on('served', (services) => {
   }
   const bc = services.BusinessCentralService
   if (bc) {
-    // Business Central stores Code fields in upper case
+    // Business Central stores Code fields in upper case. A property the API page marks
+    // read-only (`Editable = false`, recorded in tests/servers/api/business-central) is refused,
+    // as Business Central refuses it; tests that seed such values send `x-coupler-seed: 1`.
     bc.before(['CREATE', 'UPDATE', 'UPSERT'], '*', (req) => {
       const meta = info.business_central[req.target?.name?.split('.').pop()]
       if (!meta) return
+      const h = (n) => req.headers?.[n] ?? req.req?.headers?.[n] ?? cds.context?.http?.req?.headers?.[n]
+      const seeding = h('x-coupler-seed') === '1'
       for (const row of Array.isArray(req.data) ? req.data : [req.data]) {
         if (!row || typeof row !== 'object') continue
         for (const f of meta.code_fields) if (typeof row[f] === 'string') row[f] = row[f].toUpperCase()
+        if (seeding) continue
+        const refused = meta.read_only.filter((f) => f in row && f !== 'id')
+        if (refused.length) return req.reject(400, `The property '${refused[0]}' is read-only on ${req.target.name.split('.').pop()}.`)
+        if (ROW_VERSION in row) return req.reject(400, `Could not find a property named '${ROW_VERSION}'.`)
       }
     })
   }
@@ -185,6 +194,7 @@ function dataverseAndBcResponses(req, res, next) {
       return
     }
   }
+  if (!dataverse && businessCentralRequest(req, res, root)) return
   if (dataverse && (req.method === 'POST' || req.method === 'PATCH') && !req.path.endsWith('/$batch')) {
     const prefer = req.headers.prefer || ''
     if (!/return=representation/i.test(prefer)) req.headers.prefer = prefer ? `${prefer},return=minimal` : 'return=minimal'
@@ -206,6 +216,43 @@ function dataverseAndBcResponses(req, res, next) {
     }
   }
   next()
+}
+
+// Business Central's line pages (requires_filter in the recorded pages): a read of the collection
+// must filter on exactly one `id` or `documentId` (APIV2SalesOrderLines / APIV2SalesInvoiceLines
+// OnFindRecord in microsoft/BCApps c3414ede: one GUID, several ids fail). The hidden row version
+// is no property: refused in a query, stripped from every answer. Returns true when answered.
+function businessCentralRequest(req, res, root) {
+  const rest = req.path.slice(root.length + 1)
+  const set = rest.split('/').pop().split('(')[0]
+  const meta = info.business_central[set]
+  const query = [req.query.$filter, req.query.$select, req.query.$orderby].filter((q) => typeof q === 'string').join(' ')
+  if (meta?.row_version && query.includes(ROW_VERSION)) {
+    res.status(400).json({ error: { code: 'BadRequest', message: `Could not find a property named '${ROW_VERSION}'.` } })
+    return true
+  }
+  const byKey = /\([^)]*\)$/.test(rest.split('/').pop())
+  if (req.method === 'GET' && meta?.requires_filter?.length && !byKey) {
+    const f = typeof req.query.$filter === 'string' ? req.query.$filter : ''
+    const names = meta.requires_filter.join('|')
+    const hits = f.match(new RegExp(`\\b(${names}) eq [0-9a-fA-F-]{36}`, 'g')) || []
+    if (hits.length !== 1 || /\bor\b/.test(f)) {
+      res.status(400).json({ error: { code: 'BadRequest', message: 'You must specify an Id or a Document Id to get the lines.' } })
+      return true
+    }
+  }
+  const json = res.json.bind(res)
+  res.json = (body) => json(stripRowVersion(body))
+  return false
+}
+
+function stripRowVersion(body) {
+  if (!body || typeof body !== 'object') return body
+  if (Array.isArray(body)) return body.map(stripRowVersion)
+  delete body[ROW_VERSION]
+  for (const k of ['value', 'responses']) if (Array.isArray(body[k])) body[k].forEach(stripRowVersion)
+  if (body.body && typeof body.body === 'object') stripRowVersion(body.body)
+  return body
 }
 
 // ---------------------------------------------------------------- custom server: loopback only

@@ -81,7 +81,10 @@ impl BusinessCentral {
             let Some(f) = a.table.fields.get(name) else {
                 continue;
             };
-            if f.api.is_none() && f.api_ref.is_none() && !missing.contains(&name) {
+            // A page read through its documents has its documents' stamp as modification.
+            let stamp =
+                a.table.api_read_through.is_some() && a.table.modified_on.as_deref() == Some(name);
+            if f.api.is_none() && f.api_ref.is_none() && !stamp && !missing.contains(&name) {
                 missing.push(name);
             }
         }

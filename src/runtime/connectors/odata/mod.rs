@@ -195,7 +195,11 @@ pub fn page(raw: Vec<Record>, rest: Option<&Pred>, next: Option<Cursor>) -> Page
         .into_iter()
         .filter(|r| rest.is_none_or(|p| filter_eval::matches(p, r)))
         .collect();
-    Page { records, next }
+    Page {
+        records,
+        next,
+        position: None,
+    }
 }
 
 /// Whether `(a_stamp, a_id) <= (b_stamp, b_id)`.

@@ -275,7 +275,10 @@ impl<'c, 'a> Pass<'c, 'a> {
         let mut seen = 0u64;
         loop {
             let page = self.source.read_changes(&query, after.as_ref()).await?;
-            let last = page.records.last().map(Record::cursor);
+            let last = page
+                .position
+                .clone()
+                .or_else(|| page.records.last().map(Record::cursor));
             let fresh: Vec<Record> = if self.retried.is_empty() {
                 page.records
             } else {

@@ -34,6 +34,10 @@ pub const DEFAULT_USER_ID: &str = "11111111-1111-1111-1111-111111111111";
 /// Header that names the Dataverse user a request acts as (stamped into `_modifiedby_value`).
 pub const USER_HEADER: &str = "x-coupler-user";
 
+/// Sent by tests that load data into the Business Central imitation: it then takes values of
+/// properties the real API refuses to write (read-only on the page), as seed data.
+pub const SEED_HEADER: (&str, &str) = ("x-coupler-seed", "1");
+
 const START_TIMEOUT: Duration = Duration::from_secs(30);
 const LOG_LINES: usize = 400;
 
