@@ -18,7 +18,7 @@ pub(crate) struct Flows {
 
 /// One operand after resolution.
 enum Resolved {
-    Field(Side, ast::Ident, Field),
+    Field(Side, ast::Ident, Box<Field>),
     Const(ast::Literal),
     /// Unknown field or unresolved side: already reported, or nothing to check.
     Unknown,
@@ -43,7 +43,7 @@ fn resolve_operand(cx: &mut Cx<'_>, side: &Option<Side>, op: &Operand) -> Resolv
         Operand::Const(l) => Resolved::Const(l.clone()),
         Operand::Field(name) => match side {
             Some(s) => match cx.resolve_field(s, name) {
-                Some(f) => Resolved::Field(s.clone(), name.clone(), f),
+                Some(f) => Resolved::Field(s.clone(), name.clone(), Box::new(f)),
                 None => Resolved::Unknown,
             },
             None => Resolved::Unknown,
@@ -647,7 +647,7 @@ fn check_via(cx: &mut Cx<'_>, via: &ast::Ident, left: &Resolved, right: &Resolve
 /// A mapping that would fit a line whose `via` is wrong.
 fn better_via(cx: &Cx<'_>, wrong: &str, left: &Resolved, right: &Resolved) -> Option<String> {
     let refs = |r: &Resolved| match r {
-        Resolved::Field(side, name, f) => Some((side.clone(), name.name.clone(), f.clone())),
+        Resolved::Field(side, name, f) => Some((side.clone(), name.name.clone(), (**f).clone())),
         _ => None,
     };
     let (l, r) = (refs(left), refs(right));
