@@ -1,3 +1,4 @@
+use super::nav::Nav;
 use crate::transform::Ty;
 use indexmap::IndexMap;
 use serde::Deserialize;
@@ -82,6 +83,10 @@ pub struct Field {
     /// not listed travel as their OData name ([`odata_name`]: `' '` -> `_x0020_`).
     #[serde(default)]
     pub api_values: Option<Box<IndexMap<String, String>>>,
+    /// Dataverse: the navigation property a reference is written through (`msdyn_Project` for
+    /// the column `msdyn_project`), one name or one per `lookup` target. Boxed like `api_ref`.
+    #[serde(default)]
+    pub nav: Option<Box<Nav>>,
     #[serde(default)]
     pub read_only: bool,
     /// Business Central API: the property is read-only there (`Editable = false` on the API
@@ -162,6 +167,11 @@ impl Field {
     pub fn is_reference(&self) -> bool {
         !self.lookup.is_empty() || self.ty == FieldType::Lookup
     }
+
+    /// The navigation property for references to `target` (`nav:`), when the catalog has it.
+    pub fn nav_for(&self, target: &str) -> Option<&str> {
+        self.nav.as_deref()?.for_target(target)
+    }
 }
 
 impl Catalog {
@@ -207,6 +217,13 @@ impl Catalog {
                 if field.api_ref.is_some() && field.lookup.len() != 1 {
                     problems.push(format!(
                         "field `{tname}.{fname}`: `api_ref` needs exactly one `lookup` table (the one whose id the property holds)"
+                    ));
+                }
+                if let Some(nav) = &field.nav {
+                    problems.extend(nav.problems(
+                        &format!("{tname}.{fname}"),
+                        &field.lookup,
+                        field.is_reference(),
                     ));
                 }
                 if field.ty == FieldType::Option && field.options.is_none() {
@@ -269,6 +286,59 @@ tables:
             c.validate(),
             vec!["field `Line.Other`: `api_ref` needs exactly one `lookup` table (the one whose id the property holds)".to_string()]
         );
+    }
+
+    #[test]
+    fn nav_is_one_name_or_one_per_target() {
+        let text = r#"
+system: dataverse
+tables:
+  account:
+    key: accountid
+    fields:
+      accountid: { type: guid }
+  contact:
+    key: contactid
+    fields:
+      contactid: { type: guid }
+      parentcustomerid: { type: lookup, lookup: [ account, contact ], nav: { account: parentcustomerid_account, contact: parentcustomerid_contact } }
+      msdyn_project: { type: lookup, lookup: account, nav: msdyn_Project }
+      plain: { type: lookup, lookup: account }
+      stray: { type: lookup, lookup: account, nav: { contact: x } }
+      notref: { type: integer, nav: y }
+"#;
+        let c = Catalog::parse(text).unwrap();
+        let f = &c.tables["contact"].fields;
+        assert_eq!(
+            f["parentcustomerid"].nav_for("contact"),
+            Some("parentcustomerid_contact")
+        );
+        assert_eq!(
+            f["parentcustomerid"].nav_for("account"),
+            Some("parentcustomerid_account")
+        );
+        assert_eq!(f["msdyn_project"].nav_for("account"), Some("msdyn_Project"));
+        assert_eq!(f["plain"].nav_for("account"), None);
+        assert_eq!(
+            c.validate(),
+            vec![
+                "field `contact.stray`: `nav` names target `contact`, which is not among its `lookup` targets".to_string(),
+                "field `contact.notref`: `nav` is only for reference fields (a `lookup` type or `lookup:` targets)".to_string(),
+            ]
+        );
+        // A list is neither form.
+        let bad = text.replace("nav: msdyn_Project", "nav: [ a, b ]");
+        assert!(Catalog::parse(&bad).is_err());
+    }
+
+    #[test]
+    fn shipped_dataverse_catalog_is_valid() {
+        let path = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/schemas/dynamics-365-sales.yaml"
+        );
+        let c = Catalog::parse(&std::fs::read_to_string(path).unwrap()).unwrap();
+        assert_eq!(c.validate(), Vec::<String>::new());
     }
 
     #[test]

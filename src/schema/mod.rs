@@ -3,7 +3,9 @@
 
 mod catalog;
 mod kind;
+mod nav;
 pub mod pull;
 
 pub use catalog::{Catalog, Field, FieldType, Table};
 pub use kind::SystemKind;
+pub use nav::Nav;

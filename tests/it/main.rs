@@ -17,6 +17,7 @@ mod plan_properties;
 mod robustness;
 mod sales_orders;
 mod schema_pull;
+mod schema_pull_real;
 mod support;
 mod sync;
 mod truth;

@@ -2,10 +2,13 @@
 
 use super::csdl::{Csdl, EntityType, NavigationProperty, Property};
 use super::model::{PulledCatalog, PulledField, PulledTable};
+use super::options::{apply_option_sets, settle_option_sets};
 use super::render::header;
-use super::{OptionSetValues, PullError, PullOptions};
+use super::select::{candidates, derived_types, keep_only, table_names, Candidate};
+use super::targets::{Resolved, Targets};
+use super::{PullError, PullOptions};
 use crate::schema::SystemKind;
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeSet, HashMap};
 
 fn edm_type(ty: &str) -> Option<&'static str> {
     Some(match ty {
@@ -72,45 +75,6 @@ fn lookup_value_name(property: &str) -> Option<&str> {
         .filter(|p| !p.is_empty())
 }
 
-struct Inherited<'a> {
-    key: Vec<String>,
-    properties: Vec<&'a Property>,
-    navigation: Vec<&'a NavigationProperty>,
-}
-
-/// An entity type's key, properties and navigation properties, base types first.
-fn flatten<'a>(csdl: &'a Csdl, et: &'a EntityType) -> Inherited<'a> {
-    let by_name: HashMap<&str, &EntityType> = csdl
-        .entity_types
-        .iter()
-        .map(|t| (t.qname.as_str(), t))
-        .collect();
-    let mut chain = vec![et];
-    let mut seen = BTreeSet::from([et.qname.as_str()]);
-    let mut cur = et;
-    while let Some(base) = cur.base.as_deref().and_then(|b| by_name.get(b)) {
-        if !seen.insert(base.qname.as_str()) {
-            break;
-        }
-        chain.push(base);
-        cur = base;
-    }
-    chain.reverse();
-    let mut out = Inherited {
-        key: Vec::new(),
-        properties: Vec::new(),
-        navigation: Vec::new(),
-    };
-    for t in chain {
-        if !t.key.is_empty() {
-            out.key = t.key.clone();
-        }
-        out.properties.extend(t.properties.iter());
-        out.navigation.extend(t.navigation.iter());
-    }
-    out
-}
-
 /// Maps a CSDL model to a catalog of `kind`.
 pub fn build_catalog(
     csdl: &Csdl,
@@ -123,28 +87,28 @@ pub fn build_catalog(
         set_of.entry(ty.as_str()).or_insert(set.as_str());
     }
     let mut header_notes = Vec::new();
-    let mut candidates = candidates(csdl, &mut header_notes)?;
+    let mut candidates = candidates(csdl, kind, &mut header_notes)?;
     let derived = derived_types(csdl, &candidates);
+    let all: Vec<&EntityType> = candidates.iter().map(|c| c.et).collect();
+    let all_types = table_names(csdl, &all);
     keep_only(&mut candidates, &options.only, &set_of)?;
     let cx = Tables {
         csdl,
         kind,
-        derived,
-        table_of: candidates
-            .iter()
-            .map(|(et, _)| (et.qname.as_str(), et.name.as_str()))
-            .collect(),
-        all_types: csdl
-            .entity_types
-            .iter()
-            .map(|et| (et.qname.as_str(), et.name.as_str()))
-            .collect(),
+        targets: Targets {
+            derived,
+            table_of: candidates
+                .iter()
+                .map(|c| (c.et.qname.as_str(), c.table.clone()))
+                .collect(),
+            all_types,
+        },
     };
     let mut tables = candidates
         .iter()
-        .map(|(et, inh)| {
-            let mut table = cx.table(et, inh)?;
-            table.api = set_of.get(et.qname.as_str()).map(|s| s.to_string());
+        .map(|c| {
+            let mut table = cx.table(c)?;
+            table.api = set_of.get(c.et.qname.as_str()).map(|s| s.to_string());
             Ok(table)
         })
         .collect::<Result<Vec<_>, PullError>>()?;
@@ -161,110 +125,11 @@ pub fn build_catalog(
     Ok(catalog)
 }
 
-/// Candidate tables: concrete entity types with a key, one per name (the others are noted).
-fn candidates<'a>(
-    csdl: &'a Csdl,
-    header_notes: &mut Vec<String>,
-) -> Result<Vec<(&'a EntityType, Inherited<'a>)>, PullError> {
-    let mut candidates = Vec::new();
-    let mut names_taken: BTreeSet<&str> = BTreeSet::new();
-    for et in &csdl.entity_types {
-        if et.is_abstract {
-            continue;
-        }
-        let inh = flatten(csdl, et);
-        if inh.key.is_empty() {
-            continue;
-        }
-        if !names_taken.insert(et.name.as_str()) {
-            header_notes.push(format!(
-                "Entity type `{}` (line {}) is left out: another namespace has a type of the same name.",
-                et.qname, et.line
-            ));
-            continue;
-        }
-        candidates.push((et, inh));
-    }
-    if candidates.is_empty() {
-        return Err(PullError::new(
-            "the $metadata document has no entity type with a key",
-            None,
-        ));
-    }
-    Ok(candidates)
-}
-
-/// Abstract base type -> the concrete candidate types derived from it, in document order.
-fn derived_types<'a>(
-    csdl: &'a Csdl,
-    candidates: &[(&'a EntityType, Inherited<'a>)],
-) -> HashMap<&'a str, Vec<&'a str>> {
-    let by_qname: HashMap<&str, &EntityType> = csdl
-        .entity_types
-        .iter()
-        .map(|t| (t.qname.as_str(), t))
-        .collect();
-    let mut derived: HashMap<&str, Vec<&str>> = HashMap::new();
-    for (et, _) in candidates {
-        let mut seen = BTreeSet::new();
-        let mut cur = *et;
-        while let Some(base) = cur.base.as_deref().and_then(|b| by_qname.get(b)) {
-            if !seen.insert(base.qname.as_str()) {
-                break;
-            }
-            if base.is_abstract {
-                derived
-                    .entry(base.qname.as_str())
-                    .or_default()
-                    .push(et.qname.as_str());
-            }
-            cur = base;
-        }
-    }
-    derived
-}
-
-/// `--only`: keeps the candidates named by table name or entity set name.
-fn keep_only(
-    candidates: &mut Vec<(&EntityType, Inherited<'_>)>,
-    only: &[String],
-    set_of: &HashMap<&str, &str>,
-) -> Result<(), PullError> {
-    if only.is_empty() {
-        return Ok(());
-    }
-    let mut wanted = BTreeSet::new();
-    for w in only {
-        let found = candidates
-            .iter()
-            .find(|(et, _)| et.name == *w || set_of.get(et.qname.as_str()).is_some_and(|s| s == w));
-        let Some((et, _)) = found else {
-            let mut all: Vec<&str> = candidates.iter().map(|(e, _)| e.name.as_str()).collect();
-            all.extend(set_of.values().copied());
-            let hint = crate::diagnostic::suggest::did_you_mean(w, all.iter().copied())
-                .map(|s| format!("; did you mean `{s}`?"))
-                .unwrap_or_default();
-            return Err(PullError::new(
-                format!("`--only {w}`: the $metadata has no entity type or entity set `{w}`{hint}"),
-                None,
-            ));
-        };
-        wanted.insert(et.qname.clone());
-    }
-    candidates.retain(|(et, _)| wanted.contains(&et.qname));
-    Ok(())
-}
-
 /// What every table of one pull is built with.
 struct Tables<'a> {
     csdl: &'a Csdl,
     kind: SystemKind,
-    /// Abstract base type -> its concrete candidate subtypes.
-    derived: HashMap<&'a str, Vec<&'a str>>,
-    /// Qualified name -> table name, for the tables of this catalog.
-    table_of: HashMap<&'a str, &'a str>,
-    /// Qualified name -> type name, for every entity type of the document.
-    all_types: HashMap<&'a str, &'a str>,
+    targets: Targets<'a>,
 }
 
 /// One table's fields as they are built: what was renamed, left out, or lost its targets.
@@ -278,7 +143,8 @@ struct Fields {
 
 impl Tables<'_> {
     /// One table (without `api:`, which the caller knows); key fields first, then document order.
-    fn table(&self, et: &EntityType, inh: &Inherited<'_>) -> Result<PulledTable, PullError> {
+    fn table(&self, c: &Candidate<'_>) -> Result<PulledTable, PullError> {
+        let (et, inh) = (c.et, &c.inh);
         let single_navs: Vec<&NavigationProperty> = inh
             .navigation
             .iter()
@@ -330,7 +196,7 @@ impl Tables<'_> {
             ));
         }
         Ok(PulledTable {
-            name: et.name.clone(),
+            name: c.table.clone(),
             api: None,
             key,
             modified_on,
@@ -373,10 +239,10 @@ impl Tables<'_> {
         };
         let mut name = p.name.clone();
         // Navigation properties that refer through this property.
-        let mut targets: Vec<&str> = single_navs
+        let mut navs: Vec<&NavigationProperty> = single_navs
             .iter()
+            .copied()
             .filter(|n| n.constraints.iter().any(|(dep, _)| *dep == p.name))
-            .map(|n| n.target.as_str())
             .collect();
         if self.kind == SystemKind::Dataverse {
             if let Some(column) = lookup_value_name(&p.name) {
@@ -384,18 +250,24 @@ impl Tables<'_> {
                     name = column.to_string();
                     built.renamed.insert(p.name.clone(), name.clone());
                     ty = "lookup";
-                    if targets.is_empty() {
-                        targets.extend(
+                    if navs.is_empty() {
+                        // No referential constraint: the navigation property named like the
+                        // column (`ownerid`; `msdyn_Project` for `msdyn_project`).
+                        navs.extend(
                             single_navs
                                 .iter()
-                                .filter(|n| n.name == column)
-                                .map(|n| n.target.as_str()),
+                                .copied()
+                                .filter(|n| n.name.eq_ignore_ascii_case(column)),
                         );
                     }
                 }
             }
         }
-        let (lookup, missing) = self.lookup_tables(&targets);
+        let Resolved {
+            lookup,
+            nav,
+            missing,
+        } = self.targets.resolve(&navs);
         let note = if missing.is_empty() {
             (ty == "lookup" && lookup.is_empty())
                 .then(|| "target unknown: no navigation property refers to it".to_string())
@@ -428,43 +300,15 @@ impl Tables<'_> {
             options: options_list,
             option_set: enum_options.map(|e| e.name.clone()),
             lookup,
+            // What a Dataverse lookup is written through (`nav@odata.bind`). Business Central
+            // writes references by id or through `api_ref`, so its catalogs leave it out.
+            nav: match self.kind {
+                SystemKind::Dataverse => nav,
+                SystemKind::BusinessCentral => Vec::new(),
+            },
             read_only,
             note,
         });
-    }
-
-    /// The tables of this catalog that lookup targets name (an abstract target, like
-    /// Dataverse's `principal`, means its concrete subtypes), and the targets outside it.
-    fn lookup_tables(&self, targets: &[&str]) -> (Vec<String>, Vec<String>) {
-        let mut lookup: Vec<String> = Vec::new();
-        let mut missing: Vec<String> = Vec::new();
-        for t in targets {
-            let expanded: Vec<&str> = match self.derived.get(t) {
-                Some(subtypes) if !self.table_of.contains_key(t) => subtypes.clone(),
-                _ => vec![t],
-            };
-            for q in expanded {
-                match self.table_of.get(q) {
-                    Some(table) => {
-                        if !lookup.iter().any(|l| l == table) {
-                            lookup.push(table.to_string());
-                        }
-                    }
-                    None => {
-                        let shown = self
-                            .all_types
-                            .get(q)
-                            .copied()
-                            .unwrap_or_else(|| q.rsplit('.').next().unwrap_or(q))
-                            .to_string();
-                        if !missing.contains(&shown) {
-                            missing.push(shown);
-                        }
-                    }
-                }
-            }
-        }
-        (lookup, missing)
     }
 }
 
@@ -479,66 +323,6 @@ fn stamps(kind: SystemKind, fields: &[PulledField]) -> (Option<String>, Option<S
     match kind {
         SystemKind::Dataverse => (has("modifiedon"), has("modifiedby")),
         SystemKind::BusinessCentral => (has("lastModifiedDateTime"), None),
-    }
-}
-
-/// Turns listed `integer` columns into `option` columns; returns how many it changed.
-pub fn apply_option_sets(
-    catalog: &mut PulledCatalog,
-    sets: &BTreeMap<String, BTreeMap<String, OptionSetValues>>,
-) -> usize {
-    let mut applied = 0;
-    for table in &mut catalog.tables {
-        let Some(columns) = sets.get(&table.name) else {
-            continue;
-        };
-        for field in &mut table.fields {
-            let Some(values) = columns.get(&field.name) else {
-                continue;
-            };
-            if !matches!(field.ty, "integer" | "option") || values.options.is_empty() {
-                continue;
-            }
-            // Labels are map keys: make them unique and non-empty.
-            let mut options: Vec<(String, i64)> = Vec::new();
-            for (label, value) in &values.options {
-                let mut label = label.trim().to_string();
-                if label.is_empty() {
-                    label = value.to_string();
-                }
-                if options.iter().any(|(l, _)| *l == label) {
-                    label = format!("{label} ({value})");
-                }
-                options.push((label, *value));
-            }
-            field.ty = "option";
-            field.options = options;
-            field.option_set = values.name.clone();
-            applied += 1;
-        }
-    }
-    applied
-}
-
-/// Keeps `option_set` only where two or more fields share the name with identical options.
-fn settle_option_sets(catalog: &mut PulledCatalog) {
-    let mut uses: BTreeMap<String, Vec<Vec<(String, i64)>>> = BTreeMap::new();
-    for t in &catalog.tables {
-        for f in &t.fields {
-            if let Some(set) = &f.option_set {
-                uses.entry(set.clone()).or_default().push(f.options.clone());
-            }
-        }
-    }
-    for t in &mut catalog.tables {
-        for f in &mut t.fields {
-            if let Some(set) = &f.option_set {
-                let lists = &uses[set];
-                if lists.len() < 2 || lists.iter().any(|l| *l != lists[0]) {
-                    f.option_set = None;
-                }
-            }
-        }
     }
 }
 

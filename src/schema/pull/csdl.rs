@@ -66,6 +66,8 @@ struct Node {
     name: String,
     attrs: Vec<(String, String)>,
     children: Vec<Node>,
+    /// The element's own text (trimmed), e.g. `<Bool>true</Bool>`.
+    text: String,
     line: usize,
 }
 
@@ -140,6 +142,7 @@ fn element(e: &BytesStart<'_>, line: usize) -> Result<Node, PullError> {
         name,
         attrs,
         children: Vec::new(),
+        text: String::new(),
         line,
     })
 }
@@ -227,6 +230,22 @@ fn parse_tree(xml: &str) -> Result<Node, PullError> {
                     Some(line),
                 ));
             }
+            Event::Text(t) => {
+                let text = t.unescape().map_err(|err| {
+                    PullError::new(
+                        format!("the $metadata document is not well-formed XML: {err}"),
+                        Some(lines.at(start)),
+                    )
+                })?;
+                if let Some(open) = stack.last_mut() {
+                    open.text.push_str(&text);
+                }
+            }
+            Event::CData(t) => {
+                if let Some(open) = stack.last_mut() {
+                    open.text.push_str(&String::from_utf8_lossy(&t));
+                }
+            }
             Event::Eof => break,
             _ => {}
         }
@@ -276,22 +295,36 @@ impl Names {
 
 const CORE: &str = "Org.OData.Core.V1";
 
-/// Whether an annotation element marks its target read-only.
+/// An annotation's value in attribute form (`Bool="true"`) or element form (`<Bool>true</Bool>`),
+/// one string per value (element form may list several, e.g. in a `<Collection>`).
+fn annotation_values<'a>(a: &'a Node, kind: &'a str) -> Vec<&'a str> {
+    if let Some(v) = a.attr(kind) {
+        return vec![v];
+    }
+    let direct = a.children(kind);
+    let listed = a.children("Collection").flat_map(|c| c.children(kind));
+    direct.chain(listed).map(|n| n.text.trim()).collect()
+}
+
+/// Whether an annotation element marks its target read-only: `Core.Computed` (no value, or
+/// `true`) or `Core.Permissions` of `Read` without `Write`, in attribute or element form.
 fn read_only_annotation(names: &Names, a: &Node) -> bool {
     let Some(term) = a.attr("Term") else {
         return false;
     };
     let term = names.qualify(term);
     if term == format!("{CORE}.Computed") {
-        return a.attr("Bool").is_none_or(|b| b.trim() == "true");
+        let values = annotation_values(a, "Bool");
+        return values.is_empty() || values.iter().all(|b| b.trim() == "true");
     }
     if term == format!("{CORE}.Permissions") {
-        let member = a.attr("EnumMember").unwrap_or_default();
-        return member
-            .split_whitespace()
+        let values = annotation_values(a, "EnumMember");
+        let members: Vec<&str> = values
+            .iter()
+            .flat_map(|v| v.split_whitespace())
             .map(|m| m.rsplit('/').next().unwrap_or(m))
-            .any(|m| m == "Read")
-            && !member.contains("Write");
+            .collect();
+        return members.contains(&"Read") && !members.iter().any(|m| m.contains("Write"));
     }
     false
 }

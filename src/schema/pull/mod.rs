@@ -31,11 +31,15 @@
 mod build;
 mod csdl;
 mod model;
+mod options;
 mod render;
+mod select;
+mod targets;
 
-pub use build::{apply_option_sets, build_catalog, decode_xml_name};
+pub use build::{build_catalog, decode_xml_name};
 pub use csdl::{parse_csdl, Csdl, EntityType, EnumType, NavigationProperty, Property};
 pub use model::{PulledCatalog, PulledField, PulledTable};
+pub use options::apply_option_sets;
 pub use render::render;
 
 use crate::schema::Catalog;

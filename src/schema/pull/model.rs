@@ -48,6 +48,8 @@ pub struct PulledField {
     pub options: Vec<(String, i64)>,
     pub option_set: Option<String>,
     pub lookup: Vec<String>,
+    /// (lookup target table, navigation property through which the reference is written).
+    pub nav: Vec<(String, String)>,
     pub api: Option<String>,
     pub read_only: bool,
     /// A trailing comment.

@@ -103,6 +103,20 @@ fn comment_line(out: &mut String, indent: &str, text: &str) {
     }
 }
 
+/// `nav: name` when every target is written through the same navigation property, else
+/// `nav: { target: name, ... }`.
+fn nav(nav: &[(String, String)]) -> Option<String> {
+    let (_, first) = nav.first()?;
+    if nav.iter().all(|(_, n)| n == first) {
+        return Some(format!("nav: {}", scalar(first)));
+    }
+    let per: Vec<String> = nav
+        .iter()
+        .map(|(t, n)| format!("{}: {}", scalar(t), scalar(n)))
+        .collect();
+    Some(format!("nav: {{ {} }}", per.join(", ")))
+}
+
 /// Writes the catalog as YAML, in the layout of the shipped catalogs.
 pub fn render(catalog: &PulledCatalog) -> String {
     let mut out = String::new();
@@ -163,6 +177,9 @@ pub fn render(catalog: &PulledCatalog) -> String {
                     parts.push(format!("lookup: [ {} ]", list.join(", ")));
                 }
             }
+            if let Some(nav) = nav(&f.nav) {
+                parts.push(nav);
+            }
             if f.read_only {
                 parts.push("read_only: true".into());
             }
@@ -191,5 +208,19 @@ mod tests {
         assert_eq!(scalar("yes"), "\"yes\"");
         assert_eq!(scalar("1abc"), "\"1abc\"");
         assert_eq!(scalar("a\"b"), "\"a\\\"b\"");
+    }
+
+    #[test]
+    fn nav_is_one_name_or_one_per_target() {
+        let pair = |t: &str, n: &str| (t.to_string(), n.to_string());
+        assert_eq!(nav(&[]), None);
+        assert_eq!(
+            nav(&[pair("systemuser", "ownerid"), pair("team", "ownerid")]).as_deref(),
+            Some("nav: ownerid")
+        );
+        assert_eq!(
+            nav(&[pair("account", "p_account"), pair("contact", "p_contact")]).as_deref(),
+            Some("nav: { account: p_account, contact: p_contact }")
+        );
     }
 }
