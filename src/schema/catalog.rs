@@ -93,6 +93,11 @@ pub struct Field {
     /// page), though the table's field is not. Served as a source only on that endpoint.
     #[serde(default)]
     pub api_read_only: bool,
+    /// Business Central API: the value the entity set implies for a field it has no property
+    /// for (`salesOrders` holds only orders: "Document Type" is `Order`). Read as that value,
+    /// filtered on locally, and written only as that value.
+    #[serde(default)]
+    pub api_constant: Option<Box<String>>,
 }
 
 /// An enum member's name as OData writes it: every character that is not a letter, a digit or

@@ -1211,4 +1211,31 @@ fn the_standard_set_checks_and_plans_against_the_business_central_api() {
         shown.contains("left out with this profile: Fax No."),
         "{shown}"
     );
+    // The sales-order variants too: "Document Type" has no API property, but the entity set
+    // implies it (salesOrders holds orders only), so their filters on it run.
+    for setting in [
+        "bidirectional_sales_orders",
+        "create_sales_orders",
+        "sales_orders",
+    ] {
+        let base = std::fs::read_to_string(&config).unwrap();
+        let variant = base.replace(
+            "  production:\n",
+            &format!("  variant:\n    settings: {{ {setting}: true }}\n"),
+        );
+        let variant = format!("{base}{}", variant.trim_start_matches("profiles:\n"));
+        std::fs::write(dir.path().join("variant.yaml"), variant).unwrap();
+        let out = coupler([
+            "check",
+            &map.display().to_string(),
+            "--profile",
+            "variant",
+            "--config",
+            &dir.path().join("variant.yaml").display().to_string(),
+        ])
+        .current_dir(dir.path())
+        .output();
+        let stderr = text(&out.stderr);
+        assert_eq!(out.status.code(), Some(0), "{setting}: {stderr}");
+    }
 }

@@ -133,7 +133,14 @@ pub fn serve(
     }
     model.left_out.extend(left_out);
     make_one_way(model, &one_way);
-    out.extend(lookups_through_left_out(model));
+    // Until nothing more: a mapping left out for its parent may be another's parent.
+    loop {
+        let more = lookups_through_left_out(model);
+        if more.is_empty() {
+            break;
+        }
+        out.extend(more);
+    }
     remove_left_out_lines(model);
     out.sort_by_key(|d| (d.span.file, d.span.start));
     out
@@ -290,6 +297,32 @@ fn lookups_through_left_out(model: &mut Model) -> Vec<Diagnostic> {
             if model.left_out.iter().any(|l| l.line == Some(line.span)) {
                 continue;
             }
+            // A `[parent]` line: without its parent a record would be made without the record
+            // it belongs to, so the whole mapping is left out.
+            let parent = line
+                .modifiers
+                .iter()
+                .any(|m| m.kind == Some(ast::ModifierKind::Parent));
+            if parent {
+                out.push(
+                    Diagnostic::new(
+                        codes::LOOKUP_LEFT_OUT,
+                        via.span,
+                        format!(
+                            "this mapping's records belong to records of `{}`, which this profile leaves out, so the mapping is left out too",
+                            via.name
+                        ),
+                    )
+                    .label("the parent mapping does not run with this profile"),
+                );
+                more.push(LeftOut {
+                    mapping: m.name.clone(),
+                    line: None,
+                    what: m.name.clone(),
+                    reason: format!("its records belong to `{}`, which is left out", via.name),
+                });
+                break;
+            }
             out.push(
                 Diagnostic::new(
                     codes::LOOKUP_LEFT_OUT,
@@ -382,5 +415,5 @@ fn unexposed(table: &Table, field: &str) -> bool {
     table
         .fields
         .get(field)
-        .is_some_and(|f| f.api.is_none() && f.api_ref.is_none())
+        .is_some_and(|f| f.api.is_none() && f.api_ref.is_none() && f.api_constant.is_none())
 }

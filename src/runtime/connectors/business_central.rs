@@ -230,6 +230,11 @@ impl BusinessCentral {
             .unwrap_or_default();
         let mut fields = Map::new();
         for (name, f) in &a.table.fields {
+            // The value the entity set implies ("Document Type" of salesOrders: Order).
+            if let Some(c) = &f.api_constant {
+                fields.insert(name.clone(), Value::String(c.to_string()));
+                continue;
+            }
             // Fields without an API property are not read (`api_ref` ones: see `fill_refs`).
             let Some(v) = f.api.as_ref().and_then(|api| row.get(api)) else {
                 continue;
@@ -256,6 +261,16 @@ impl BusinessCentral {
             })?;
             if Some(name.as_str()) == a.id_field || f.api_ref.is_some() {
                 continue; // api_ref fields: see `encode_refs`
+            }
+            if let Some(c) = &f.api_constant {
+                // Implied by the entity set: only that value can be written, and is not sent.
+                if v.as_str() == Some(c.as_str()) {
+                    continue;
+                }
+                return Err(ConnectorError::configuration(format!(
+                    "`{}`.`{name}` is `{c}` for every record of the API's `{}`: `{v}` cannot be written there",
+                    a.name, a.set
+                )));
             }
             let api = f.api.as_ref().ok_or_else(|| {
                 ConnectorError::configuration(format!(
@@ -304,12 +319,17 @@ impl BusinessCentral {
             params.push(("$filter", f));
         }
         let url = self.entity_url(a.set, None, &params).await?;
+        let through = self.through(a)?;
         let mut page = Some(self.get_json(url).await?);
         let mut out = Vec::new();
         while let Some((json, url)) = page {
             let rows = odata::rows(&json);
             let mut records: Vec<Record> = rows.iter().map(|r| self.decode(a, table, r)).collect();
             self.fill_refs(a, &rows, &mut records, None).await?;
+            // Lines carry their documents' stamps, however they are read.
+            if let Some(t) = &through {
+                self.stamp_lines(a, t, &rows, &mut records).await?;
+            }
             out.extend(
                 records
                     .into_iter()
@@ -472,10 +492,9 @@ impl Connector for BusinessCentral {
             .map(String::as_str)
             .filter(|name| {
                 Some(*name) != a.id_field
-                    && a.table
-                        .fields
-                        .get(*name)
-                        .is_none_or(|f| f.api.is_none() && f.api_ref.is_none())
+                    && a.table.fields.get(*name).is_none_or(|f| {
+                        f.api.is_none() && f.api_ref.is_none() && f.api_constant.is_none()
+                    })
             })
             .collect();
         if missing.is_empty() {
@@ -574,8 +593,8 @@ impl Connector for BusinessCentral {
         ids: &[String],
     ) -> Result<Vec<Record>, ConnectorError> {
         let a = self.api(table)?;
-        if self.through(&a)?.is_some() {
-            return self.lines_by_ids(table, &a, ids).await;
+        if let Some(t) = self.through(&a)? {
+            return self.lines_by_ids(table, &a, &t, ids).await;
         }
         let mut out = Vec::new();
         for filter in odata::id_filters("id", ids) {
@@ -721,6 +740,7 @@ impl Connector for BusinessCentral {
         // batches writing one table at once wait on each other's locks (and share its 5
         // concurrent requests), so sending them together gains nothing and risks lock timeouts.
         let answers = self.client.write(&batch, size, Chunks::Sequential).await;
+        let through = self.through(&a)?;
         for ((i, _), answer) in sendable.iter().zip(answers) {
             let op = &ops[*i];
             results[*i] = Some(match odata::write_outcome(op, answer) {
@@ -729,7 +749,11 @@ impl Connector for BusinessCentral {
                     let mut one = [self.decode(&a, table, &body)];
                     // The record is written whatever happens here: a failed translation
                     // only leaves its `api_ref` fields out (failing it would write it twice).
-                    let _ = self.fill_refs(&a, &[body], &mut one, None).await;
+                    let _ = self.fill_refs(&a, std::slice::from_ref(&body), &mut one, None).await;
+                    // A line carries its document's stamp (best effort, as above).
+                    if let Some(t) = &through {
+                        let _ = self.stamp_lines(&a, t, &[body], &mut one).await;
+                    }
                     let [written] = one;
                     Ok(written)
                 }

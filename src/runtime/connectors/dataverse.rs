@@ -346,10 +346,14 @@ impl Dataverse {
                 FieldType::Entityname => continue, // implied by the bound entity set
                 FieldType::Lookup => {
                     let target = lookup_target(name, f, fields)?;
-                    let nav = if f.lookup.len() > 1 && name != "ownerid" {
-                        format!("{name}_{target}")
-                    } else {
-                        name.clone()
+                    // The catalog's navigation property (`msdyn_Project`: custom lookups keep
+                    // their schema name's casing), else Dataverse's convention for system ones.
+                    let nav = match f.nav_for(&target) {
+                        Some(n) => n.to_string(),
+                        None if f.lookup.len() > 1 && name != "ownerid" => {
+                            format!("{name}_{target}")
+                        }
+                        None => name.clone(),
                     };
                     let value = match v {
                         Value::Null => Value::Null,

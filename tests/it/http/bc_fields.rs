@@ -239,6 +239,106 @@ async fn invoice_lines_name_their_invoice_by_number() {
     assert_eq!(back[0].get("Document No."), "SI-1");
 }
 
+/// A line page has no stamp of its own: a line carries its document's, however it is read
+/// (change stream, by id, found with or without its document, a write's answer). With an empty
+/// stamp on some paths, a bidirectional line would look changed on every read and every edit
+/// on the other side would be a conflict.
+#[tokio::test]
+async fn lines_carry_their_documents_stamp_however_they_are_read() {
+    let cap = CapServer::start();
+    let c = bc(&cap.business_central_url());
+    let header = c
+        .write(
+            "Sales Invoice Header",
+            vec![create(json!({"No.": "SI-7", "Bill-to Name": "Seven"}))],
+        )
+        .await
+        .unwrap();
+    let doc = header[0].as_ref().unwrap().id.clone();
+    let written = c
+        .write(
+            "Sales Invoice Line",
+            vec![create(
+                json!({"Document No.": "SI-7", "Line No.": 10000, "Quantity": 1}),
+            )],
+        )
+        .await
+        .unwrap();
+    let line = written[0].as_ref().unwrap().clone();
+    let stamp_of_doc = c.read_by_ids("Sales Invoice Header", &[doc]).await.unwrap()[0]
+        .modified_on
+        .clone();
+    assert!(!stamp_of_doc.is_empty());
+    let streamed = c
+        .read_changes(&query("Sales Invoice Line", None, None), None)
+        .await
+        .unwrap();
+    let by_id = c
+        .read_by_ids("Sales Invoice Line", std::slice::from_ref(&line.id))
+        .await
+        .unwrap();
+    let with_doc = c
+        .find(
+            "Sales Invoice Line",
+            &[("Document No.".into(), json!("SI-7"))],
+            false,
+            None,
+        )
+        .await
+        .unwrap();
+    let without_doc = c
+        .find(
+            "Sales Invoice Line",
+            &[("Line No.".into(), json!(10000))],
+            false,
+            None,
+        )
+        .await
+        .unwrap();
+    for (how, r) in [
+        ("write answer", &line),
+        ("change stream", &streamed.records[0]),
+        ("by id", &by_id[0]),
+        ("found by document", &with_doc[0]),
+        ("found without document", &without_doc[0]),
+    ] {
+        assert_eq!(r.id, line.id, "{how}");
+        assert_eq!(r.modified_on, stamp_of_doc, "{how}");
+    }
+    // The stream stands at the document: the next page after it is empty.
+    let again = c
+        .read_changes(
+            &query("Sales Invoice Line", None, None),
+            streamed.position.as_ref(),
+        )
+        .await
+        .unwrap();
+    assert!(again.records.is_empty(), "{:?}", again.records);
+    // A change of the line restamps its document, so the stream sees the line again.
+    tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    c.write(
+        "Sales Invoice Line",
+        vec![WriteOp::Update {
+            id: line.id.clone(),
+            fields: fields(json!({"Quantity": 3})),
+        }],
+    )
+    .await
+    .unwrap()[0]
+        .as_ref()
+        .unwrap();
+    let changed = c
+        .read_changes(
+            &query("Sales Invoice Line", None, None),
+            streamed.position.as_ref(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(changed.records.len(), 1, "{:?}", changed.records);
+    assert_eq!(changed.records[0].get("Quantity").as_f64(), Some(3.0));
+    assert!(changed.records[0].modified_on > stamp_of_doc);
+}
+
 #[tokio::test]
 async fn a_field_without_api_property_fails_before_any_request() {
     let cap = tokio::task::spawn_blocking(CapServer::start).await.unwrap();

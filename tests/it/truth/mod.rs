@@ -3,4 +3,5 @@
 //! recorded API contradicts fails here, naming both.
 
 mod business_central;
+mod dataverse;
 mod description;

@@ -129,6 +129,7 @@ def gen_dataverse(cat):
         out.extend(navs)
         out.append("}\n")
         info[t["api"]] = {
+            "navs": recorded_navs(t["api"], tables),
             "logical": name,
             "key": key,
             "lookups": lookups,
@@ -146,6 +147,27 @@ def gen_dataverse(cat):
     svc.append("  function WhoAmI() returns { BusinessUnitId : UUID; UserId : UUID; OrganizationId : UUID; };")
     svc.append("}\n")
     return "\n".join(out), svc, info
+
+
+DV_API_DIR = os.path.join(HERE, "..", "api", "dataverse")
+
+
+def recorded_navs(entity_set, tables):
+    """The navigation properties a lookup is bound through, from the recorded entity reference
+    (tests/servers/api/dataverse/<set>.yaml): nav name -> {field, sets it may refer to}. None
+    when the table is not recorded (server.js then keeps the naming convention)."""
+    path = os.path.join(DV_API_DIR, f"{entity_set}.yaml")
+    if not os.path.exists(path):
+        return None
+    doc = load(path)
+    navs = {}
+    for field, l in (doc.get("lookups") or {}).items():
+        for logical, nav in (l.get("targets") or {}).items():
+            if not nav or logical not in tables:
+                continue
+            entry = navs.setdefault(nav, {"field": field, "sets": []})
+            entry["sets"].append(tables[logical]["api"])
+    return navs
 
 
 # ------------------------------------------------------- Business Central
@@ -231,6 +253,10 @@ def bc_from_page(page, enums, catalog_table):
         "read_only": read_only,
         "requires_filter": page.get("requires_filter") or [],
         "row_version": "lastModifiedDateTime" not in props,
+        # The document page of a line page (salesOrderLines -> salesOrders): Business Central
+        # restamps a document when one of its lines changes (its totals live in the buffer:
+        # GraphMgtSalesOrderBuffer / SalesInvoiceAggregator in microsoft/BCApps).
+        "document_set": page["entity_set"][: -len("Lines")] + "s" if page["entity_set"].endswith("Lines") else None,
         "local_currency": local_currency,
     }
     return lines, meta

@@ -47,6 +47,14 @@ function dataverseBind(row, set) {
     const nav = m[1]
     let field = meta.lookups[nav] ? nav : null
     let wanted = null // logical name implied by a polymorphic nav name (parentcustomerid_account)
+    // Recorded tables bind only through the navigation properties Microsoft's reference names
+    // (tests/servers/api/dataverse): `parentcustomerid_account`, `ownerid`, a custom `msdyn_Project`.
+    if (meta.navs) {
+      const n = meta.navs[nav]
+      if (!n) throw badRequest(`${set}: an undeclared navigation property '${nav}' was found (for ${prop})`)
+      field = meta.lookups[n.field] ? n.field : null
+      if (n.sets.length === 1) wanted = n.sets[0]
+    }
     if (!field) {
       for (const [f, l] of Object.entries(meta.lookups)) {
         for (const [tset, logical] of Object.entries(l.targets)) {
@@ -157,6 +165,23 @@ cds.on('served', (services) => {
         if (refused.length) return req.reject(400, `The property '${refused[0]}' is read-only on ${req.target.name.split('.').pop()}.`)
         if (ROW_VERSION in row) return req.reject(400, `Could not find a property named '${ROW_VERSION}'.`)
       }
+    })
+    // A line written restamps its document, as Business Central's buffers do (the document's
+    // totals change): that is how a reader sees lines change, the line pages having no stamp.
+    bc.before(['UPDATE', 'DELETE'], '*', async (req) => {
+      const meta = info.business_central[req.target?.name?.split('.').pop()]
+      if (!meta?.document_set) return
+      const row = await SELECT.one.from(req.subject).columns('documentId')
+      req._documentId = row?.documentId
+    })
+    bc.after(['CREATE', 'UPDATE', 'DELETE'], '*', async (result, req) => {
+      const meta = info.business_central[req.target?.name?.split('.').pop()]
+      if (!meta?.document_set) return
+      const ids = new Set()
+      for (const r of [].concat(result || [], req.data || [])) if (r && r.documentId) ids.add(r.documentId)
+      if (req._documentId) ids.add(req._documentId)
+      const docs = bc.entities[meta.document_set]
+      for (const id of ids) await UPDATE(docs, id).with({ lastModifiedDateTime: new Date().toISOString() })
     })
   }
 })

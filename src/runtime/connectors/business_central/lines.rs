@@ -133,7 +133,7 @@ impl BusinessCentral {
         t: &Through<'_>,
         pushed: Option<&str>,
     ) -> Result<Vec<Record>, ConnectorError> {
-        let mut params = vec![("$select", "id".to_string())];
+        let mut params = vec![("$select", format!("id,{}", t.parent.modified))];
         params.push(("$orderby", "id asc".to_string()));
         let url = self.entity_url(t.parent.set, None, &params).await?;
         let mut page = Some(self.get_json(url).await?);
@@ -141,10 +141,21 @@ impl BusinessCentral {
         while let Some((json, url)) = page {
             for doc in odata::rows(&json) {
                 let id = doc.get("id").and_then(Value::as_str).unwrap_or_default();
+                let stamp = doc
+                    .get(&t.parent.modified)
+                    .and_then(Value::as_str)
+                    .and_then(odata::stamp)
+                    .unwrap_or_default();
                 let rows = self.lines_of(a, t, id, None, pushed).await?;
                 let mut records: Vec<Record> =
                     rows.iter().map(|r| self.decode(a, table, r)).collect();
                 self.fill_refs(a, &rows, &mut records, None).await?;
+                for r in &mut records {
+                    r.modified_on = stamp.clone();
+                    if let Some(m) = &a.table.modified_on {
+                        r.fields.insert(m.clone(), Value::String(stamp.clone()));
+                    }
+                }
                 out.extend(records);
             }
             page = self.client.next_page(&json, &url, &[]).await?;
@@ -152,25 +163,77 @@ impl BusinessCentral {
         Ok(out)
     }
 
-    /// Lines by id: one request per id (the page takes one GUID in an `id` filter).
+    /// Lines by id: one request per id (the page takes one GUID in an `id` filter), stamped
+    /// with their documents' stamps like lines read through them.
     pub(super) async fn lines_by_ids(
         &self,
         table: &str,
         a: &Api<'_>,
+        t: &Through<'_>,
         ids: &[String],
     ) -> Result<Vec<Record>, ConnectorError> {
-        let mut out = Vec::new();
+        let mut rows = Vec::new();
         for id in ids
             .iter()
             .map(|i| i.to_lowercase())
             .filter(|i| uuid::Uuid::parse_str(i).is_ok())
         {
-            out.extend(
-                self.read_all(table, a, Some(format!("id eq {id}")), None, None)
-                    .await?,
-            );
+            let params = [("$filter", format!("id eq {id}"))];
+            let url = self.entity_url(a.set, None, &params).await?;
+            rows.extend(odata::rows(&self.get_json(url).await?.0));
         }
-        Ok(out)
+        let mut records: Vec<Record> = rows.iter().map(|r| self.decode(a, table, r)).collect();
+        self.fill_refs(a, &rows, &mut records, None).await?;
+        self.stamp_lines(a, t, &rows, &mut records).await?;
+        Ok(records)
+    }
+
+    /// Gives lines their documents' stamps (one request per 50 documents): a line read by id
+    /// or answered by a write then carries the stamp it has when read through its document, so
+    /// that it is not taken for changed (or in conflict) on the next read.
+    pub(super) async fn stamp_lines(
+        &self,
+        a: &Api<'_>,
+        t: &Through<'_>,
+        rows: &[Map<String, Value>],
+        records: &mut [Record],
+    ) -> Result<(), ConnectorError> {
+        let doc_of = |row: &Map<String, Value>| {
+            row.get(&t.property)
+                .and_then(Value::as_str)
+                .map(str::to_lowercase)
+        };
+        let mut docs: Vec<String> = rows.iter().filter_map(doc_of).collect();
+        docs.sort();
+        docs.dedup();
+        let mut stamps = std::collections::HashMap::new();
+        let p = &t.parent;
+        for filter in odata::id_filters("id", &docs) {
+            let params = [
+                ("$filter", filter),
+                ("$select", format!("id,{}", p.modified)),
+            ];
+            let url = self.entity_url(p.set, None, &params).await?;
+            for doc in odata::rows(&self.get_json(url).await?.0) {
+                let id = doc.get("id").and_then(Value::as_str).unwrap_or_default();
+                let stamp = doc
+                    .get(&p.modified)
+                    .and_then(Value::as_str)
+                    .and_then(odata::stamp);
+                if let Some(stamp) = stamp {
+                    stamps.insert(id.to_lowercase(), stamp);
+                }
+            }
+        }
+        for (row, r) in rows.iter().zip(records.iter_mut()) {
+            if let Some(stamp) = doc_of(row).and_then(|d| stamps.get(&d)) {
+                r.modified_on = stamp.clone();
+                if let Some(m) = &a.table.modified_on {
+                    r.fields.insert(m.clone(), Value::String(stamp.clone()));
+                }
+            }
+        }
+        Ok(())
     }
 }
 

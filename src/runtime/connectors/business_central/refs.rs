@@ -84,7 +84,13 @@ impl BusinessCentral {
             // A page read through its documents has its documents' stamp as modification.
             let stamp =
                 a.table.api_read_through.is_some() && a.table.modified_on.as_deref() == Some(name);
-            if f.api.is_none() && f.api_ref.is_none() && !stamp && !missing.contains(&name) {
+            let constant = f.api_constant.is_some();
+            if f.api.is_none()
+                && f.api_ref.is_none()
+                && !stamp
+                && !constant
+                && !missing.contains(&name)
+            {
                 missing.push(name);
             }
         }

@@ -58,15 +58,16 @@ entity customers {
   postalCode : String(20) default '';
   phoneNumber : String(30) default '';
   email : String(80) default '';
-  website : String(250) default '';
+  website : String(255) default '';
   salespersonCode : String(20) default '';
   balanceDue : Decimal default 0;
+  creditLimit : Decimal default 0;
   taxLiable : Boolean default false;
   taxAreaId : UUID;
   taxAreaDisplayName : String(250) default '';
-  taxRegistrationNumber : String(250) default '';
+  taxRegistrationNumber : String(20) default '';
   currencyId : UUID;
-  currencyCode : String(250) default '';
+  currencyCode : String(10) default '';
   paymentTermsId : UUID;
   shipmentMethodId : UUID;
   paymentMethodId : UUID;
@@ -90,16 +91,17 @@ entity vendors {
   postalCode : String(20) default '';
   phoneNumber : String(30) default '';
   email : String(80) default '';
-  website : String(250) default '';
-  taxRegistrationNumber : String(250) default '';
+  website : String(255) default '';
+  taxRegistrationNumber : String(20) default '';
   currencyId : UUID;
-  currencyCode : String(250) default '';
-  irs1099Code : String(250) default '';
+  currencyCode : String(10) default '';
+  irs1099Code : String(10) default '';
   paymentTermsId : UUID;
   paymentMethodId : UUID;
   taxLiable : Boolean default false;
   @assert.range
   blocked : String(7) enum { ![_x0020_] = '_x0020_'; ![Payment] = 'Payment'; ![All] = 'All' } default '_x0020_';
+  balance : Decimal default 0;
   @odata.etag @cds.on.insert: $now @cds.on.update: $now
   lastModifiedDateTime : Timestamp;
 }
@@ -126,10 +128,10 @@ entity contacts {
   phoneNumber : String(30) default '';
   mobilePhoneNumber : String(30) default '';
   email : String(80) default '';
-  website : String(250) default '';
+  website : String(255) default '';
   searchName : String(100) default '';
   privacyBlocked : Boolean default false;
-  taxRegistrationNumber : String(250) default '';
+  taxRegistrationNumber : String(20) default '';
   lastInteractionDate : Date default '0001-01-01';
   @odata.etag @cds.on.insert: $now @cds.on.update: $now
   lastModifiedDateTime : Timestamp;
@@ -154,8 +156,8 @@ entity paymentTerms {
   company : Association to companies;
   code : String(10) default '';
   displayName : String(100) default '';
-  dueDateCalculation : String(32) default '';
-  discountDateCalculation : String(32) default '';
+  dueDateCalculation : String(250) default '';
+  discountDateCalculation : String(250) default '';
   discountPercent : Decimal default 0;
   calculateDiscountOnCreditMemos : Boolean default false;
   @odata.etag @cds.on.insert: $now @cds.on.update: $now

@@ -6,9 +6,9 @@ namespace dv;
 entity systemusers {
   key systemuserid : UUID;
   fullname : String(200);
-  firstname : String(64);
+  firstname : String(256);
   middlename : String(50);
-  lastname : String(64);
+  lastname : String(256);
   nickname : String(50);
   title : String(128);
   jobtitle : String(100);
