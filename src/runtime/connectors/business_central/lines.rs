@@ -73,27 +73,19 @@ impl BusinessCentral {
         let mut rows = Vec::new();
         let mut position = None;
         for doc in &docs {
-            let id = doc.get("id").and_then(Value::as_str).unwrap_or_default();
-            let stamp = doc
-                .get(&p.modified)
-                .and_then(Value::as_str)
-                .and_then(odata::stamp)
-                .unwrap_or_default();
+            let (id, stamp) = document(p, doc);
             for row in self
-                .lines_of(a, t, id, select.clone(), pushed.as_deref())
+                .lines_of(a, t, &id, select.clone(), pushed.as_deref())
                 .await?
             {
                 let mut r = self.decode(a, q.table, &row);
-                r.modified_on = stamp.clone();
-                if let Some(m) = &a.table.modified_on {
-                    r.fields.insert(m.clone(), Value::String(stamp.clone()));
-                }
+                restamp(a, &mut r, &stamp);
                 records.push(r);
                 rows.push(row);
             }
             position = Some(Cursor {
                 modified_on: stamp,
-                id: id.to_lowercase(),
+                id,
             });
         }
         Ok((records, rows, position, docs.len() >= top))
@@ -140,21 +132,13 @@ impl BusinessCentral {
         let mut out = Vec::new();
         while let Some((json, url)) = page {
             for doc in odata::rows(&json) {
-                let id = doc.get("id").and_then(Value::as_str).unwrap_or_default();
-                let stamp = doc
-                    .get(&t.parent.modified)
-                    .and_then(Value::as_str)
-                    .and_then(odata::stamp)
-                    .unwrap_or_default();
-                let rows = self.lines_of(a, t, id, None, pushed).await?;
+                let (id, stamp) = document(&t.parent, &doc);
+                let rows = self.lines_of(a, t, &id, None, pushed).await?;
                 let mut records: Vec<Record> =
                     rows.iter().map(|r| self.decode(a, table, r)).collect();
                 self.fill_refs(a, &rows, &mut records, None).await?;
                 for r in &mut records {
-                    r.modified_on = stamp.clone();
-                    if let Some(m) = &a.table.modified_on {
-                        r.fields.insert(m.clone(), Value::String(stamp.clone()));
-                    }
+                    restamp(a, r, &stamp);
                 }
                 out.extend(records);
             }
@@ -215,25 +199,37 @@ impl BusinessCentral {
             ];
             let url = self.entity_url(p.set, None, &params).await?;
             for doc in odata::rows(&self.get_json(url).await?.0) {
-                let id = doc.get("id").and_then(Value::as_str).unwrap_or_default();
-                let stamp = doc
-                    .get(&p.modified)
-                    .and_then(Value::as_str)
-                    .and_then(odata::stamp);
-                if let Some(stamp) = stamp {
-                    stamps.insert(id.to_lowercase(), stamp);
+                let (id, stamp) = document(p, &doc);
+                if !stamp.is_empty() {
+                    stamps.insert(id, stamp);
                 }
             }
         }
         for (row, r) in rows.iter().zip(records.iter_mut()) {
             if let Some(stamp) = doc_of(row).and_then(|d| stamps.get(&d)) {
-                r.modified_on = stamp.clone();
-                if let Some(m) = &a.table.modified_on {
-                    r.fields.insert(m.clone(), Value::String(stamp.clone()));
-                }
+                restamp(a, r, stamp);
             }
         }
         Ok(())
+    }
+}
+
+/// A document row's id (lower case) and stamp (empty when it has none).
+fn document(p: &Api<'_>, doc: &Map<String, Value>) -> (String, String) {
+    let id = doc.get("id").and_then(Value::as_str).unwrap_or_default();
+    let stamp = doc
+        .get(&p.modified)
+        .and_then(Value::as_str)
+        .and_then(odata::stamp)
+        .unwrap_or_default();
+    (id.to_lowercase(), stamp)
+}
+
+/// A line takes its document's stamp, as its modification and as its stamp field.
+fn restamp(a: &Api<'_>, r: &mut Record, stamp: &str) {
+    r.modified_on = stamp.to_string();
+    if let Some(m) = &a.table.modified_on {
+        r.fields.insert(m.clone(), Value::String(stamp.to_string()));
     }
 }
 
