@@ -304,9 +304,18 @@ fn http_connector(
             auth,
             integration_user,
             limits,
+            time_zone,
         } => {
+            // Checked when the profile was loaded (config::validate_endpoint).
+            let zone = match time_zone {
+                Some(z) => z
+                    .parse()
+                    .map_err(|_| fail_sys(format!("`{z}` is no time zone")))?,
+                None => chrono_tz::Tz::UTC,
+            };
             let make = |user: Option<&str>| {
-                let defaults = DataverseOptions::default();
+                let mut defaults = DataverseOptions::default();
+                defaults.only.time_zone = zone;
                 let options = DataverseOptions {
                     http: limited(defaults.http.clone(), limits),
                     ..defaults

@@ -75,6 +75,10 @@ pub enum Endpoint {
         integration_user: Option<String>,
         #[serde(default)]
         limits: Limits,
+        /// The time zone of the Sales users (IANA name, `Europe/Berlin`): date-only columns
+        /// with the UserLocal behaviour hold midnight of that zone. Default: UTC.
+        #[serde(default)]
+        time_zone: Option<String>,
     },
 }
 
@@ -328,9 +332,19 @@ pub fn validate_endpoint(ep: &Endpoint) -> Result<(), String> {
             auth,
             integration_user,
             limits,
+            ..
         } => (url, auth, integration_user, limits),
     };
     limits.validate()?;
+    if let Endpoint::Dataverse {
+        time_zone: Some(zone),
+        ..
+    } = ep
+    {
+        zone.parse::<chrono_tz::Tz>().map_err(|_| {
+            format!("`time_zone`: `{zone}` is not a time zone of the IANA database (e.g. `Europe/Berlin`, `UTC`)")
+        })?;
+    }
     check_url(url, "url")?;
     if let Some(a) = auth {
         for (what, v) in [

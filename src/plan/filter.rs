@@ -151,6 +151,9 @@ fn target(model: &Model, side: &Side, field: &str, kind: Option<SystemKind>) -> 
             // on it is a 400. It is read from the lookup's `lookuplogicalname` annotation and
             // compared by coupler.
             Some(Ty::EntityName) => None,
+            // A UserLocal date is an instant on the server: a date literal is a 400 there, and
+            // the day it stands for depends on the time zone. Compared by coupler.
+            _ if f.is_some_and(|f| f.user_local) => None,
             _ => Some(field.to_string()),
         },
         _ => f.and_then(|f| f.api.clone()),

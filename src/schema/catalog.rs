@@ -98,6 +98,11 @@ pub struct Field {
     /// filtered on locally, and written only as that value.
     #[serde(default)]
     pub api_constant: Option<Box<String>>,
+    /// Dataverse: a date-only column with the UserLocal behaviour, which the Web API holds as
+    /// the UTC instant of midnight in the user's time zone (`Edm.DateTimeOffset`). Read and
+    /// written as a date in the profile's `time_zone`; never compared by the server.
+    #[serde(default)]
+    pub user_local: bool,
 }
 
 /// An enum member's name as OData writes it: every character that is not a letter, a digit or
@@ -229,6 +234,11 @@ impl Catalog {
                         &format!("{tname}.{fname}"),
                         &field.lookup,
                         field.is_reference(),
+                    ));
+                }
+                if field.user_local && field.ty != FieldType::Date {
+                    problems.push(format!(
+                        "field `{tname}.{fname}`: `user_local` is for `date` columns"
                     ));
                 }
                 if field.ty == FieldType::Option && field.options.is_none() {

@@ -28,6 +28,7 @@
 //!   (`deletion_position`), which keeps it between runs; so does the finding that a table has no
 //!   change tracking ([`untracked`]), which is checked again once a day, not every run.
 
+mod local_date;
 mod untracked;
 
 use super::http::{Http, HttpOptions};
@@ -57,12 +58,15 @@ pub type DataverseOptions = EndpointOptions<DataverseOnly>;
 pub struct DataverseOnly {
     /// Learn deletions through change tracking.
     pub track_deletions: bool,
+    /// Where the Sales users' days begin: date-only UserLocal columns ([`local_date`]).
+    pub time_zone: chrono_tz::Tz,
 }
 
 impl Default for DataverseOnly {
     fn default() -> Self {
         DataverseOnly {
             track_deletions: true,
+            time_zone: chrono_tz::Tz::UTC,
         }
     }
 }
@@ -315,7 +319,7 @@ impl Dataverse {
                     }
                 }
                 _ => match row.get(name) {
-                    Some(v) => decode_value(f, v),
+                    Some(v) => decode_value(f, v, self.opts.only.time_zone),
                     None => continue,
                 },
             };
@@ -393,6 +397,17 @@ impl Dataverse {
                     };
                     out.insert(name.clone(), value);
                 }
+                FieldType::Date if f.user_local => {
+                    let value = match v {
+                        Value::Null => Value::Null,
+                        Value::String(s) if s.is_empty() => Value::Null,
+                        Value::String(s) => local_date::write(s, self.opts.only.time_zone)
+                            .map(Value::String)
+                            .ok_or_else(|| bad(format!("`{name}`: `{s}` is not a date")))?,
+                        other => return Err(bad(format!("`{name}` expects a date, got {other}"))),
+                    };
+                    out.insert(name.clone(), value);
+                }
                 _ => {
                     out.insert(name.clone(), v.clone());
                 }
@@ -408,6 +423,11 @@ impl Dataverse {
             (FieldType::Option, Value::String(s)) => option_value(f, s)
                 .ok_or_else(|| ConnectorError::new(format!("`{s}` is not an option")))?
                 .to_string(),
+            // The instant coupler writes for that day (filters on these stay local: plan::filter).
+            (FieldType::Date, Value::String(s)) if f.user_local => {
+                local_date::write(s, self.opts.only.time_zone)
+                    .ok_or_else(|| ConnectorError::new(format!("`{s}` is not a date")))?
+            }
             (
                 FieldType::Guid | FieldType::Lookup | FieldType::Date | FieldType::Datetime,
                 Value::String(_),
@@ -570,10 +590,13 @@ fn lower(v: &Value) -> Value {
     }
 }
 
-/// A Web API value -> canonical.
-fn decode_value(f: &Field, v: &Value) -> Value {
+/// A Web API value -> canonical; `tz` places the dates of UserLocal columns.
+fn decode_value(f: &Field, v: &Value, tz: chrono_tz::Tz) -> Value {
     match (f.ty, v) {
         (_, Value::Null) => Value::Null,
+        (FieldType::Date, Value::String(s)) if f.user_local => local_date::read(s, tz)
+            .map(Value::String)
+            .unwrap_or_else(|| v.clone()),
         (FieldType::Option, Value::Number(n)) => f
             .options
             .as_ref()
@@ -581,7 +604,7 @@ fn decode_value(f: &Field, v: &Value) -> Value {
             .map(|(l, _)| Value::String(l.clone()))
             .unwrap_or_else(|| v.clone()),
         (FieldType::Option, Value::String(s)) => match s.parse::<i64>() {
-            Ok(i) => decode_value(f, &Value::from(i)),
+            Ok(i) => decode_value(f, &Value::from(i), tz),
             Err(_) => v.clone(),
         },
         (FieldType::Guid, Value::String(s)) => Value::String(s.to_lowercase()),

@@ -708,3 +708,21 @@ fn configuration_refuses_plain_http_to_remote_hosts() {
     let e = coupler::config::load_profile(Some(&cfg), "p").unwrap_err();
     assert!(e.0.contains("GUID"), "{}", e.0);
 }
+
+#[test]
+fn configuration_names_a_time_zone_it_does_not_know() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("coupler.yaml");
+    let profile = |zone: &str| {
+        format!("profiles:\n  p:\n    state: s.db\n    systems:\n      sales: {{ kind: dataverse, url: 'http://127.0.0.1:1/api/data/v9.2', time_zone: '{zone}' }}\n")
+    };
+    std::fs::write(&cfg, profile("Europe/Berlni")).unwrap();
+    let e = coupler::config::load_profile(Some(&cfg), "p").unwrap_err();
+    assert!(
+        e.0.contains("system `sales`") && e.0.contains("`time_zone`: `Europe/Berlni`"),
+        "{}",
+        e.0
+    );
+    std::fs::write(&cfg, profile("Europe/Berlin")).unwrap();
+    coupler::config::load_profile(Some(&cfg), "p").unwrap();
+}

@@ -23,8 +23,8 @@ fn bound_through(name: &str, f: &coupler::schema::Field, target: &str) -> String
 /// Every catalog column is in the reference (or named as added by Business Central's
 /// solution); text lengths agree; every lookup the catalog lets be written binds through the
 /// navigation property the reference names for each target; a column the reference makes
-/// read-only is read-only in the catalog. DateOnly/UserLocal columns (Edm.DateTimeOffset, kept
-/// as `date` in the catalog) are not checked here: see the closing note of issue 12.
+/// read-only is read-only in the catalog; dates are dates and date-times date-times, the
+/// DateOnly/UserLocal columns (Edm.DateTimeOffset on the API) `date` with `user_local`.
 #[test]
 fn every_dataverse_column_agrees_with_the_entity_reference() {
     let sets = entity_sets("dataverse");
@@ -76,6 +76,26 @@ fn every_dataverse_column_agrees_with_the_entity_reference() {
                 if p["read_only"] == true && !f.read_only {
                     wrong.push(format!(
                         "{at}: read-only in the reference, writable in the catalog"
+                    ));
+                }
+                let user_local = p["format"] == "DateOnly" && p["behavior"] == "UserLocal";
+                let want = match p["type"].as_str() {
+                    Some("date") => Some((FieldType::Date, false)),
+                    Some("datetime") if user_local => Some((FieldType::Date, true)),
+                    Some("datetime") => Some((FieldType::Datetime, false)),
+                    _ => None,
+                };
+                let have = (f.ty, f.user_local);
+                if let Some(want) = want.filter(|w| *w != have) {
+                    wrong.push(format!(
+                        "{at}: {have:?} (type, user_local) in the catalog, the reference says {want:?}"
+                    ));
+                } else if want.is_none()
+                    && (f.user_local || matches!(f.ty, FieldType::Date | FieldType::Datetime))
+                {
+                    wrong.push(format!(
+                        "{at}: a {:?} in the catalog, a {} in the reference",
+                        f.ty, p["type"]
                     ));
                 }
                 if f.ty == FieldType::Text {
