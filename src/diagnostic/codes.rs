@@ -85,6 +85,7 @@ codes! {
     TABLE_LEFT_OUT = "W0904", Warning, "mapping left out: the endpoint does not serve its table";
     LOOKUP_LEFT_OUT = "W0905", Warning, "field line left out: it looks up through a mapping left out";
     LINE_ONE_WAY = "W0906", Warning, "field line one-way: the endpoint cannot write its field";
+    TABLE_SCOPED = "W0907", Warning, "table read from an entity set that holds other records too";
 }
 
 /// Looks a code up by its id, case-insensitively (`e0301` works too).

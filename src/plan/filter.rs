@@ -156,6 +156,9 @@ fn target(model: &Model, side: &Side, field: &str, kind: Option<SystemKind>) -> 
             _ if f.is_some_and(|f| f.user_local) => None,
             _ => Some(field.to_string()),
         },
+        // The API shows the local currency's code where the field is blank (and the property
+        // is a page variable, no table field to filter on): compared by coupler.
+        _ if f.is_some_and(|f| f.api_local_currency) => None,
         _ => f.and_then(|f| f.api.clone()),
     };
     Target {

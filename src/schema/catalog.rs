@@ -32,6 +32,11 @@ pub struct Table {
     /// changed since the watermark, then their lines.
     #[serde(default)]
     pub api_read_through: Option<String>,
+    /// Business Central API: the OData filter that keeps this table's records out of an entity
+    /// set that holds others too (`salesInvoices` lists draft invoices beside the posted ones:
+    /// `status ne 'Draft' and status ne 'In_x0020_Review'`). Every collection read adds it.
+    #[serde(default)]
+    pub api_filter: Option<String>,
     pub fields: IndexMap<String, Field>,
 }
 
@@ -103,6 +108,10 @@ pub struct Field {
     /// written as a date in the profile's `time_zone`; never compared by the server.
     #[serde(default)]
     pub user_local: bool,
+    /// Business Central API: the property shows the local currency's code where the field is
+    /// blank, and takes that code as blank (`currencyCode` of customers, vendors, documents).
+    #[serde(default)]
+    pub api_local_currency: bool,
 }
 
 /// An enum member's name as OData writes it: every character that is not a letter, a digit or

@@ -141,7 +141,9 @@ fixtures! {
 }
 
 /// Codes whose case cannot be a committed file; a test below generates the input instead.
-const GENERATED: &[&str] = &["E0105", "E0901", "W0903", "W0904", "W0905", "W0906"];
+const GENERATED: &[&str] = &[
+    "E0105", "E0901", "W0903", "W0904", "W0905", "W0906", "W0907",
+];
 
 const FIXTURE_DIR: &str = "tests/fixtures/check";
 
@@ -238,7 +240,7 @@ fn too_large() {
     insta::assert_snapshot!("too_large", stderr.replace(shown, "[TEMP]/too_large.map"));
 }
 
-/// E0901, W0903, W0904, W0905: with `--profile`, what a Business Central API endpoint cannot
+/// E0901, W0903-W0907: with `--profile`, what a Business Central API endpoint cannot
 /// serve, and what a profile's `publishes:` adds. The fixture needs a `coupler.yaml`, so it is
 /// written to a temporary folder. The profiles name secrets in `${...}` that are not set:
 /// `check` is static and must not need them.
@@ -288,6 +290,12 @@ mapping OPP: bc.Opportunity <-> sales.opportunity {{
         "Date Closed" <-> actualclosedate
     }}
 }}
+
+mapping INVOICE: bc."Sales Invoice Header" -> sales.invoice {{
+    fields {{
+        "No." -> invoicenumber
+    }}
+}}
 "#,
         schemas = schemas.display()
     );
@@ -321,7 +329,7 @@ mapping OPP: bc.Opportunity <-> sales.opportunity {{
     assert_eq!(out.status.code(), Some(1));
     assert_eq!(
         codes(&out),
-        ["E0901 9", "W0903 14", "W0903 21", "W0903 22", "W0904 26", "W0906 39"]
+        ["E0901 9", "W0903 14", "W0903 21", "W0903 22", "W0904 26", "W0906 39", "W0907 43"]
     );
     // A profile whose settings switch the price groups on (their table is not in the API) and
     // whose endpoint publishes the shipping agent code but not the shipping agents: the line
@@ -329,13 +337,16 @@ mapping OPP: bc.Opportunity <-> sales.opportunity {{
     let out = check(&["--profile", "prices", "--format", "json"]);
     assert_eq!(
         codes(&out),
-        ["E0901 9", "W0903 14", "W0903 21", "W0905 22", "W0904 26", "W0904 28", "W0906 39"]
+        [
+            "E0901 9", "W0903 14", "W0903 21", "W0905 22", "W0904 26", "W0904 28", "W0906 39",
+            "W0907 43"
+        ]
     );
     // What the endpoint publishes (custom API pages) is served: nothing is left out, no error;
     // a read-only property stays read-only (the line stays one-way).
     let out = check(&["--profile", "published", "--format", "json"]);
     assert_eq!(out.status.code(), Some(0), "{:?}", codes(&out));
-    assert_eq!(codes(&out), ["W0906 39"]);
+    assert_eq!(codes(&out), ["W0906 39", "W0907 43"]);
     // A name the catalog does not have is refused, naming it.
     let out = check(&["--profile", "unknown"]);
     assert_eq!(out.status.code(), Some(2));

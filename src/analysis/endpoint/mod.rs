@@ -80,6 +80,9 @@ pub fn serve(
                 });
                 break;
             }
+            if let (Some(filter), Some(_)) = (&table.api_filter, decl) {
+                out.push(cx.table_scoped(table_name, table, filter));
+            }
             let Some(decl) = decl else {
                 if let MappingKind::Options(o) = &m.kind {
                     let written = o.arrow.dir == ast::Direction::Backward;
@@ -202,6 +205,23 @@ impl Cx<'_> {
             "if the endpoint publishes the field (a custom API page), declare its property in the profile: `publishes: {{ \"{}\": {{ fields: {{ \"{}\": <property> }} }} }}`",
             table_name.name, field.name
         ))
+    }
+
+    fn table_scoped(&self, table_name: &ast::Ident, table: &Table, filter: &str) -> Diagnostic {
+        let set = table.api.as_deref().unwrap_or("");
+        Diagnostic::new(
+            codes::TABLE_SCOPED,
+            table_name.span,
+            format!(
+                "`{set}` holds other records beside `{}`'s; only those matching `{filter}` are read: {}",
+                table_name.name,
+                self.binds()
+            ),
+        )
+        .label(format!(
+            "read from `{set}` where `{filter}`; records the API does not tell apart from these are read too"
+        ))
+        .help("`coupler explain W0907` says which records those are and what becomes of them")
     }
 
     fn line_one_way(

@@ -23,6 +23,7 @@
 //!   `If-Match: <@odata.etag>` (kept from reads, else read first), `DELETE`; a 412 fails that
 //!   record ("changed by someone else"). Several operations go as one JSON `$batch` (≤ 100).
 
+mod currency;
 mod lines;
 mod refs;
 
@@ -63,6 +64,8 @@ pub struct BusinessCentral {
     catalog: Arc<Catalog>,
     company: Option<String>,
     company_id: OnceCell<String>,
+    /// The local currency's code ([`currency`]), read once when a table shows it.
+    lcy: OnceCell<String>,
     client: Client,
     user: String,
     opts: BusinessCentralOptions,
@@ -108,6 +111,7 @@ impl BusinessCentral {
             catalog,
             company: company.map(str::to_string),
             company_id: OnceCell::new(),
+            lcy: OnceCell::new(),
             client,
             user: integration_user.unwrap_or_default().to_string(),
             opts,
@@ -205,7 +209,20 @@ impl BusinessCentral {
         params: &[(&str, String)],
     ) -> Result<Url, ConnectorError> {
         let path = self.entity_path(set, id).await?;
-        self.client.url(&path, params)
+        match self.scope(set).filter(|_| id.is_none()) {
+            Some(scope) => self.client.url(&path, &scoped(params, scope)),
+            None => self.client.url(&path, params),
+        }
+    }
+
+    /// The part of an entity set the catalog's table is (`api_filter:`): `salesInvoices` holds
+    /// drafts too, the posted invoices' table only the rest. Every collection read is held to it.
+    fn scope(&self, set: &str) -> Option<&str> {
+        self.catalog
+            .tables
+            .values()
+            .find(|t| t.api.as_deref() == Some(set))
+            .and_then(|t| t.api_filter.as_deref())
     }
 
     async fn entity_path(&self, set: &str, id: Option<&str>) -> Result<String, ConnectorError> {
@@ -713,7 +730,9 @@ impl Connector for BusinessCentral {
                 .len() as u64);
         }
         let path = self.entity_path(a.set, None).await?;
-        self.client.count(&path, pushed).await
+        let scope = self.scope(a.set).map(str::to_string);
+        let filter = odata::and_all(&pushed.into_iter().chain(scope).collect::<Vec<_>>());
+        self.client.count(&path, filter).await
     }
 
     async fn write(
@@ -723,6 +742,8 @@ impl Connector for BusinessCentral {
     ) -> Result<Vec<WriteResult>, ConnectorError> {
         let a = self.api(table)?;
         self.company_id().await?;
+        // Known before anything is sent: an answer must read back as what was written.
+        self.local_currency(&a).await?;
         let mut results: Vec<Option<WriteResult>> = vec![None; ops.len()];
         let mut sendable: Vec<(usize, BatchOp)> = Vec::new();
         for (i, op) in ops.iter().enumerate() {
@@ -782,4 +803,14 @@ impl Connector for BusinessCentral {
             .map(|r| r.unwrap_or_else(|| Err(ConnectorError::new("no result for the write"))))
             .collect())
     }
+}
+
+/// `params` with `scope` and-ed into their `$filter` (added when there is none).
+fn scoped<'a>(params: &[(&'a str, String)], scope: &str) -> Vec<(&'a str, String)> {
+    let mut out = params.to_vec();
+    match out.iter_mut().find(|(k, _)| *k == "$filter") {
+        Some((_, f)) => *f = odata::and_all(&[f.clone(), scope.to_string()]).unwrap_or_default(),
+        None => out.push(("$filter", scope.to_string())),
+    }
+    out
 }

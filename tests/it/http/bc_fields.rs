@@ -663,3 +663,180 @@ async fn a_lost_answer_to_a_batch_of_creates_is_not_sent_again() {
     assert_eq!(lost.len(), 2, "{lost:#?}");
     assert_eq!(after.len(), before + 2);
 }
+
+/// Business Central shows a blank "Currency Code" as the local currency's code (here USD, from
+/// companyInformation) and takes that code as blank: coupler's records keep BC's own blank, so
+/// a local-currency customer does not go through the CURRENCY lookup as "USD".
+#[tokio::test]
+async fn the_local_currency_reads_and_writes_as_blank() {
+    let cap = tokio::task::spawn_blocking(CapServer::start).await.unwrap();
+    let proxy = FaultProxy::start(&cap.base_url(), Faults::none());
+    let c = bc(&format!("{}/api/v2.0", proxy.url()));
+    let raw = reqwest::Client::new();
+    let company = cap.company_url();
+    // A currency other than the local one, then customers in both, written through the API.
+    let eur = c
+        .write(
+            "Currency",
+            vec![create(json!({"Code": "EUR", "Description": "Euro"}))],
+        )
+        .await
+        .unwrap();
+    assert!(eur[0].is_ok(), "{eur:?}");
+    let mut ids = Vec::new();
+    for (no, code) in [("L1", ""), ("L2", "EUR")] {
+        let id = uuid::Uuid::new_v4().to_string();
+        let raw_post = raw
+            .post(format!("{company}/customers"))
+            .json(&json!({"id": id, "number": no, "displayName": no, "currencyCode": if code.is_empty() { "USD" } else { code }}))
+            .send()
+            .await
+            .unwrap();
+        assert!(
+            raw_post.status().is_success(),
+            "{}",
+            raw_post.text().await.unwrap()
+        );
+        ids.push(id);
+    }
+    // What the API shows: the local currency's code, never blank.
+    let shown: Value = raw
+        .get(format!("{company}/customers({})", ids[0]))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(shown["currencyCode"], "USD");
+    // What coupler reads: Business Central's own values.
+    let read = c.read_by_ids("Customer", &ids).await.unwrap();
+    let code = |no: &str| {
+        read.iter()
+            .find(|r| r.fields["No."] == no)
+            .map(|r| r.fields["Currency Code"].clone())
+    };
+    assert_eq!(code("L1"), Some(json!("")));
+    assert_eq!(code("L2"), Some(json!("EUR")));
+    // Written blank, it stays the local currency; the written record reads back as blank.
+    let made = c
+        .write(
+            "Customer",
+            vec![create(
+                json!({"No.": "L3", "Name": "L3", "Currency Code": ""}),
+            )],
+        )
+        .await
+        .unwrap();
+    let made = made.into_iter().next().unwrap().unwrap();
+    assert_eq!(made.fields["Currency Code"], json!(""));
+    let shown: Value = raw
+        .get(format!("{company}/customers({})", made.id))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(shown["currencyCode"], "USD");
+    // A filter on it is coupler's (the property is a page variable): blank finds L1 and L3.
+    let blank = Pred::Compare {
+        field: Target {
+            field: "Currency Code".into(),
+            api: None,
+        },
+        cmp: Cmp::Eq,
+        value: FValue::Text(String::new()),
+    };
+    let page = c
+        .read_changes(&query("Customer", None, Some(&blank)), None)
+        .await
+        .unwrap();
+    let mut nos: Vec<String> = page
+        .records
+        .iter()
+        .map(|r| r.fields["No."].as_str().unwrap().to_string())
+        .collect();
+    nos.sort();
+    assert_eq!(nos, ["L1", "L3"]);
+    // A code that is no currency is refused, as the page's OnValidate does.
+    let bad = raw
+        .post(format!("{company}/customers"))
+        .json(&json!({"number": "L4", "displayName": "L4", "currencyCode": "XYZ"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(bad.status().as_u16(), 400);
+}
+
+/// `salesInvoices` lists draft invoices beside the posted ones: the posted invoices' table
+/// (`api_filter:`) never reads a Draft or In Review invoice, nor its lines, nor counts it.
+#[tokio::test]
+async fn draft_invoices_are_not_posted_invoices() {
+    let cap = tokio::task::spawn_blocking(CapServer::start).await.unwrap();
+    let proxy = FaultProxy::start(&cap.base_url(), Faults::none());
+    let c = bc(&format!("{}/api/v2.0", proxy.url()));
+    let raw = reqwest::Client::new();
+    let company = cap.company_url();
+    let mut ids = HashMap::new();
+    for (no, status) in [
+        ("D-1", Some("Draft")),
+        ("R-1", Some("In_x0020_Review")),
+        ("P-1", None),
+    ] {
+        let mut body = json!({"number": no, "customerNumber": "C1"});
+        if let Some(s) = status {
+            body["status"] = json!(s);
+        }
+        let made = raw
+            .post(format!("{company}/salesInvoices"))
+            .header(SEED_HEADER.0, SEED_HEADER.1)
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        assert!(made.status().is_success(), "{}", made.text().await.unwrap());
+        let made: Value = made.json().await.unwrap();
+        ids.insert(no, made["id"].as_str().unwrap().to_string());
+        let line = raw
+            .post(format!("{company}/salesInvoiceLines"))
+            .json(&json!({"documentId": made["id"], "sequence": 10000, "quantity": 1}))
+            .send()
+            .await
+            .unwrap();
+        assert!(line.status().is_success(), "{}", line.text().await.unwrap());
+    }
+    // A client's own POST is a draft (the API creates unposted invoices only).
+    let posted_by_client: Value = raw
+        .post(format!("{company}/salesInvoices"))
+        .json(&json!({"customerNumber": "C1"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(posted_by_client["status"], "Draft");
+    let numbers = |rs: &[Record], field: &str| -> Vec<String> {
+        let mut v: Vec<String> = rs
+            .iter()
+            .map(|r| r.fields[field].as_str().unwrap_or_default().to_string())
+            .collect();
+        v.sort();
+        v
+    };
+    let page = c
+        .read_changes(&query("Sales Invoice Header", None, None), None)
+        .await
+        .unwrap();
+    assert_eq!(numbers(&page.records, "No."), ["P-1"]);
+    assert_eq!(c.count("Sales Invoice Header", None).await.unwrap(), 1);
+    let lines = c
+        .read_changes(&query("Sales Invoice Line", None, None), None)
+        .await
+        .unwrap();
+    assert_eq!(numbers(&lines.records, "Document No."), ["P-1"]);
+    let all: Vec<String> = ids.values().cloned().collect();
+    let by_id = c.read_by_ids("Sales Invoice Header", &all).await.unwrap();
+    assert_eq!(numbers(&by_id, "No."), ["P-1"]);
+}

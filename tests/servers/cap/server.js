@@ -152,18 +152,36 @@ cds.on('served', (services) => {
     // Business Central stores Code fields in upper case. A property the API page marks
     // read-only (`Editable = false`, recorded in tests/servers/api/business-central) is refused,
     // as Business Central refuses it; tests that seed such values send `x-coupler-seed: 1`.
-    bc.before(['CREATE', 'UPDATE', 'UPSERT'], '*', (req) => {
-      const meta = info.business_central[req.target?.name?.split('.').pop()]
+    bc.before(['CREATE', 'UPDATE', 'UPSERT'], '*', async (req) => {
+      const set = req.target?.name?.split('.').pop()
+      const meta = info.business_central[set]
       if (!meta) return
       const h = (n) => req.headers?.[n] ?? req.req?.headers?.[n] ?? cds.context?.http?.req?.headers?.[n]
       const seeding = h('x-coupler-seed') === '1'
+      const lcy = await localCurrency(bc)
       for (const row of Array.isArray(req.data) ? req.data : [req.data]) {
         if (!row || typeof row !== 'object') continue
         for (const f of meta.code_fields) if (typeof row[f] === 'string') row[f] = row[f].toUpperCase()
-        if (seeding) continue
+        // The local currency's code is stored blank; any other code must be a currency
+        // (TranslateCurrencyCodeToNAVCurrencyCode + Currency.Get in the pages' OnValidate).
+        for (const f of meta.local_currency) {
+          if (typeof row[f] !== 'string') continue
+          row[f] = row[f].toUpperCase()
+          if (row[f] === lcy) row[f] = ''
+          else if (row[f] !== '' && !seeding && !(await SELECT.one.from(bc.entities.currencies).where({ code: row[f] })))
+            return req.reject(400, 'The "currencyCode" does not match to a Currency.')
+        }
+        // A client's POST makes a draft (status Draft), as salesInvoices does; loaded data given
+        // without a status is a posted invoice (Open).
+        const draft = req.event === 'CREATE' && set === 'salesInvoices' && row.status == null
+        if (seeding) {
+          if (draft) row.status = 'Open'
+          continue
+        }
         const refused = meta.read_only.filter((f) => f in row && f !== 'id')
         if (refused.length) return req.reject(400, `The property '${refused[0]}' is read-only on ${req.target.name.split('.').pop()}.`)
         if (ROW_VERSION in row) return req.reject(400, `Could not find a property named '${ROW_VERSION}'.`)
+        if (draft) row.status = 'Draft'
       }
     })
     // A line written restamps its document, as Business Central's buffers do (the document's
@@ -219,6 +237,10 @@ function dataverseAndBcResponses(req, res, next) {
       return
     }
   }
+  if (!dataverse && LCY === null) {
+    localCurrency(cds.services.BusinessCentralService).then(() => dataverseAndBcResponses(req, res, next), next)
+    return
+  }
   if (!dataverse && businessCentralRequest(req, res, root)) return
   if (dataverse && (req.method === 'POST' || req.method === 'PATCH') && !req.path.endsWith('/$batch')) {
     const prefer = req.headers.prefer || ''
@@ -267,8 +289,31 @@ function businessCentralRequest(req, res, root) {
     }
   }
   const json = res.json.bind(res)
-  res.json = (body) => json(stripRowVersion(body))
+  res.json = (body) => json(blankAsLocalCurrency(stripRowVersion(body)))
   return false
+}
+
+// The local currency (General Ledger Setup's LCY Code, shown as companyInformation.currencyCode),
+// read once from the seeded company information (db/data/bc-companyInformation.csv).
+let LCY = null
+async function localCurrency(bc) {
+  if (LCY === null) {
+    const row = await SELECT.one.from(bc.entities.companyInformation).columns('currencyCode')
+    LCY = row?.currencyCode || ''
+  }
+  return LCY
+}
+
+// A blank currency code reads as the local currency's code (customers, vendors, salesOrders,
+// salesInvoices: GraphMgtGeneralTools.TranslateNAVCurrencyCodeToCurrencyCode in microsoft/BCApps).
+const LOCAL_CURRENCY = new Set(Object.values(info.business_central).flatMap((m) => m.local_currency))
+function blankAsLocalCurrency(body) {
+  if (!body || typeof body !== 'object') return body
+  if (Array.isArray(body)) return body.map(blankAsLocalCurrency)
+  for (const f of LOCAL_CURRENCY) if (f in body && !body[f]) body[f] = LCY
+  for (const k of ['value', 'responses']) if (Array.isArray(body[k])) body[k].forEach(blankAsLocalCurrency)
+  if (body.body && typeof body.body === 'object') blankAsLocalCurrency(body.body)
+  return body
 }
 
 function stripRowVersion(body) {

@@ -111,7 +111,8 @@ impl BusinessCentral {
     }
 
     /// Sets the `api_ref` fields of records decoded from `rows` (same order) to the codes of the
-    /// records their ids point at. `wanted`: only these fields (None: all).
+    /// records their ids point at, and the local currency's code back to blank. `wanted`: only
+    /// these fields (None: all).
     pub(super) async fn fill_refs(
         &self,
         a: &Api<'_>,
@@ -119,6 +120,7 @@ impl BusinessCentral {
         records: &mut [Record],
         wanted: Option<&[String]>,
     ) -> Result<(), ConnectorError> {
+        self.blank_local_currency(a, records).await?;
         for name in a.table.fields.keys() {
             if wanted.is_some_and(|w| !w.contains(name)) {
                 continue;

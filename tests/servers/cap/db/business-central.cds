@@ -23,6 +23,7 @@ entity companies {
   salesInvoiceLines : Composition of many salesInvoiceLines on salesInvoiceLines.company = $self;
   salesOrders : Composition of many salesOrders on salesOrders.company = $self;
   salesOrderLines : Composition of many salesOrderLines on salesOrderLines.company = $self;
+  companyInformation : Composition of many companyInformation on companyInformation.company = $self;
 }
 
 // salespeoplePurchasers: recorded page microsoft/BCApps/src/Apps/W1/APIV2/app/src/pages/APIV2SalespersonPurchaser.Page.al@c3414ede3ec7bab5a928f312c1208dbd0f8e39a7
@@ -435,4 +436,28 @@ entity salesOrderLines {
   locationId : UUID;
   @odata.etag @cds.on.insert: $now @cds.on.update: $now
   systemRowVersion : Timestamp;
+}
+
+// companyInformation: recorded page microsoft/BCApps/src/Apps/W1/APIV2/app/src/pages/APIV2CompanyInformation.Page.al@c3414ede3ec7bab5a928f312c1208dbd0f8e39a7
+entity companyInformation {
+  key id : UUID;
+  company : Association to companies;
+  displayName : String(250) default '';
+  addressLine1 : String(250) default '';
+  addressLine2 : String(250) default '';
+  city : String(250) default '';
+  state : String(250) default '';
+  country : String(250) default '';
+  postalCode : String(250) default '';
+  phoneNumber : String(250) default '';
+  faxNumber : String(250) default '';
+  email : String(250) default '';
+  website : String(250) default '';
+  taxRegistrationNumber : String(250) default '';
+  currencyCode : String(10) default '';
+  currentFiscalYearStartDate : Date default '0001-01-01';
+  industry : String(250) default '';
+  experience : String(250) default '';
+  @odata.etag @cds.on.insert: $now @cds.on.update: $now
+  lastModifiedDateTime : Timestamp;
 }

@@ -43,4 +43,5 @@ service BusinessCentralService {
   entity salesInvoiceLines as projection on bc.salesInvoiceLines;
   entity salesOrders as projection on bc.salesOrders;
   entity salesOrderLines as projection on bc.salesOrderLines;
+  entity companyInformation as projection on bc.companyInformation;
 }
