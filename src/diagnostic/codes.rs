@@ -86,6 +86,7 @@ codes! {
     LOOKUP_LEFT_OUT = "W0905", Warning, "field line left out: it looks up through a mapping left out";
     LINE_ONE_WAY = "W0906", Warning, "field line one-way: the endpoint cannot write its field";
     TABLE_SCOPED = "W0907", Warning, "table read from an entity set that holds other records too";
+    OPTION_SHARED_IN_API = "W0908", Warning, "filter on an option label the API shows as the same value as others";
 }
 
 /// Looks a code up by its id, case-insensitively (`e0301` works too).

@@ -142,7 +142,7 @@ fixtures! {
 
 /// Codes whose case cannot be a committed file; a test below generates the input instead.
 const GENERATED: &[&str] = &[
-    "E0105", "E0901", "W0903", "W0904", "W0905", "W0906", "W0907",
+    "E0105", "E0901", "W0903", "W0904", "W0905", "W0906", "W0907", "W0908",
 ];
 
 const FIXTURE_DIR: &str = "tests/fixtures/check";
@@ -240,7 +240,7 @@ fn too_large() {
     insta::assert_snapshot!("too_large", stderr.replace(shown, "[TEMP]/too_large.map"));
 }
 
-/// E0901, W0903-W0907: with `--profile`, what a Business Central API endpoint cannot
+/// E0901, W0903-W0908: with `--profile`, what a Business Central API endpoint cannot
 /// serve, and what a profile's `publishes:` adds. The fixture needs a `coupler.yaml`, so it is
 /// written to a temporary folder. The profiles name secrets in `${...}` that are not set:
 /// `check` is static and must not need them.
@@ -296,6 +296,13 @@ mapping INVOICE: bc."Sales Invoice Header" -> sales.invoice {{
         "No." -> invoicenumber
     }}
 }}
+
+mapping ORDER: bc."Sales Header" -> sales.salesorder {{
+    where bc: Status in ('Open', 'Released')
+    fields {{
+        "External Document No." -> name | truncate(35)
+    }}
+}}
 "#,
         schemas = schemas.display()
     );
@@ -329,7 +336,10 @@ mapping INVOICE: bc."Sales Invoice Header" -> sales.invoice {{
     assert_eq!(out.status.code(), Some(1));
     assert_eq!(
         codes(&out),
-        ["E0901 9", "W0903 14", "W0903 21", "W0903 22", "W0904 26", "W0906 39", "W0907 43"]
+        [
+            "E0901 9", "W0903 14", "W0903 21", "W0903 22", "W0904 26", "W0906 39", "W0907 43",
+            "W0908 50"
+        ]
     );
     // A profile whose settings switch the price groups on (their table is not in the API) and
     // whose endpoint publishes the shipping agent code but not the shipping agents: the line
@@ -339,14 +349,14 @@ mapping INVOICE: bc."Sales Invoice Header" -> sales.invoice {{
         codes(&out),
         [
             "E0901 9", "W0903 14", "W0903 21", "W0905 22", "W0904 26", "W0904 28", "W0906 39",
-            "W0907 43"
+            "W0907 43", "W0908 50"
         ]
     );
     // What the endpoint publishes (custom API pages) is served: nothing is left out, no error;
     // a read-only property stays read-only (the line stays one-way).
     let out = check(&["--profile", "published", "--format", "json"]);
     assert_eq!(out.status.code(), Some(0), "{:?}", codes(&out));
-    assert_eq!(codes(&out), ["W0906 39", "W0907 43"]);
+    assert_eq!(codes(&out), ["W0906 39", "W0907 43", "W0908 50"]);
     // A name the catalog does not have is refused, naming it.
     let out = check(&["--profile", "unknown"]);
     assert_eq!(out.status.code(), Some(2));

@@ -8,9 +8,13 @@
 //! - a mapping on a table without an entity set is left out (W0904), and so are the lines of
 //!   other mappings that look up through it (W0905);
 //! - a field that decides which records or couplings a mapping takes (a filter, a couple-by
-//!   pair, a key, a watermark, a split, a create value) cannot be left out: an error (E0901).
+//!   pair, a key, a watermark, a split, a create value) cannot be left out: an error (E0901);
+//! - a `<->` line into a read-only property runs one-way (W0906); a table read from a set that
+//!   holds other records is scoped by its `api_filter` (W0907); a filter on an option label that
+//!   the API shows as the same value as other labels takes those too (W0908).
 
 pub mod published;
+mod shared;
 mod uses;
 
 pub use published::{Published, PublishedTable};
@@ -92,6 +96,7 @@ pub fn serve(
                 }
                 continue;
             };
+            out.extend(shared::check(decl, system, table, &cx.binds()));
             let uses = uses::of_side(decl, system, left);
             let mut seen: Vec<&str> = Vec::new();
             for (field, written) in &uses.identity {
