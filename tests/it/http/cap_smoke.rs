@@ -2,7 +2,9 @@
 //! tests/servers/cap/README.md says, over real HTTP with reqwest.
 use crate::support::http as http_support;
 
-use http_support::cap::{CapServer, COMPANY_ID, COMPANY_NAME, DEFAULT_USER_ID, USER_HEADER};
+use http_support::cap::{
+    CapServer, COMPANY_ID, COMPANY_NAME, DEFAULT_USER_ID, SEED_HEADER, USER_HEADER,
+};
 use reqwest::{Client, Response, StatusCode};
 use serde_json::{json, Value};
 
@@ -67,10 +69,32 @@ async fn dataverse_create_read_update() {
     let entity_id = r.headers()["OData-EntityId"].to_str().unwrap().to_string();
     assert_eq!(entity_id, format!("{dv}/accounts({id})"));
 
-    // read back with $select and $filter
-    let list = get(
-        &c,
-        &format!("{dv}/accounts?$select=name,accountnumber,creditlimit,_ownerid_value,owneridtype,_modifiedby_value&$filter=accountnumber eq 'C10000'"),
+    // `owneridtype` is no Web API property: naming it in $select is a 400, as on Dataverse
+    let r = c
+        .get(format!(
+            "{dv}/accounts?$select=name,_ownerid_value,owneridtype"
+        ))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+    let text = r.text().await.unwrap();
+    assert!(
+        text.contains("Could not find a property named 'owneridtype'"),
+        "{text}"
+    );
+
+    // read back with $select and $filter; the owner's type comes as the lookuplogicalname
+    // annotation when Prefer asks for it
+    let list = body(
+        c.get(format!("{dv}/accounts?$select=name,accountnumber,creditlimit,_ownerid_value,_modifiedby_value&$filter=accountnumber eq 'C10000'"))
+            .header(
+                "Prefer",
+                "odata.include-annotations=\"Microsoft.Dynamics.CRM.lookuplogicalname\"",
+            )
+            .send()
+            .await
+            .unwrap(),
     )
     .await;
     let rows = list["value"].as_array().unwrap();
@@ -80,7 +104,16 @@ async fn dataverse_create_read_update() {
     assert_eq!(row["name"], "Adatum");
     assert_eq!(row["creditlimit"], 1500.5);
     assert_eq!(row["_ownerid_value"], team);
-    assert_eq!(row["owneridtype"], "team");
+    assert_eq!(
+        row["_ownerid_value@Microsoft.Dynamics.CRM.lookuplogicalname"],
+        "team"
+    );
+    assert_eq!(
+        row["_modifiedby_value@Microsoft.Dynamics.CRM.lookuplogicalname"],
+        "systemuser"
+    );
+    assert!(row.get("owneridtype").is_none());
+    assert!(row.get("_ownerid_value_type").is_none());
     assert_eq!(row["_modifiedby_value"], INTEGRATION_USER);
     assert!(row["modifiedon"].is_string());
     let tag = etag(row);
@@ -410,4 +443,94 @@ async fn dataverse_patch_is_an_upsert_with_dataverse_conditions() {
     assert_eq!(names, vec!["one c", "three"]);
     let one = get(&c, &format!("{}?$select=_createdby_value", url(1))).await;
     assert_eq!(one["_createdby_value"], INTEGRATION_USER);
+}
+
+/// The Dataverse imitation refuses what the recorded reference does not allow
+/// (tests/servers/cap/README.md, "Writes the reference does not allow"), bare dates in
+/// DateTimeOffset columns, and relative `$batch` request lines.
+#[tokio::test]
+async fn dataverse_refuses_what_the_reference_does_not_allow() {
+    let cap = CapServer::start();
+    let c = client();
+    let dv = cap.dataverse_url();
+    let status = |r: Response| r.status();
+    let post = |set: &str, v: Value| c.post(format!("{dv}/{set}")).json(&v).send();
+
+    // read-only: fullname; update-only on create: statecode
+    let r = post("contacts", json!({"lastname": "L", "fullname": "F L"})).await;
+    assert_eq!(status(r.unwrap()), StatusCode::BAD_REQUEST);
+    let r = post("contacts", json!({"lastname": "L", "statecode": 1})).await;
+    assert_eq!(status(r.unwrap()), StatusCode::BAD_REQUEST);
+    // ... unless seeding
+    let r = c
+        .post(format!("{dv}/contacts"))
+        .header(SEED_HEADER.0, SEED_HEADER.1)
+        .json(&json!({"lastname": "L", "fullname": "F L"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::NO_CONTENT);
+
+    // create-only: invoicenumber, on create fine, on update a 400
+    let inv = "0c000000-0000-0000-0000-000000000001";
+    let r = post(
+        "invoices",
+        json!({"invoiceid": inv, "name": "I", "invoicenumber": "INV-1"}),
+    )
+    .await;
+    assert_eq!(status(r.unwrap()), StatusCode::NO_CONTENT);
+    let r = c
+        .patch(format!("{dv}/invoices({inv})"))
+        .json(&json!({"invoicenumber": "INV-2"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+
+    // DateTimeOffset (DateOnly/UserLocal too) takes no bare date; Date takes no date-time
+    let r = post(
+        "salesorders",
+        json!({"name": "O", "requestdeliveryby": "2026-12-03"}),
+    )
+    .await;
+    let r = r.unwrap();
+    assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+    let text = r.text().await.unwrap();
+    assert!(text.contains("Edm.DateTimeOffset"), "{text}");
+    let r = post(
+        "salesorders",
+        json!({"name": "O", "requestdeliveryby": "2026-12-03T00:00:00Z"}),
+    )
+    .await;
+    assert_eq!(status(r.unwrap()), StatusCode::NO_CONTENT);
+    let r = post(
+        "invoices",
+        json!({"name": "I", "duedate": "2026-12-03T10:00:00Z"}),
+    )
+    .await;
+    assert_eq!(status(r.unwrap()), StatusCode::BAD_REQUEST);
+
+    // $batch request lines: the absolute path works, a relative one fails the whole batch
+    let batch = |line: &str| {
+        format!(
+            "--b\r\nContent-Type: application/http\r\nContent-Transfer-Encoding: binary\r\n\r\n\
+             {line} HTTP/1.1\r\nContent-Type: application/json\r\n\r\n{{\"name\":\"B\"}}\r\n--b--\r\n"
+        )
+    };
+    for (line, want) in [
+        ("POST /api/data/v9.2/accounts".to_string(), StatusCode::OK),
+        (format!("POST {dv}/accounts"), StatusCode::OK),
+        ("POST accounts".to_string(), StatusCode::BAD_REQUEST),
+    ] {
+        let r = c
+            .post(format!("{dv}/$batch"))
+            .header("Content-Type", "multipart/mixed; boundary=b")
+            .body(batch(&line))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), want, "{line}");
+    }
+    let names = get(&c, &format!("{dv}/accounts?$select=name")).await;
+    assert_eq!(names["value"].as_array().unwrap().len(), 2, "{names}");
 }

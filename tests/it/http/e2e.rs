@@ -329,7 +329,8 @@ async fn load(
                                 && !f.read_only
                         } else {
                             // The key is the record id; the server stamps created*/modified*.
-                            // Other read-only columns (`islicensed`) are seeded, as CAP allows.
+                            // Other read-only columns (`fullname`) are seeded: the loading
+                            // connector sends the seed header.
                             !t.key.contains(k)
                                 && !k.starts_with("created")
                                 && !k.starts_with("modified")
@@ -390,19 +391,29 @@ async fn cap_business_central_to_cap_dataverse() {
     // The seed is loaded as data: with the values of properties the API does not let a client
     // write (document numbers), which the imitation takes only from a loading test.
     let bc_seed = connect(true);
-    let sales = Arc::new(
-        Dataverse::new(
-            model.systems["sales"].catalog.clone().unwrap(),
-            &cap.dataverse_url(),
-            None,
-            Some(IU),
-            DataverseOptions {
-                extra_headers: vec![(USER_HEADER.into(), IU.into())],
-                ..DataverseOptions::default()
-            },
+    let connect_sales = |seeding: bool| {
+        let mut extra_headers = vec![(USER_HEADER.into(), IU.into())];
+        if seeding {
+            extra_headers.push((SEED_HEADER.0.into(), SEED_HEADER.1.into()));
+        }
+        Arc::new(
+            Dataverse::new(
+                model.systems["sales"].catalog.clone().unwrap(),
+                &cap.dataverse_url(),
+                None,
+                Some(IU),
+                DataverseOptions {
+                    extra_headers,
+                    ..DataverseOptions::default()
+                },
+            )
+            .unwrap(),
         )
-        .unwrap(),
-    );
+    };
+    let sales = connect_sales(false);
+    // Likewise the Sales seed: with the values of columns the reference makes read-only
+    // (`fullname`, `islicensed`...), which the imitation takes only from a loading test.
+    let sales_seed = connect_sales(true);
 
     // The demo seed, API tables and API fields only, into CAP's Business Central through the
     // connector's write; then read back, so the embedded reference gets exactly what CAP holds
@@ -458,7 +469,7 @@ async fn cap_business_central_to_cap_dataverse() {
         "sales",
         "examples/demo/dynamics-365-sales",
         &sales_tables,
-        sales.as_ref(),
+        sales_seed.as_ref(),
         &reference_sales,
     )
     .await;

@@ -22,20 +22,60 @@ const ORGANIZATION = '33333333-3333-3333-3333-333333333333'
 // CAP resolves `<nav>@odata.bind` itself but keeps only the key, not the entity set, so a
 // polymorphic owner (`ownerid@odata.bind: "/teams(<id>)"`) could not be told from a systemuser.
 // Wrap CAP's odataBind (used by POST, PATCH, PUT, and inside both $batch formats) and turn every
-// Dataverse binding into the lookup column `_<field>_value` (+ `<field>type` where the table has it).
+// Dataverse binding into the lookup column `_<field>_value`; the target's logical name goes to
+// the hidden `_<field>_value_type` of a polymorphic lookup (no Web API property: Dataverse has no
+// `<field>type` property and tells the type by the lookuplogicalname annotation).
+// The raw JSON values are checked here too, before CAP converts them (see checkDataverseValues).
 const cdsDir = path.dirname(require.resolve('@sap/cds/package.json'))
 const bindFile = path.join(cdsDir, 'libx/odata/utils/odataBind.js')
 const odataBind = require(bindFile)
 require.cache[bindFile].exports = function coupler_odataBind(data, target) {
   if (target?.name?.startsWith('DataverseService.')) {
     const set = target.name.slice('DataverseService.'.length)
-    for (const row of Array.isArray(data) ? data : [data]) dataverseBind(row, set)
+    for (const row of Array.isArray(data) ? data : [data]) {
+      checkDataverseValues(row, set)
+      dataverseBind(row, set)
+    }
   }
   return odataBind(data, target)
 }
 
-function badRequest(message) {
-  return Object.assign(new Error(message), { statusCode: 400, status: 400 })
+function badRequest(message, code = '0x80048d19') {
+  console.warn(`[coupler] 400: ${message}`) // in the harness's log (CapServer::log)
+  return Object.assign(new Error(message), { statusCode: 400, status: 400, code })
+}
+
+function header(req, n) {
+  return req?.headers?.[n] ?? req?.req?.headers?.[n] ?? cds.context?.http?.req?.headers?.[n]
+}
+
+const seeding = (req) => header(req, 'x-coupler-seed') === '1'
+
+// Marks left on a row by dataverseBind for the CREATE/UPDATE handler (removed there).
+const BOUND = '__coupler_bound' // lookup fields written through @odata.bind
+const TYPES = '__coupler_types' // hidden type column -> logical name
+
+// Edm.DateTimeOffset needs a date, a time and an offset; Edm.Date a date alone. CAP would take
+// "2026-12-03" for a Timestamp (as midnight UTC); Dataverse refuses it.
+const DATE_TIME_OFFSET = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:\d{2})$/
+const DATE = /^\d{4}-\d{2}-\d{2}$/
+function checkDataverseValues(row, set) {
+  const meta = info.dataverse[set]
+  if (!row || typeof row !== 'object' || !meta) return
+  for (const c of Object.keys(row)) {
+    const hidden = Object.values(meta.lookups).some((l) => l.type_column === c)
+    if (hidden || meta.not_properties.includes(c) || c === BOUND || c === TYPES)
+      throw badRequest(`The property '${c}' does not exist on type 'Microsoft.Dynamics.CRM.${meta.logical}'.`, '0x80048d19')
+  }
+  const literal = (v, type) => badRequest(`Cannot convert the literal '${v}' to the expected type '${type}'.`, '0x80048d19')
+  for (const c of meta.datetime) {
+    const v = row[c]
+    if (v != null && (typeof v !== 'string' || !DATE_TIME_OFFSET.test(v))) throw literal(v, 'Edm.DateTimeOffset')
+  }
+  for (const c of meta.date) {
+    const v = row[c]
+    if (v != null && (typeof v !== 'string' || !DATE.test(v))) throw literal(v, 'Edm.Date')
+  }
 }
 
 function dataverseBind(row, set) {
@@ -45,41 +85,104 @@ function dataverseBind(row, set) {
     const m = prop.match(/^(.+)@odata\.bind$/)
     if (!m) continue
     const nav = m[1]
-    let field = meta.lookups[nav] ? nav : null
-    let wanted = null // logical name implied by a polymorphic nav name (parentcustomerid_account)
-    // Recorded tables bind only through the navigation properties Microsoft's reference names
+    // Bound only through the navigation properties Microsoft's reference names
     // (tests/servers/api/dataverse): `parentcustomerid_account`, `ownerid`, a custom `msdyn_Project`.
-    if (meta.navs) {
-      const n = meta.navs[nav]
-      if (!n) throw badRequest(`${set}: an undeclared navigation property '${nav}' was found (for ${prop})`)
-      field = meta.lookups[n.field] ? n.field : null
-      if (n.sets.length === 1) wanted = n.sets[0]
-    }
-    if (!field) {
-      for (const [f, l] of Object.entries(meta.lookups)) {
-        for (const [tset, logical] of Object.entries(l.targets)) {
-          if (nav === `${f}_${logical}`) { field = f; wanted = tset }
-        }
-      }
-    }
-    if (!field) throw badRequest(`${set}: no lookup named ${nav} (for ${prop})`)
+    const n = meta.navs[nav]
+    if (!n) throw badRequest(`${set}: an undeclared navigation property '${nav}' was found (for ${prop})`)
+    const field = n.field
     const lookup = meta.lookups[field]
+    if (lookup.read_only && !seeding())
+      throw badRequest(`The lookup '${field}' of ${meta.logical} is read-only: it cannot be set on create or update.`)
     const value = row[prop]
     delete row[prop]
+    mark(row, BOUND, [...(row[BOUND] || []), field])
     if (value === null) {
       row[lookup.column] = null
+      if (lookup.type_column) setType(row, lookup.type_column, null)
       continue
     }
     const r = typeof value === 'string' && value.match(/([A-Za-z_][A-Za-z0-9_]*)\(([0-9a-fA-F-]{36})\)\s*$/)
     if (!r) throw badRequest(`${set}: ${prop} must look like "<entityset>(<guid>)", got ${JSON.stringify(value)}`)
     const [, tset, id] = r
-    if (!lookup.targets[tset] || (wanted && tset !== wanted))
-      throw badRequest(`${set}: ${prop} cannot refer to ${tset} (allowed: ${wanted || Object.keys(lookup.targets).join(', ')})`)
+    if (!n.sets.includes(tset))
+      throw badRequest(`${set}: ${prop} cannot refer to ${tset} (allowed: ${n.sets.join(', ')})`)
     row[lookup.column] = id.toLowerCase()
-    // Only polymorphic lookups (ownerid, parentcustomerid, customerid) have a `<field>type` column.
-    if (Object.keys(lookup.targets).length > 1) row[`${field}type`] = lookup.targets[tset]
+    if (lookup.type_column) setType(row, lookup.type_column, lookup.targets[tset])
   }
 }
+
+function setType(row, column, logical) {
+  mark(row, TYPES, { ...(row[TYPES] || {}), [column]: logical })
+}
+
+// A mark for the CREATE/UPDATE handler: not enumerable, so CAP's input checks do not see it.
+function mark(row, name, value) {
+  Object.defineProperty(row, name, { value, enumerable: false, configurable: true, writable: true })
+}
+
+// The logical name of the row a lookup value refers to: the only target, else the hidden type
+// column, else (a value written straight into `_<field>_value` by a test) the target table that
+// has a row with that id.
+async function lookupLogical(lookup, id, stored) {
+  if (lookup.logicals.length === 1) return lookup.logicals[0]
+  if (stored) return stored
+  for (const [tset, logical] of Object.entries(lookup.targets)) {
+    const e = cds.entities('dv')[tset]
+    if (await SELECT.one.from(e).where({ [info.dataverse[tset].key]: id })) return logical
+  }
+  return null
+}
+
+// Dataverse answers `<lookup>@Microsoft.Dynamics.CRM.lookuplogicalname` next to every lookup value
+// when Prefer asks odata.include-annotations with that annotation (or `*`).
+function wantsLookupNames(req) {
+  const prefer = String(header(req, 'prefer') || '')
+  const m = prefer.match(/odata\.include-annotations\s*=\s*"?([^",;]*(?:,[^",;]*)*)"?/i)
+  if (!m) return false
+  return m[1].split(',').map((s) => s.trim()).some((a) => a === '*' || a === 'Microsoft.Dynamics.CRM.*' || a === 'Microsoft.Dynamics.CRM.lookuplogicalname')
+}
+
+// ---------------------------------------------------------------- Dataverse $batch request lines
+// Microsoft's Dataverse batch examples write every request line with the absolute path
+// (`POST /api/data/v9.2/accounts HTTP/1.1`) or the absolute URL, never relative to the service
+// root (real-api-ground-truth.md, Dataverse 5). A multipart Dataverse batch with a relative
+// request line is refused as a whole: 400, nothing of it is carried out. Content-ID references
+// (`$1`) stay allowed. The lines are handed to CAP relative to the service root, as it expects.
+const DV_ROOT = '/api/data/v9.2'
+const m2jFile = path.join(cdsDir, 'libx/odata/parse/multipartToJson.js')
+const multipartToJson = require(m2jFile)
+require.cache[m2jFile].exports = Object.assign(async function coupler_multipartToJson(body, boundary) {
+  const req = cds.context?.http?.req
+  if (!req?._coupler_dataverse_batch) return multipartToJson(body, boundary)
+  // CAP's parser prefixes a relative line with `/`, so check the lines as the client wrote them.
+  const text = Array.isArray(body) ? body.join('') : String(body)
+  for (const [, url] of text.matchAll(/^(?:GET|POST|PATCH|PUT|DELETE|MERGE) (\S+) HTTP\/1\.1\r?$/gim)) {
+    if (url.startsWith('$')) continue
+    let p = url
+    if (/^https?:\/\//i.test(url)) {
+      const u = new URL(url)
+      if (u.host !== req.headers.host)
+        throw badRequest(`The request line URL '${url}' of a batch part names another host than the batch.`, '0x8006088a')
+      p = u.pathname
+    }
+    if (!p.startsWith(DV_ROOT + '/'))
+      throw badRequest(
+        `The request line URL '${url}' of a batch part is not an absolute path (${DV_ROOT}/...) nor an absolute URL.`,
+        '0x8006088a'
+      )
+  }
+  const parsed = await multipartToJson(body, boundary)
+  for (const r of parsed.requests || []) {
+    let url = String(r.url)
+    if (/^\/https?:\/\//i.test(url)) url = url.slice(1)
+    if (/^https?:\/\//i.test(url)) {
+      const u = new URL(url)
+      url = u.pathname + u.search
+    }
+    if (url.startsWith(DV_ROOT + '/')) r.url = url.slice(DV_ROOT.length + 1)
+  }
+  return parsed
+}, multipartToJson)
 
 // The key columns of a request's target row, from its URL (`accounts(<id>)`).
 function keysOf(req) {
@@ -90,8 +193,7 @@ function keysOf(req) {
 }
 
 function userOf(req) {
-  const h = (n) => req.headers?.[n] ?? req.req?.headers?.[n] ?? cds.context?.http?.req?.headers?.[n]
-  return h('x-coupler-user') || h('mscrmcallerid') || null
+  return header(req, 'x-coupler-user') || header(req, 'mscrmcallerid') || null
 }
 
 // ---------------------------------------------------------------- handlers
@@ -116,7 +218,10 @@ cds.on('served', (services) => {
           return req.reject(412, 'A record with matching key values already exists.')
         if (!exists && req.event === 'UPDATE') {
           // Create the row, then let CAP's update (now of an existing row) answer.
-          await dv.create(req.target).entries({ ...req.data, ...keysOf(req) })
+          const entry = { ...req.data, ...keysOf(req) }
+          for (const m of [BOUND, TYPES]) if (req.data[m]) mark(entry, m, req.data[m])
+          await dv.create(req.target).entries(entry)
+          req._coupler_created = true // the update that follows belongs to a create
           delete h['if-none-match']
         }
       }
@@ -124,21 +229,88 @@ cds.on('served', (services) => {
     }
     dataverseConditions._initial = true // run with (before) CAP's own etag check, an "initial" handler
     dv.prepend(() => dv.before(['UPDATE', 'DELETE'], '*', dataverseConditions))
-    dv.before(['CREATE', 'UPDATE', 'UPSERT'], '*', (req) => {
+    // Writes, as Microsoft's entity reference allows them (tests/servers/api/dataverse): a column
+    // valid neither for create nor for update (read_only) is refused in both, a create_only one
+    // in an update of an existing row, an update_only one in a create (a PATCH that creates is a
+    // create). Stricter than Dataverse, which ignores some of them: coupler must never send
+    // them. Tests that load such values send `x-coupler-seed: 1`.
+    dv.before(['CREATE', 'UPDATE', 'UPSERT'], '*', async (req) => {
       const set = req.target?.name?.split('.').pop()
       const meta = info.dataverse[set]
       if (!meta) return
       const elements = req.target.elements
+      const creating = req.event === 'CREATE' || req._coupler_created
+      const seed = seeding(req)
       for (const row of Array.isArray(req.data) ? req.data : [req.data]) {
         if (!row || typeof row !== 'object') continue
-        // drop `<field>type` set by dataverseBind where the table has no such column
-        for (const k of Object.keys(row)) if (k.endsWith('type') && !elements[k]) delete row[k]
+        const bound = row[BOUND] || []
+        const types = row[TYPES] || {}
+        delete row[BOUND]
+        delete row[TYPES]
+        if (!seed) {
+          const refuse = (c, why) => {
+            const message = `The column '${c}' of ${meta.logical} ${why}.`
+            console.warn(`[coupler] 400: ${message}`) // in the harness's log (CapServer::log)
+            return req.reject(400, message)
+          }
+          for (const c of meta.read_only) if (c in row) return refuse(c, 'is read-only: it cannot be set on create or update')
+          const lookups = Object.entries(meta.lookups)
+          if (creating) {
+            for (const c of meta.update_only) if (c in row) return refuse(c, 'cannot be set on create (update only)')
+            for (const [f, l] of lookups) if (l.update_only && bound.includes(f)) return refuse(f, 'cannot be set on create (update only)')
+          } else {
+            for (const c of meta.create_only) if (c in row) return refuse(c, 'cannot be changed by an update (create only)')
+            for (const [f, l] of lookups) if (l.create_only && bound.includes(f)) return refuse(f, 'cannot be changed by an update (create only)')
+          }
+        }
+        // The logical name of a polymorphic lookup's row, kept in the hidden type column (written
+        // after the row, the service not exposing it): from the bound set, else looked up.
+        for (const [, l] of Object.entries(meta.lookups)) {
+          if (!l.type_column || !(l.column in row)) continue
+          const id = row[l.column]
+          types[l.type_column] = id == null ? null : await lookupLogical(l, id, types[l.type_column])
+        }
+        if (Object.keys(types).length) (req._coupler_types ??= []).push({ row, types })
         const user = userOf(req) || row._modifiedby_value || DEFAULT_USER
         if (meta.has_modifiedby) row._modifiedby_value = user
         if (req.event === 'CREATE' && meta.has_createdby) row._createdby_value = userOf(req) || row._createdby_value || user
         // Dataverse computes fullname (contacts, systemusers) on create
         if (req.event === 'CREATE' && elements.fullname && row.fullname == null && (row.firstname || row.lastname))
           row.fullname = [row.firstname, row.lastname].filter(Boolean).join(' ')
+      }
+    })
+    dv.after(['CREATE', 'UPDATE', 'UPSERT'], '*', async (_result, req) => {
+      const set = req.target?.name?.split('.').pop()
+      const meta = info.dataverse[set]
+      if (!meta || !req._coupler_types) return
+      const db = cds.entities('dv')[set]
+      for (const { row, types } of req._coupler_types) {
+        const id = row[meta.key] ?? keysOf(req)[meta.key]
+        if (id) await UPDATE(db).where({ [meta.key]: id }).with(types)
+      }
+    })
+    // The lookuplogicalname annotation of every lookup value, when asked for (wantsLookupNames).
+    dv.after('READ', '*', async (result, req) => {
+      const set = req.target?.name?.split('.').pop()
+      const meta = info.dataverse[set]
+      if (!meta || !result || !wantsLookupNames(req)) return
+      const rows = (Array.isArray(result) ? result : [result]).filter((r) => r && typeof r === 'object')
+      const poly = Object.values(meta.lookups).filter((l) => l.type_column && rows.some((r) => r[l.column] != null))
+      const stored = new Map()
+      if (poly.length) {
+        const ids = rows.map((r) => r[meta.key]).filter(Boolean)
+        const found = await SELECT.from(cds.entities('dv')[set])
+          .columns([meta.key, ...poly.map((l) => l.type_column)])
+          .where({ [meta.key]: { in: ids } })
+        for (const f of found) stored.set(f[meta.key], f)
+      }
+      for (const row of rows) {
+        for (const l of Object.values(meta.lookups)) {
+          const id = row[l.column]
+          if (id == null) continue
+          const logical = await lookupLogical(l, id, l.type_column && stored.get(row[meta.key])?.[l.type_column])
+          if (logical) row[`${l.column}@Microsoft.Dynamics.CRM.lookuplogicalname`] = logical
+        }
       }
     })
     dv.on('WhoAmI', (req) => ({
@@ -222,16 +394,23 @@ function dataverseAndBcResponses(req, res, next) {
   if (!root) return next()
   const base = `http://${req.headers.host}${root}/`
   const dataverse = root === '/api/data/v9.2'
-  // Type columns (`parentcustomeridtype`, `owneridtype`) are not Web API properties: a $filter on
-  // one is a 400 (real-api-ground-truth.md, Dataverse 1: the contact EntityType has no such property).
-  if (dataverse && req.method === 'GET' && typeof req.query.$filter === 'string') {
-    const typeColumn = req.query.$filter.match(/\b([a-z_]+idtype)\b/)
-    if (typeColumn) {
-      const set = req.path.slice(root.length + 1).split(/[(/]/)[0]
+  // Type columns (`parentcustomeridtype`, `owneridtype`) are not Web API properties: naming one
+  // in $filter, $select or $orderby is a 400 (real-api-ground-truth.md, Dataverse 1: the contact
+  // EntityType has no such property); so is the hidden column that keeps a lookup's target type.
+  if (dataverse && req.method === 'GET') {
+    const set = req.path.slice(root.length + 1).split(/[(/]/)[0]
+    const meta = info.dataverse[set]
+    const query = [req.query.$filter, req.query.$select, req.query.$orderby].filter((q) => typeof q === 'string').join(' ')
+    const names = meta
+      ? [...meta.not_properties, ...Object.values(meta.lookups).map((l) => l.type_column).filter(Boolean)]
+      : []
+    const named = query.match(/\b[A-Za-z_][A-Za-z0-9_]*\b/g) || []
+    const wrong = named.find((n) => names.includes(n)) || named.find((n) => /^[a-z_]+idtype$/.test(n))
+    if (wrong) {
       res.status(400).json({
         error: {
           code: '0x80060888',
-          message: `Could not find a property named '${typeColumn[1]}' on type 'Microsoft.Dynamics.CRM.${set}'.`,
+          message: `Could not find a property named '${wrong}' on type 'Microsoft.Dynamics.CRM.${meta?.logical || set}'.`,
         },
       })
       return
@@ -241,6 +420,8 @@ function dataverseAndBcResponses(req, res, next) {
     localCurrency(cds.services.BusinessCentralService).then(() => dataverseAndBcResponses(req, res, next), next)
     return
   }
+  if (dataverse && req.method === 'POST' && req.path.endsWith('/$batch') && /multipart\/mixed/i.test(req.headers['content-type'] || ''))
+    req._coupler_dataverse_batch = true
   if (!dataverse && businessCentralRequest(req, res, root)) return
   if (dataverse && (req.method === 'POST' || req.method === 'PATCH') && !req.path.endsWith('/$batch')) {
     const prefer = req.headers.prefer || ''

@@ -37,16 +37,32 @@ impl BatchResponse {
     }
 }
 
+/// The request line target of an operation in a multipart batch: Microsoft documents Dataverse's
+/// batch parts with the absolute path (`/api/data/v9.2/accounts`) or the absolute URL, never a
+/// path relative to the service root. `root_path` is the service root's path
+/// (`/api/data/v9.2`); an absolute `url` (a path or `http(s)://…`) stays as it is.
+pub fn request_target(root_path: &str, url: &str) -> String {
+    if url.starts_with('/') || url.starts_with("http://") || url.starts_with("https://") {
+        return url.to_string();
+    }
+    format!("{}/{url}", root_path.trim_end_matches('/'))
+}
+
 /// A `multipart/mixed` batch body (Dataverse): every operation on its own, outside change sets,
-/// so one failing record does not roll back the others.
-pub fn multipart_batch(ops: &[BatchOp], boundary: &str) -> Vec<u8> {
+/// so one failing record does not roll back the others. Request lines carry absolute paths
+/// under `root_path`, the service root's path ([`request_target`]).
+pub fn multipart_batch(ops: &[BatchOp], boundary: &str, root_path: &str) -> Vec<u8> {
     let mut out = String::new();
     for (i, op) in ops.iter().enumerate() {
         out.push_str(&format!(
             "--{boundary}\r\nContent-Type: application/http\r\nContent-Transfer-Encoding: binary\r\nContent-ID: {}\r\n\r\n",
             i + 1
         ));
-        out.push_str(&format!("{} {} HTTP/1.1\r\n", op.method, op.url));
+        out.push_str(&format!(
+            "{} {} HTTP/1.1\r\n",
+            op.method,
+            request_target(root_path, &op.url)
+        ));
         for (k, v) in &op.headers {
             out.push_str(&format!("{k}: {v}\r\n"));
         }
@@ -348,9 +364,11 @@ mod tests {
                 body: None,
             },
         ];
-        let body = String::from_utf8(multipart_batch(&ops, "batch_x")).unwrap();
+        let body = String::from_utf8(multipart_batch(&ops, "batch_x", "/api/data/v9.2")).unwrap();
         assert!(body.starts_with("--batch_x\r\nContent-Type: application/http\r\n"));
-        assert!(body.contains("PATCH accounts(1) HTTP/1.1\r\nIf-Match: *\r\nContent-Type: application/json\r\n\r\n{\"name\":\"a\"}\r\n"));
+        assert!(body.contains("PATCH /api/data/v9.2/accounts(1) HTTP/1.1\r\nIf-Match: *\r\nContent-Type: application/json\r\n\r\n{\"name\":\"a\"}\r\n"));
+        assert!(body.contains("DELETE /api/data/v9.2/accounts(2) HTTP/1.1\r\n"));
+        assert!(!body.contains("PATCH accounts(1)"));
         assert!(body.ends_with("--batch_x--\r\n"));
         let resp = "--batchresponse_1\r\nContent-Type: application/http\r\nContent-Transfer-Encoding: binary\r\n\r\nHTTP/1.1 204 No Content\r\nOData-EntityId: http://h/accounts(1)\r\n\r\n\r\n--batchresponse_1\r\nContent-Type: multipart/mixed; boundary=changesetresponse_2\r\n\r\n--changesetresponse_2\r\nContent-Type: application/http\r\n\r\nHTTP/1.1 404 Not Found\r\nContent-Type: application/json\r\n\r\n{\"error\":{\"code\":\"0x1\",\"message\":\"gone\"}}\r\n--changesetresponse_2--\r\n--batchresponse_1--\r\n";
         let parts =
@@ -363,6 +381,40 @@ mod tests {
         );
         assert_eq!(parts[1].status, 404);
         assert_eq!(parts[1].json().unwrap()["error"]["message"], "gone");
+    }
+
+    #[test]
+    fn request_lines_are_absolute() {
+        // a relative op url goes under the service root's path, trailing slash or not
+        assert_eq!(
+            request_target("/api/data/v9.2", "accounts(1)"),
+            "/api/data/v9.2/accounts(1)"
+        );
+        assert_eq!(
+            request_target("/api/data/v9.2/", "accounts?$top=1"),
+            "/api/data/v9.2/accounts?$top=1"
+        );
+        assert_eq!(request_target("/", "accounts"), "/accounts");
+        // already absolute: kept
+        assert_eq!(
+            request_target("/api/data/v9.2", "/api/data/v9.2/accounts"),
+            "/api/data/v9.2/accounts"
+        );
+        assert_eq!(
+            request_target(
+                "/api/data/v9.2",
+                "https://org.crm.dynamics.com/api/data/v9.2/accounts"
+            ),
+            "https://org.crm.dynamics.com/api/data/v9.2/accounts"
+        );
+        let ops = vec![BatchOp {
+            method: "POST",
+            url: "accounts".into(),
+            headers: vec![],
+            body: Some(serde_json::json!({})),
+        }];
+        let body = String::from_utf8(multipart_batch(&ops, "b", "/org/api/data/v9.2")).unwrap();
+        assert!(body.contains("\r\n\r\nPOST /org/api/data/v9.2/accounts HTTP/1.1\r\n"));
     }
 
     #[test]

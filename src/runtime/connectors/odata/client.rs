@@ -208,7 +208,7 @@ impl Client {
         let req = match self.format {
             BatchFormat::Multipart => {
                 let boundary = format!("batch_{}", uuid::Uuid::new_v4());
-                let body = batch::multipart_batch(ops, &boundary);
+                let body = batch::multipart_batch(ops, &boundary, self.root.path());
                 // Dataverse's batches hold upserts by the key coupler chose, `If-Match`
                 // updates and deletes: sent twice, they leave the same records.
                 self.req_accepting(Method::POST, url, "multipart/mixed")

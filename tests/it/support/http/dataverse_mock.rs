@@ -39,7 +39,8 @@
 //!     create also stamps `createdon`/`_createdby_value`. Every row carries `@odata.etag` (`W/"<v>"`).
 //!     `"<nav>@odata.bind": "accounts(<guid>)"` is stored as `_<nav>_value: "<guid>"`.
 //!   - `GET WhoAmI`: `{"UserId": <caller or integration user>, ...}`.
-//!   - `POST $batch` (`multipart/mixed`): top-level requests and change sets
+//!   - `POST $batch` (`multipart/mixed`): top-level requests and change sets; request lines must
+//!     be absolute paths (`/api/data/v9.2/...`), absolute URLs or `$<n>` references (else 400),
 //!     (`multipart/mixed; boundary=changeset_..`, atomic: a failure rolls the set back and the
 //!     failing response replaces the change set's response), `Content-ID` echo, `$<n>` references
 //!     at the start of a URL or as an `@odata.bind` value, at most 1,000 operations. With `Prefer:
@@ -1743,6 +1744,17 @@ fn parse_http_part(part: &Part) -> Result<Op1, String> {
     let mut rl = request_line.split_whitespace();
     let method = rl.next().ok_or("no method")?.to_ascii_uppercase();
     let url = rl.next().ok_or("no URL")?.to_string();
+    // Microsoft documents batch request lines as absolute paths (`/api/data/v9.2/...`) or
+    // absolute URLs (or `$<n>` references); a path relative to the service root is refused.
+    let absolute = url.starts_with('$')
+        || url.starts_with(&format!("{API_PATH}/"))
+        || ((url.starts_with("http://") || url.starts_with("https://"))
+            && url.contains(&format!("{API_PATH}/")));
+    if !absolute {
+        return Err(format!(
+            "The request line URL '{url}' of a batch part is not an absolute path ({API_PATH}/...) nor an absolute URL."
+        ));
+    }
     let headers: Vec<(String, String)> = lines
         .filter_map(|l| l.split_once(':'))
         .map(|(k, v)| (k.trim().to_string(), v.trim().to_string()))
