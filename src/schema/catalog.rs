@@ -112,6 +112,14 @@ pub struct Field {
     /// blank, and takes that code as blank (`currencyCode` of customers, vendors, documents).
     #[serde(default)]
     pub api_local_currency: bool,
+    /// Dataverse: valid for create only (`IsValidForUpdate` false: `invoicenumber`, a line's
+    /// `isproductoverridden`). Never sent in an update; a changed value fails the record.
+    #[serde(default)]
+    pub create_only: bool,
+    /// Dataverse: valid for update only (`IsValidForCreate` false: an invoice's `totalamount`).
+    /// A create sends it in a second request, once the record exists.
+    #[serde(default)]
+    pub update_only: bool,
 }
 
 /// An enum member's name as OData writes it: every character that is not a letter, a digit or

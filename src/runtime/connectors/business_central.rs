@@ -404,6 +404,7 @@ impl BusinessCentral {
                     url: self.entity_path(a.set, None).await?,
                     headers: vec![],
                     body: Some(Value::Object(body)),
+                    once: false,
                 }
             }
             WriteOp::Update { fields, .. } => {
@@ -415,6 +416,7 @@ impl BusinessCentral {
                     url: self.entity_path(a.set, Some(&id)).await?,
                     headers: vec![("If-Match".into(), etag)],
                     body: Some(Value::Object(body)),
+                    once: false,
                 }
             }
             WriteOp::Delete { .. } => {
@@ -424,6 +426,7 @@ impl BusinessCentral {
                     url: self.entity_path(a.set, Some(&id)).await?,
                     headers: vec![("If-Match".into(), etag)],
                     body: None,
+                    once: false,
                 }
             }
         })

@@ -30,6 +30,8 @@
 
 mod local_date;
 mod untracked;
+mod verify;
+mod write_flags;
 
 use super::http::{Http, HttpOptions};
 use super::odata::client::Chunks;
@@ -501,39 +503,74 @@ impl Dataverse {
         }
     }
 
-    fn op_request(&self, t: &Table, set: &str, op: &WriteOp) -> Result<BatchOp, ConnectorError> {
+    /// The request of one write, and for a create with update-only columns the update that
+    /// writes them once the record exists.
+    fn op_request(
+        &self,
+        t: &Table,
+        set: &str,
+        op: &WriteOp,
+    ) -> Result<(BatchOp, Option<BatchOp>), ConnectorError> {
         let id = op.id().to_lowercase();
         uuid::Uuid::parse_str(&id)
             .map_err(|_| ConnectorError::new(format!("`{id}` is not a GUID key")))?;
+        let representation = ("Prefer".to_string(), "return=representation".to_string());
         Ok(match op {
             // An upsert (no condition header): a create retried after a crash, whose record
-            // was already made, updates that record instead of failing or duplicating it.
-            WriteOp::Create { fields, .. } => BatchOp {
-                method: "PATCH",
-                url: format!("{set}({id})"),
-                headers: vec![("Prefer".into(), "return=representation".into())],
-                body: Some(Value::Object(self.encode(t, fields)?)),
-            },
+            // was already made, updates that record instead of failing or duplicating it. One
+            // holding a create-only column is not replayed after a lost answer (as an update it
+            // would fail): it stays pending, and the next run finds its record by id.
+            WriteOp::Create { fields, .. } => {
+                let (now, after) = write_flags::split_create(t, fields);
+                let create = BatchOp {
+                    method: "PATCH",
+                    url: format!("{set}({id})"),
+                    headers: vec![representation.clone()],
+                    once: write_flags::holds_create_only(t, &now),
+                    body: Some(Value::Object(self.encode(t, &now)?)),
+                };
+                // `If-Match: *`: only the record just made, never a second upsert.
+                let then = match after.is_empty() {
+                    true => None,
+                    false => Some(BatchOp {
+                        method: "PATCH",
+                        url: format!("{set}({id})"),
+                        headers: vec![("If-Match".into(), "*".into()), representation],
+                        body: Some(Value::Object(self.encode(t, &after)?)),
+                        once: false,
+                    }),
+                };
+                (create, then)
+            }
             // `If-Match`: never an upsert, so a record deleted meanwhile is not re-created; with
             // the etag read, a change made since is a 412 (a conflict), not overwritten.
-            WriteOp::Update { fields, .. } => BatchOp {
-                method: "PATCH",
-                url: format!("{set}({id})"),
-                headers: vec![
-                    (
-                        "If-Match".into(),
-                        self.etags.get(set, &id).unwrap_or_else(|| "*".into()),
-                    ),
-                    ("Prefer".into(), "return=representation".into()),
-                ],
-                body: Some(Value::Object(self.encode(t, fields)?)),
-            },
-            WriteOp::Delete { .. } => BatchOp {
-                method: "DELETE",
-                url: format!("{set}({id})"),
-                headers: vec![],
-                body: None,
-            },
+            WriteOp::Update { fields, .. } => {
+                write_flags::check_update(t, set, fields)?;
+                let update = BatchOp {
+                    method: "PATCH",
+                    url: format!("{set}({id})"),
+                    headers: vec![
+                        (
+                            "If-Match".into(),
+                            self.etags.get(set, &id).unwrap_or_else(|| "*".into()),
+                        ),
+                        representation,
+                    ],
+                    body: Some(Value::Object(self.encode(t, fields)?)),
+                    once: false,
+                };
+                (update, None)
+            }
+            WriteOp::Delete { .. } => (
+                BatchOp {
+                    method: "DELETE",
+                    url: format!("{set}({id})"),
+                    headers: vec![],
+                    body: None,
+                    once: false,
+                },
+                None,
+            ),
         })
     }
 }
@@ -913,12 +950,79 @@ impl Connector for Dataverse {
         let (t, set) = self.table(table)?;
         let mut results: Vec<Option<WriteResult>> = vec![None; ops.len()];
         let mut sendable: Vec<(usize, BatchOp)> = Vec::new();
+        let mut afterwards: Vec<(usize, BatchOp)> = Vec::new();
         for (i, op) in ops.iter().enumerate() {
             match self.op_request(t, set, op) {
-                Ok(b) => sendable.push((i, b)),
+                Ok((b, after)) => {
+                    sendable.push((i, b));
+                    afterwards.extend(after.map(|a| (i, a)));
+                }
                 Err(e) => results[i] = Some(Err(e)),
             }
         }
+        let mut reread = self.send(t, &ops, &sendable, &mut results).await;
+        // The update-only columns of the creates that were made, now that their records exist.
+        afterwards.retain(|(i, _)| matches!(results[*i], Some(Ok(_))));
+        if !afterwards.is_empty() {
+            reread.retain(|i| !afterwards.iter().any(|(j, _)| j == i));
+            reread.extend(self.send(t, &ops, &afterwards, &mut results).await);
+            for (i, _) in &afterwards {
+                if let Some(Err(e)) = &results[*i] {
+                    results[*i] = Some(Err(not_finished(t, &ops[*i], e)));
+                }
+            }
+        }
+        self.read_back(t, table, &ops, reread, &mut results).await;
+        Ok(results
+            .into_iter()
+            .map(|r| r.unwrap_or_else(|| Err(ConnectorError::new("no result for the write"))))
+            .collect())
+    }
+}
+
+/// What a write sent, as canonical fields.
+fn written(op: &WriteOp) -> &Map<String, Value> {
+    static NONE: std::sync::OnceLock<Map<String, Value>> = std::sync::OnceLock::new();
+    match op {
+        WriteOp::Create { fields, .. } | WriteOp::Update { fields, .. } => fields,
+        WriteOp::Delete { .. } => NONE.get_or_init(Map::new),
+    }
+}
+
+/// A create made whose update-only columns could not be written: it is not taken as written
+/// (a transient failure keeps it pending), so the next run finds the record by its id, couples
+/// it and sends what it lacks as an update.
+fn not_finished(t: &Table, op: &WriteOp, e: &ConnectorError) -> ConnectorError {
+    let names: Vec<String> = match op {
+        WriteOp::Create { fields, .. } => write_flags::split_create(t, fields)
+            .1
+            .keys()
+            .map(|n| format!("`{n}`"))
+            .collect(),
+        _ => Vec::new(),
+    };
+    ConnectorError::of(
+        ErrorKind::Transient,
+        format!(
+            "created `{}`, but writing {} (valid for update only) after the create failed ({}: {}); the next run finds the record and writes them",
+            op.id().to_lowercase(),
+            names.join(", "),
+            e.kind.as_str(),
+            e.message
+        ),
+    )
+}
+
+impl Dataverse {
+    /// Sends `sendable` (indexes into `ops`) and puts each outcome in `results`; returns the
+    /// ones answered without a body, to be read back.
+    async fn send(
+        &self,
+        t: &Table,
+        ops: &[WriteOp],
+        sendable: &[(usize, BatchOp)],
+        results: &mut [Option<WriteResult>],
+    ) -> Vec<usize> {
         let size = self.opts.batch_size.clamp(1, 1000);
         let batch: Vec<BatchOp> = sendable.iter().map(|(_, b)| b.clone()).collect();
         // Chunks go at once: every operation is outside change sets, so chunks are independent,
@@ -949,38 +1053,53 @@ impl Connector for Dataverse {
                 }
             });
         }
-        // Written without a body (204): read the stamps back. A record that cannot be read
-        // back is not taken as written: it fails (transient), and its create is looked for
-        // before it is made again.
-        if !reread.is_empty() {
-            let ids: Vec<String> = reread.iter().map(|i| ops[*i].id().to_lowercase()).collect();
-            let back = self.read_by_ids(table, &ids).await.map(|rs| {
-                rs.into_iter()
-                    .map(|r| (r.id.clone(), r))
-                    .collect::<HashMap<String, Record>>()
-            });
-            for i in reread {
-                let id = ops[i].id().to_lowercase();
-                results[i] = Some(match &back {
-                    Ok(back) => back.get(&id).cloned().ok_or_else(|| {
-                        ConnectorError::of(
-                            ErrorKind::Transient,
-                            format!("answered as written, but `{id}` is not there when read back"),
-                        )
-                    }),
-                    Err(e) => Err(ConnectorError::of(
-                        ErrorKind::Transient,
-                        format!(
-                            "answered as written, but reading `{id}` back failed: {}",
-                            e.message
-                        ),
-                    )),
-                });
-            }
+        reread
+    }
+
+    /// Written without a body (204): read the stamps back. A record that cannot be read back
+    /// is not taken as written: it fails (transient), and its create is looked for before it
+    /// is made again.
+    async fn read_back(
+        &self,
+        t: &Table,
+        table: &str,
+        ops: &[WriteOp],
+        reread: Vec<usize>,
+        results: &mut [Option<WriteResult>],
+    ) {
+        if reread.is_empty() {
+            return;
         }
-        Ok(results
-            .into_iter()
-            .map(|r| r.unwrap_or_else(|| Err(ConnectorError::new("no result for the write"))))
-            .collect())
+        let ids: Vec<String> = reread.iter().map(|i| ops[*i].id().to_lowercase()).collect();
+        let back = self.read_by_ids(table, &ids).await.map(|rs| {
+            rs.into_iter()
+                .map(|r| (r.id.clone(), r))
+                .collect::<HashMap<String, Record>>()
+        });
+        for i in reread {
+            let id = ops[i].id().to_lowercase();
+            let transient = |m: String| ConnectorError::of(ErrorKind::Transient, m);
+            results[i] = Some(match &back {
+                Ok(back) => match back.get(&id) {
+                    None => Err(transient(format!(
+                        "answered as written, but `{id}` is not there when read back"
+                    ))),
+                    Some(r) => match verify::unheld(t, written(&ops[i]), r) {
+                        lost if lost.is_empty() => Ok(r.clone()),
+                        lost => Err(transient(format!(
+                            "answered as written, but `{id}` read back does not hold what was written: {}",
+                            lost.join(", ")
+                        ))),
+                    },
+                },
+                Err(e) => Err(ConnectorError::of(
+                    ErrorKind::Transient,
+                    format!(
+                        "answered as written, but reading `{id}` back failed: {}",
+                        e.message
+                    ),
+                )),
+            });
+        }
     }
 }

@@ -32,6 +32,17 @@ enum Target {
     BusinessCentral,
     /// Embedded Business Central customers -> CAP Dataverse accounts (upserts by key).
     Dataverse,
+    /// Embedded posted invoices -> CAP Dataverse invoices, whose totals Dataverse takes only
+    /// in an update: each create is two requests.
+    DataverseInvoice,
+}
+
+/// The one mapping of a target's project.
+fn mapping_name(target: Target) -> &'static str {
+    match target {
+        Target::DataverseInvoice => "INVOICE",
+        _ => "CUSTOMER",
+    }
 }
 
 fn repo() -> PathBuf {
@@ -88,6 +99,15 @@ fn project(target: Target, tag: &str, proxy: &FaultProxy) -> TempDir {
                 "Phone No.": format!("555-{i:04}"),
             })).collect::<Vec<_>>() }),
         ),
+        Target::DataverseInvoice => (
+            "mapping INVOICE: bc.\"Sales Invoice Header\" -> sales.invoice {\n    fields {\n        \"Bill-to Name\" -> name\n        \"No.\" -> invoicenumber\n        \"Amount Including VAT\" -> totalamount\n    }\n}\n",
+            "bc",
+            json!({ "Sales Invoice Header": (0..RECORDS).map(|i| json!({
+                "No.": format!("{}-{i}", tag.to_lowercase()),
+                "Bill-to Name": format!("{tag} {i}"),
+                "Amount Including VAT": 100.5 + i as f64,
+            })).collect::<Vec<_>>() }),
+        ),
     };
     std::fs::write(root.join("sync.map"), format!("{header}{map}")).unwrap();
     std::fs::create_dir_all(root.join("seed")).unwrap();
@@ -97,7 +117,7 @@ fn project(target: Target, tag: &str, proxy: &FaultProxy) -> TempDir {
             "bc: {{ kind: business_central, url: '{}/api/v2.0', company: '{COMPANY_NAME}', limits: {{ timeout_seconds: 2 }} }}\n      sales: {{ kind: embedded, seed: seed }}",
             proxy.url()
         ),
-        Target::Dataverse => format!(
+        Target::Dataverse | Target::DataverseInvoice => format!(
             "sales: {{ kind: dataverse, url: '{}/api/data/v9.2', integration_user: '{DEFAULT_USER_ID}', limits: {{ timeout_seconds: 2 }} }}\n      bc: {{ kind: embedded, seed: seed }}",
             proxy.url()
         ),
@@ -156,7 +176,7 @@ fn endpoint_records(target: Target, cap: &CapServer, tag: &str) -> Held {
             "Customer",
             ["Name", "E-Mail", "Phone No."],
         ),
-        Target::Dataverse => (
+        Target::Dataverse | Target::DataverseInvoice => (
             Box::new(
                 Dataverse::new(
                     catalog("dynamics-365-sales.yaml"),
@@ -167,8 +187,14 @@ fn endpoint_records(target: Target, cap: &CapServer, tag: &str) -> Held {
                 )
                 .unwrap(),
             ),
-            "account",
-            ["name", "emailaddress1", "telephone1"],
+            match target {
+                Target::Dataverse => "account",
+                _ => "invoice",
+            },
+            match target {
+                Target::Dataverse => ["name", "emailaddress1", "telephone1"],
+                _ => ["name", "invoicenumber", "totalamount"],
+            },
         ),
     };
     let all = rt.block_on(read_all(connector.as_ref(), table));
@@ -200,6 +226,7 @@ fn embedded_names(target: Target, dir: &Path, tag: &str) -> BTreeMap<String, Str
     let (table, key, name) = match target {
         Target::BusinessCentral => ("sales.account", "accountid", "name"),
         Target::Dataverse => ("bc.Customer", "SystemId", "Name"),
+        Target::DataverseInvoice => ("bc.\"Sales Invoice Header\"", "SystemId", "Bill-to Name"),
     };
     let out = coupler([
         "show",
@@ -232,19 +259,19 @@ fn embedded_names(target: Target, dir: &Path, tag: &str) -> BTreeMap<String, Str
 fn coupled(target: Target, dir: &Path, tag: &str, held: &Held) -> Value {
     let state =
         coupler::runtime::state::StateStore::open(&dir.join("state/state.db"), false).unwrap();
-    let couplings = state.couplings("CUSTOMER").unwrap();
+    let couplings = state.couplings(mapping_name(target)).unwrap();
     let ours = embedded_names(target, dir, tag);
     let same = couplings
         .iter()
         .filter(|c| {
             let (mine, theirs) = match target {
                 Target::BusinessCentral => (&c.right_id, &c.left_id),
-                Target::Dataverse => (&c.left_id, &c.right_id),
+                _ => (&c.left_id, &c.right_id),
             };
             ours.contains_key(mine) && ours.get(mine) == held.names.get(theirs)
         })
         .count();
-    let pending = state.pending_creates("CUSTOMER").unwrap().len();
+    let pending = state.pending_creates(mapping_name(target)).unwrap().len();
     json!({ "same name": same, "all": couplings.len(), "pending creates": pending })
 }
 
@@ -272,7 +299,10 @@ fn end_state(target: Target, cap: &CapServer, dir: &Path, tag: &str) -> Value {
         .clone()
         .into_iter()
         .map(|(k, v)| {
-            let text = v.to_string().replace(&tag.to_lowercase(), "TAG");
+            let text = v
+                .to_string()
+                .replace(&tag.to_lowercase(), "TAG")
+                .replace(&tag.to_uppercase(), "TAG");
             (k, serde_json::from_str(&text).unwrap())
         })
         .collect();
@@ -339,10 +369,23 @@ fn every_spoiled_answer_at_every_request_ends_like_a_clean_run_on_dataverse() {
     assert!(differences.is_empty(), "{}", differences.join("\n"));
 }
 
+/// Each create of an invoice is two requests (the totals only in an update): every spoiled
+/// answer of either leaves one invoice per posted invoice, with its totals, coupled once.
+#[test]
+fn every_spoiled_answer_at_every_request_ends_like_a_clean_run_on_dataverse_update_only_columns() {
+    let (tried, differences) = matrix(Target::DataverseInvoice);
+    eprintln!("fault matrix, Dataverse invoices: {tried} scenarios");
+    assert!(differences.is_empty(), "{}", differences.join("\n"));
+}
+
 #[test]
 fn a_crash_at_every_write_step_over_http_ends_like_an_uninterrupted_run() {
     use coupler::runtime::crash::POINTS;
-    for target in [Target::BusinessCentral, Target::Dataverse] {
+    for target in [
+        Target::BusinessCentral,
+        Target::Dataverse,
+        Target::DataverseInvoice,
+    ] {
         let cap = CapServer::start();
         let proxy = FaultProxy::start(&cap.base_url(), Faults::none());
         let clean = project(target, "Clean", &proxy);

@@ -11,4 +11,5 @@ mod requests;
 mod sales_orders;
 mod support_selftest;
 mod throttling;
+mod write_flags;
 mod writes;

@@ -16,7 +16,7 @@ use std::time::Duration;
 
 const IU: &str = "aaaaaaaa-0000-4000-8000-000000000001";
 
-fn connector(url: &str, auth: Option<&Auth>, use_batch: bool) -> Dataverse {
+pub(super) fn connector(url: &str, auth: Option<&Auth>, use_batch: bool) -> Dataverse {
     let path = format!(
         "{}/schemas/dynamics-365-sales.yaml",
         env!("CARGO_MANIFEST_DIR")

@@ -20,6 +20,25 @@ fn bound_through(name: &str, f: &coupler::schema::Field, target: &str) -> String
     }
 }
 
+/// `IsValidForCreate` / `IsValidForUpdate`: a column the reference takes on create only (or on
+/// update only) is marked so in the catalog, unless the catalog makes it read-only, and only
+/// those are.
+fn write_flags(at: &str, f: &coupler::schema::Field, p: &serde_json::Value) -> Vec<String> {
+    let mut wrong = Vec::new();
+    for (flag, ours) in [
+        ("create_only", f.create_only),
+        ("update_only", f.update_only),
+    ] {
+        let theirs = p[flag] == true;
+        if theirs && !ours && !f.read_only {
+            wrong.push(format!("{at}: {flag} in the reference, not in the catalog"));
+        } else if ours && !theirs {
+            wrong.push(format!("{at}: {flag} in the catalog, not in the reference"));
+        }
+    }
+    wrong
+}
+
 /// Every catalog column is in the reference (or named as added by Business Central's
 /// solution); text lengths agree; every lookup the catalog lets be written binds through the
 /// navigation property the reference names for each target; a column the reference makes
@@ -48,6 +67,12 @@ fn every_dataverse_column_agrees_with_the_entity_reference() {
         };
         for (fname, f) in &table.fields {
             let at = format!("`{tname}`.`{fname}`");
+            let reference = d["lookups"]
+                .get(fname.as_str())
+                .or_else(|| d["properties"].get(fname.as_str()));
+            if let Some(p) = reference {
+                wrong.extend(write_flags(&at, f, p));
+            }
             if let Some(l) = d["lookups"].get(fname.as_str()) {
                 if f.ty != FieldType::Lookup {
                     wrong.push(format!(

@@ -12,6 +12,10 @@ pub struct BatchOp {
     pub url: String,
     pub headers: Vec<(String, String)>,
     pub body: Option<Value>,
+    /// Sent at most once, never replayed after a lost answer: sent again, it would not leave
+    /// the same record (a Dataverse create holding a create-only column fails as an update
+    /// of the record its first sending made).
+    pub once: bool,
 }
 
 /// One response of a `$batch`.
@@ -356,12 +360,14 @@ mod tests {
                 url: "accounts(1)".into(),
                 headers: vec![("If-Match".into(), "*".into())],
                 body: Some(serde_json::json!({"name": "a"})),
+                once: false,
             },
             BatchOp {
                 method: "DELETE",
                 url: "accounts(2)".into(),
                 headers: vec![],
                 body: None,
+                once: false,
             },
         ];
         let body = String::from_utf8(multipart_batch(&ops, "batch_x", "/api/data/v9.2")).unwrap();
@@ -412,6 +418,7 @@ mod tests {
             url: "accounts".into(),
             headers: vec![],
             body: Some(serde_json::json!({})),
+            once: false,
         }];
         let body = String::from_utf8(multipart_batch(&ops, "b", "/org/api/data/v9.2")).unwrap();
         assert!(body.contains("\r\n\r\nPOST /org/api/data/v9.2/accounts HTTP/1.1\r\n"));
@@ -425,12 +432,14 @@ mod tests {
                 url: "companies(1)/customers".into(),
                 headers: vec![],
                 body: Some(serde_json::json!({"displayName": "a"})),
+                once: false,
             },
             BatchOp {
                 method: "DELETE",
                 url: "companies(1)/customers(2)".into(),
                 headers: vec![("If-Match".into(), "*".into())],
                 body: None,
+                once: false,
             },
         ];
         let b = json_batch(&ops);

@@ -210,10 +210,14 @@ impl Client {
                 let boundary = format!("batch_{}", uuid::Uuid::new_v4());
                 let body = batch::multipart_batch(ops, &boundary, self.root.path());
                 // Dataverse's batches hold upserts by the key coupler chose, `If-Match`
-                // updates and deletes: sent twice, they leave the same records.
-                self.req_accepting(Method::POST, url, "multipart/mixed")
-                    .replayable()
-                    .header("Prefer", "odata.continue-on-error")
+                // updates and deletes: sent twice, they leave the same records (unless an
+                // operation says it is sent `once`).
+                let req = self.req_accepting(Method::POST, url, "multipart/mixed");
+                let req = match ops.iter().any(|o| o.once) {
+                    true => req,
+                    false => req.replayable(),
+                };
+                req.header("Prefer", "odata.continue-on-error")
                     .body(&format!("multipart/mixed; boundary={boundary}"), body)
             }
             BatchFormat::Json => self.req(Method::POST, url).json(&batch::json_batch(ops)),
@@ -253,6 +257,9 @@ impl Client {
         let method = Method::from_bytes(op.method.as_bytes())
             .map_err(|e| ConnectorError::configuration(e.to_string()))?;
         let mut req = self.req(method, url);
+        if op.once {
+            req.replayable = false;
+        }
         for (k, v) in &op.headers {
             req = req.header(k, v.clone());
         }
