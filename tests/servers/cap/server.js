@@ -354,6 +354,10 @@ cds.on('served', (services) => {
         if (refused.length) return req.reject(400, `The property '${refused[0]}' is read-only on ${req.target.name.split('.').pop()}.`)
         if (ROW_VERSION in row) return req.reject(400, `Could not find a property named '${ROW_VERSION}'.`)
         if (draft) row.status = 'Draft'
+        // A document a client creates gets its number from the number series (the page's
+        // OnInsertRecord inserts with Insert(true): InitInsert takes the next "Order Nos." /
+        // "Invoice Nos." number); the client cannot send one (read-only).
+        if (req.event === 'CREATE' && NUMBER_SERIES[set]) row.number = await nextNumber(bc, set)
       }
     })
     // A line written restamps its document, as Business Central's buffers do (the document's
@@ -504,6 +508,20 @@ function stripRowVersion(body) {
   for (const k of ['value', 'responses']) if (Array.isArray(body[k])) body[k].forEach(stripRowVersion)
   if (body.body && typeof body.body === 'object') stripRowVersion(body.body)
   return body
+}
+
+// Number series of the documents a client creates (Sales & Receivables Setup's "Order Nos." and
+// "Invoice Nos."). The prefixes and starting numbers are the imitation's own, not recorded from
+// a company; a number a loaded row already holds is skipped.
+const NUMBER_SERIES = { salesOrders: ['S-ORD', 101001], salesInvoices: ['S-INV', 102001] }
+const NEXT_NUMBER = {}
+async function nextNumber(bc, set) {
+  const [prefix, start] = NUMBER_SERIES[set]
+  for (;;) {
+    NEXT_NUMBER[set] = (NEXT_NUMBER[set] ?? start - 1) + 1
+    const number = `${prefix}${NEXT_NUMBER[set]}`
+    if (!(await SELECT.one.from(bc.entities[set]).where({ number }))) return number
+  }
 }
 
 // ---------------------------------------------------------------- custom server: loopback only
