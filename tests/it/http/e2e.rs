@@ -19,7 +19,7 @@ use std::sync::Arc;
 
 const IU: &str = "aaaaaaaa-0000-4000-8000-000000000001";
 
-fn repo() -> PathBuf {
+pub(super) fn repo() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
 
@@ -29,7 +29,12 @@ fn model() -> Model {
     model
 }
 
-fn embedded(model: &Model, dir: &Path, name: &str, seed: Option<&Path>) -> Arc<EmbeddedSystem> {
+pub(super) fn embedded(
+    model: &Model,
+    dir: &Path,
+    name: &str,
+    seed: Option<&Path>,
+) -> Arc<EmbeddedSystem> {
     let s = &model.systems[name];
     Arc::new(
         EmbeddedSystem::open(
@@ -44,7 +49,7 @@ fn embedded(model: &Model, dir: &Path, name: &str, seed: Option<&Path>) -> Arc<E
     )
 }
 
-async fn run_once(
+pub(super) async fn run_once(
     model: &Model,
     systems: &HashMap<String, Arc<dyn Connector>>,
     state: &StateStore,
@@ -61,7 +66,7 @@ async fn run_once(
         .unwrap()
 }
 
-fn counts(r: &RunReport) -> Vec<String> {
+pub(super) fn counts(r: &RunReport) -> Vec<String> {
     r.mappings
         .iter()
         .map(|m| format!("{} {} {:?} {:?}", m.mapping, m.direction, m.counts, m.error))
@@ -155,7 +160,7 @@ async fn standard_mapping_set_embedded_bc_to_cap_dataverse() {
 /// no sales orders. Within the kept mappings, [`api_lines`] leaves out what reads or writes a
 /// Business Central field the API does not expose (run as it is, such a mapping fails before any
 /// request, naming the fields: http/bc_fields.rs).
-const CAP_BC_MAPPINGS: &[&str] = &[
+pub(super) const CAP_BC_MAPPINGS: &[&str] = &[
     "SALESPEOPLE",
     "CURRENCY",
     "CUSTOMER",
@@ -183,7 +188,7 @@ fn needs_missing_field(catalog: &Catalog, table: &str, line: &str) -> bool {
     let missing = |name: &str| {
         t.fields
             .get(name)
-            .is_some_and(|f| f.api.is_none() && f.api_ref.is_none())
+            .is_some_and(|f| f.api.is_none() && f.api_ref.is_none() && f.api_constant.is_none())
     };
     let trimmed = line.trim();
     let names = |text: &str| -> Vec<String> {
@@ -217,9 +222,9 @@ fn needs_missing_field(catalog: &Catalog, table: &str, line: &str) -> bool {
     }
 }
 
-/// mappings/business-central-sales.map reduced to [`CAP_BC_MAPPINGS`] and to what the Business
-/// Central API exposes, written to `dir`.
-fn reduced_model(dir: &Path) -> Model {
+/// mappings/business-central-sales.map reduced to the mappings `keep` (e.g. [`CAP_BC_MAPPINGS`])
+/// and to what the Business Central API exposes, written to `dir`.
+pub(super) fn reduced_model(dir: &Path, keep: &[&str]) -> Model {
     let catalog = Catalog::parse(
         &std::fs::read_to_string(repo().join("schemas/business-central.yaml")).unwrap(),
     )
@@ -239,7 +244,7 @@ fn reduced_model(dir: &Path) -> Model {
             .or_else(|| line.strip_prefix("options "));
         if let Some(rest) = head {
             let name = rest.split(':').next().unwrap().trim();
-            if !CAP_BC_MAPPINGS.contains(&name) {
+            if !keep.contains(&name) {
                 dropping = line.starts_with("mapping ");
                 continue;
             }
@@ -264,7 +269,7 @@ fn reduced_model(dir: &Path) -> Model {
             let kept: Vec<&str> = list
                 .split(',')
                 .map(str::trim)
-                .filter(|m| CAP_BC_MAPPINGS.contains(m))
+                .filter(|m| keep.contains(m))
                 .collect();
             if kept.is_empty() {
                 continue;
@@ -292,7 +297,7 @@ fn reduced_model(dir: &Path) -> Model {
 /// Loads `tables` of a demo seed into an HTTP endpoint through its connector's `write` (Business
 /// Central: the writable fields its API has; ids kept), then copies what the endpoint
 /// holds into the embedded `reference`. Returns the number of records loaded.
-async fn load(
+pub(super) async fn load(
     model: &Model,
     dir: &Path,
     system: &str,
@@ -354,12 +359,46 @@ async fn load(
     loaded
 }
 
+/// The tables in the API whose key fields are all in it (not the document lines, see
+/// [`CAP_BC_MAPPINGS`]), each after the tables its `api_ref` fields name: a record is written
+/// with the ids of the records those name.
+pub(super) fn api_tables(catalog: &Catalog) -> Vec<String> {
+    let in_api = |f: &coupler::schema::Field| f.api.is_some() || f.api_ref.is_some();
+    let api_tables: Vec<String> = catalog
+        .tables
+        .iter()
+        .filter(|(_, t)| t.api.is_some() && t.key.iter().all(|k| in_api(&t.fields[k])))
+        .map(|(n, _)| n.clone())
+        .collect();
+    let refers = |a: &str, b: &str| {
+        catalog.tables[a]
+            .fields
+            .values()
+            .any(|f| f.api_ref.is_some() && f.lookup.iter().any(|l| l == b))
+    };
+    let mut ordered: Vec<String> = Vec::new();
+    while ordered.len() < api_tables.len() {
+        let next = api_tables
+            .iter()
+            .find(|t| {
+                !ordered.contains(t)
+                    && api_tables
+                        .iter()
+                        .all(|o| o == *t || ordered.contains(o) || !refers(t, o))
+            })
+            .expect("no cycle of api_ref references")
+            .clone();
+        ordered.push(next);
+    }
+    ordered
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn cap_business_central_to_cap_dataverse() {
     use coupler::runtime::connectors::{BusinessCentral, BusinessCentralOptions};
 
     let dir = tempfile::tempdir().unwrap();
-    let model = reduced_model(dir.path());
+    let model = reduced_model(dir.path(), CAP_BC_MAPPINGS);
     let catalog = model.systems["bc"].catalog.clone().unwrap();
     let cap = tokio::task::spawn_blocking(CapServer::start).await.unwrap();
 
@@ -417,37 +456,8 @@ async fn cap_business_central_to_cap_dataverse() {
 
     // The demo seed, API tables and API fields only, into CAP's Business Central through the
     // connector's write; then read back, so the embedded reference gets exactly what CAP holds
-    // (CAP's defaults for the fields the seed leaves empty included). Tables in the API whose
-    // key fields are all in it (not the document lines, see above).
-    let in_api = |f: &coupler::schema::Field| f.api.is_some() || f.api_ref.is_some();
-    let api_tables: Vec<String> = catalog
-        .tables
-        .iter()
-        .filter(|(_, t)| t.api.is_some() && t.key.iter().all(|k| in_api(&t.fields[k])))
-        .map(|(n, _)| n.clone())
-        .collect();
-    // A record is written with the ids of the records its `api_ref` fields name: those first.
-    let refers = |a: &str, b: &str| {
-        catalog.tables[a]
-            .fields
-            .values()
-            .any(|f| f.api_ref.is_some() && f.lookup.iter().any(|l| l == b))
-    };
-    let mut ordered: Vec<String> = Vec::new();
-    while ordered.len() < api_tables.len() {
-        let next = api_tables
-            .iter()
-            .find(|t| {
-                !ordered.contains(t)
-                    && api_tables
-                        .iter()
-                        .all(|o| o == *t || ordered.contains(o) || !refers(t, o))
-            })
-            .expect("no cycle of api_ref references")
-            .clone();
-        ordered.push(next);
-    }
-    let api_tables = ordered;
+    // (CAP's defaults for the fields the seed leaves empty included).
+    let api_tables = api_tables(&catalog);
     let reference_bc = embedded(&model, dir.path(), "bc", None);
     let loaded = load(
         &model,

@@ -5,6 +5,7 @@ mod bc_fields;
 mod cap_smoke;
 mod connectors;
 mod e2e;
+mod e2e_orders;
 mod fault_matrix;
 mod hostile;
 mod requests;
