@@ -149,17 +149,13 @@ async fn standard_mapping_set_embedded_bc_to_cap_dataverse() {
 // ---------------------------------------------------------------------------------------------
 // CAP Business Central <-> CAP Dataverse.
 
-/// The mappings kept for the CAP Business Central service: those whose BC table has an `api:`
-/// entity set in schemas/business-central.yaml (the CAP BC service serves exactly those).
-/// Left out: "UNIT GROUP", "ITEM UOM", "RESOURCE UOM", RESOURCE-PRODUCT, CUSTPRCGRP-PRICE,
-/// SALESPRC-PRODPRICE, PLHEADER-PRICE, PLLINE-PRODPRICE and the options "SHIPPING AGENT" (their
-/// tables are not in the API), together with the `via "SHIPPING AGENT"` field lines of CUSTOMER,
-/// VENDOR, POSTEDSALESINV-INV and the sales order mappings, and RESOURCE-PRODUCT from `after`.
-/// POSTEDSALESLINE-INV is kept: its "Document No." travels as the invoice's `documentId`
-/// (`api_ref:`). The sales order mappings are kept; they are off by the settings and the seed has
-/// no sales orders. Within the kept mappings, [`api_lines`] leaves out what reads or writes a
-/// Business Central field the API does not expose (run as it is, such a mapping fails before any
-/// request, naming the fields: http/bc_fields.rs).
+/// The mappings of the standard set a Business Central API endpoint serves: those whose BC
+/// table has an `api:` entity set in schemas/business-central.yaml. `endpoint::serve` leaves out
+/// "UNIT GROUP", "ITEM UOM", "RESOURCE UOM", RESOURCE-PRODUCT, CUSTPRCGRP-PRICE,
+/// SALESPRC-PRODPRICE, PLHEADER-PRICE, PLLINE-PRODPRICE and the options "SHIPPING AGENT" (W0904),
+/// the `via "SHIPPING AGENT"` lines (W0905) and the lines on fields the API has no property for
+/// (W0903), as `coupler run --profile` does with a `business_central` endpoint; the test checks
+/// that the mappings it keeps are these.
 pub(super) const CAP_BC_MAPPINGS: &[&str] = &[
     "SALESPEOPLE",
     "CURRENCY",
@@ -168,6 +164,7 @@ pub(super) const CAP_BC_MAPPINGS: &[&str] = &[
     "CONTACT",
     "\"UNIT OF MEASURE\"",
     "ITEM-PRODUCT",
+    "ITEM-AVAILABILITY",
     "OPPORTUNITY",
     "POSTEDSALESINV-INV",
     "POSTEDSALESLINE-INV",
@@ -178,118 +175,47 @@ pub(super) const CAP_BC_MAPPINGS: &[&str] = &[
     "\"SHIPMENT METHOD\"",
 ];
 
-/// Whether a line of a mapping whose Business Central table is `table` needs a field the API
-/// does not expose (neither `api:` nor `api_ref:`): a field line by its left (Business Central)
-/// side, a `where bc:` or `couple by` line by any Business Central field it names.
-fn needs_missing_field(catalog: &Catalog, table: &str, line: &str) -> bool {
-    let Some(t) = catalog.table(table) else {
-        return false;
-    };
-    let missing = |name: &str| {
-        t.fields
-            .get(name)
-            .is_some_and(|f| f.api.is_none() && f.api_ref.is_none() && f.api_constant.is_none())
-    };
-    let trimmed = line.trim();
-    let names = |text: &str| -> Vec<String> {
-        let mut out: Vec<String> = text
-            .split('"')
-            .skip(1)
-            .step_by(2)
-            .map(String::from)
-            .collect();
-        out.extend(
-            text.split(|c: char| !(c.is_alphanumeric() || c == '_'))
-                .filter(|w| w.chars().next().is_some_and(char::is_uppercase))
-                .map(String::from),
-        );
-        out
-    };
-    if trimmed.starts_with("where bc:") || trimmed.starts_with("couple by ") {
-        let bc_part = trimmed.split("==").next().unwrap_or_default();
-        let text = if trimmed.starts_with("couple by ") {
-            bc_part
-        } else {
-            trimmed
-        };
-        return names(text).iter().any(|n| missing(n));
+/// mappings/business-central-sales.map as it is, with the settings `on` switched on, restricted
+/// to what a Business Central API endpoint serves (`endpoint::serve`, as a profile with a
+/// `business_central` endpoint does; no error may remain) and, of that, to the mappings `keep`
+/// (the others that would run are left out as a selection).
+pub(super) fn reduced_model(keep: &[&str], on: &[&str]) -> Model {
+    let mut model = model();
+    for name in on {
+        model
+            .settings
+            .get_mut(*name)
+            .unwrap_or_else(|| panic!("the standard set declares `{name}`"))
+            .kind = coupler::syntax::ast::LitKind::Bool(true);
     }
-    match trimmed.find(['-', '<']) {
-        Some(i) if trimmed[i..].starts_with("->") || trimmed[i..].starts_with("<-") => {
-            names(&trimmed[..i]).first().is_some_and(|n| missing(n))
-        }
-        _ => false,
+    let published = coupler::analysis::endpoint::Published::default();
+    let diagnostics = coupler::analysis::endpoint::serve(&mut model, "bc", "cap", &published);
+    let errors: Vec<String> = diagnostics
+        .iter()
+        .filter(|d| d.severity() == coupler::diagnostic::Severity::Error)
+        .map(|d| format!("{} ({})", d.message, d.label))
+        .collect();
+    assert!(
+        errors.is_empty(),
+        "the standard set on the API: {errors:#?}"
+    );
+    let unquote = |n: &str| n.trim_matches('"').to_string();
+    let kept: Vec<String> = keep.iter().map(|n| unquote(n)).collect();
+    for k in &kept {
+        let why = model.not_served(k).map(|l| &l.reason);
+        assert!(why.is_none(), "`{k}` is not served on the API: {why:?}");
     }
-}
-
-/// mappings/business-central-sales.map reduced to the mappings `keep` (e.g. [`CAP_BC_MAPPINGS`])
-/// and to what the Business Central API exposes, written to `dir`.
-pub(super) fn reduced_model(dir: &Path, keep: &[&str]) -> Model {
-    let catalog = Catalog::parse(
-        &std::fs::read_to_string(repo().join("schemas/business-central.yaml")).unwrap(),
-    )
-    .unwrap();
-    let text = std::fs::read_to_string(repo().join("mappings/business-central-sales.map")).unwrap();
-    let schemas = format!("\"{}/", repo().join("schemas").display());
-    let mut out = String::new();
-    let mut dropping = false;
-    let mut bc_table = String::new();
-    for line in text.lines() {
-        if dropping {
-            dropping = line != "}";
-            continue;
+    let names: Vec<String> = model.mappings.keys().cloned().collect();
+    for name in names {
+        // Mappings off by a setting or not served do not run anyway.
+        if !kept.contains(&name) && model.enabled(&model.mappings[&name]) {
+            model.left_out.push(coupler::analysis::LeftOut {
+                mapping: name.clone(),
+                line: None,
+                what: name,
+                reason: "not in this test".into(),
+            });
         }
-        let head = line
-            .strip_prefix("mapping ")
-            .or_else(|| line.strip_prefix("options "));
-        if let Some(rest) = head {
-            let name = rest.split(':').next().unwrap().trim();
-            if !keep.contains(&name) {
-                dropping = line.starts_with("mapping ");
-                continue;
-            }
-            // `mapping X: bc."Sales Header" -> sales.salesorder {`
-            bc_table = rest
-                .split_once("bc.")
-                .map(|(_, t)| t.split([' ', '-', '<']).next().unwrap_or_default())
-                .unwrap_or_default()
-                .trim_matches('"')
-                .to_string();
-            if let Some(quoted) = rest.split_once("bc.\"") {
-                bc_table = quoted.1.split('"').next().unwrap_or_default().to_string();
-            }
-        }
-        if line.contains("via \"SHIPPING AGENT\"") || needs_missing_field(&catalog, &bc_table, line)
-        {
-            continue;
-        }
-        // `after ITEM-PRODUCT, RESOURCE-PRODUCT, ...`: only the kept mappings.
-        let mut line = line.to_string();
-        if let Some(list) = line.trim_start().strip_prefix("after ") {
-            let kept: Vec<&str> = list
-                .split(',')
-                .map(str::trim)
-                .filter(|m| keep.contains(m))
-                .collect();
-            if kept.is_empty() {
-                continue;
-            }
-            line = format!("    after {}", kept.join(", "));
-        }
-        out.push_str(&line.replace("\"../schemas/", &schemas));
-        out.push('\n');
-    }
-    let path = dir.join("cap-bc.map");
-    std::fs::write(&path, &out).unwrap();
-    let (loaded, model) = coupler::cli::load::check_text(&path, &out);
-    if loaded.diagnostics.has_errors() {
-        let errors: Vec<String> = loaded
-            .diagnostics
-            .into_sorted()
-            .into_iter()
-            .map(|d| format!("{} ({})", d.message, d.label))
-            .collect();
-        panic!("reduced mapping set has errors: {errors:#?}");
     }
     model
 }
@@ -398,7 +324,16 @@ async fn cap_business_central_to_cap_dataverse() {
     use coupler::runtime::connectors::{BusinessCentral, BusinessCentralOptions};
 
     let dir = tempfile::tempdir().unwrap();
-    let model = reduced_model(dir.path(), CAP_BC_MAPPINGS);
+    let model = reduced_model(CAP_BC_MAPPINGS, &[]);
+    // CAP_BC_MAPPINGS is all the API serves of the standard set: no mapping was left out by
+    // this test rather than by the endpoint.
+    let selected: Vec<&str> = model
+        .left_out
+        .iter()
+        .filter(|l| l.reason == "not in this test")
+        .map(|l| l.mapping.as_str())
+        .collect();
+    assert!(selected.is_empty(), "served but not run: {selected:?}");
     let catalog = model.systems["bc"].catalog.clone().unwrap();
     let cap = tokio::task::spawn_blocking(CapServer::start).await.unwrap();
 

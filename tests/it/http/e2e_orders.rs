@@ -16,7 +16,6 @@ use coupler::runtime::connectors::{
 };
 use coupler::runtime::engine::{self, Quiet, RunOptions, RunReport};
 use coupler::runtime::state::{tx, Coupling, StateStore};
-use coupler::syntax::ast::LitKind;
 use http_support::cap::{CapServer, COMPANY_NAME, SEED_HEADER, USER_HEADER};
 use http_support::loopback::read_all;
 use serde_json::{json, Map, Value};
@@ -146,14 +145,8 @@ fn long_description() -> String {
 }
 
 /// The reduced standard set with sales orders from Sales on.
-fn order_model(dir: &Path) -> Model {
-    let mut model = reduced_model(dir, ORDER_MAPPINGS);
-    model
-        .settings
-        .get_mut("create_sales_orders")
-        .expect("the standard set declares create_sales_orders")
-        .kind = LitKind::Bool(true);
-    model
+fn order_model() -> Model {
+    reduced_model(ORDER_MAPPINGS, &["create_sales_orders"])
 }
 
 /// A customer, an item and the write-in item the standard set names, loaded into the CAP
@@ -303,7 +296,7 @@ async fn order_lines(
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sales_orders_from_cap_dataverse_into_cap_business_central() {
     let dir = tempfile::tempdir().unwrap();
-    let model = order_model(dir.path());
+    let model = order_model();
     let cap = tokio::task::spawn_blocking(CapServer::start).await.unwrap();
     seed_business_central(&bc_connector(&model, &cap, true)).await;
     seed_sales(&dv_connector(&model, &cap, USER, true)).await;
@@ -436,7 +429,7 @@ async fn read_one(c: &dyn Connector, table: &str, id: &str) -> Record {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn edits_both_ways_between_cap_business_central_and_cap_dataverse() {
     let dir = tempfile::tempdir().unwrap();
-    let model = reduced_model(dir.path(), e2e::CAP_BC_MAPPINGS);
+    let model = reduced_model(e2e::CAP_BC_MAPPINGS, &[]);
     let cap = tokio::task::spawn_blocking(CapServer::start).await.unwrap();
     seed_demo(&model, dir.path(), &cap).await;
     let bc = bc_connector(&model, &cap, false);
