@@ -82,6 +82,18 @@ pub struct Direction {
     /// `watermark SOURCE: none`: every run reads every record and compares values.
     pub read_all: bool,
     pub split: Option<Split>,
+    /// Whether the pass's change reads leave out what the integration user changed.
+    pub own_changes: OwnChanges,
+}
+
+/// Loop prevention of one pass (see `lower::own_changes_left_out`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum OwnChanges {
+    /// Changes made by the integration user are left out of incremental reads.
+    LeftOut,
+    /// They are read: a one-way mapping (`None`), or the line of a field that flows only out of
+    /// the source side.
+    Read(Option<u32>),
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -2,7 +2,7 @@
 //! direction (left to right first). The plan's rendered parts are read off the result.
 
 use super::describe::describe_pred;
-use super::direction::{ConflictWinner, Direction, Split, Step, StepSource};
+use super::direction::{ConflictWinner, Direction, OwnChanges, Split, Step, StepSource};
 use super::filter::{self, Pred};
 use super::{CreateValue, FieldStep, FilterPlan};
 use crate::analysis::Arrow;
@@ -39,7 +39,7 @@ pub fn directions(model: &Model, m: &Mapping) -> Vec<Arc<Direction>> {
     let (Some(left), Some(right)) = (&m.left, &m.right) else {
         return Vec::new();
     };
-    let mut out = Vec::new();
+    let mut out: Vec<Direction> = Vec::new();
     for forward in [true, false] {
         let flows = if forward {
             m.direction.flows_forward()
@@ -58,10 +58,42 @@ pub fn directions(model: &Model, m: &Mapping) -> Vec<Arc<Direction>> {
             } else {
                 (right, left)
             };
-            out.push(Arc::new(lx.direction(source, target)));
+            out.push(lx.direction(source, target));
         }
     }
-    out
+    let own = own_changes_left_out(&out);
+    out.into_iter()
+        .zip(own)
+        .map(|(mut d, own)| {
+            d.own_changes = own;
+            Arc::new(d)
+        })
+        .collect()
+}
+
+/// Business Central's loop prevention (`IsModifiedByFilterNeeded` in CRM Integration Table
+/// Synch.): a pass leaves out what the integration user changed only in a bidirectional mapping
+/// whose every field read from the source also flows back into it. A value that only flows out
+/// of a side can change there because of what the integration wrote (server logic, totals), and
+/// a one-way mapping has no way back that could loop; both must read those changes.
+fn own_changes_left_out(dirs: &[Direction]) -> Vec<OwnChanges> {
+    dirs.iter()
+        .enumerate()
+        .map(|(i, d)| {
+            if dirs.len() != 2 {
+                return OwnChanges::Read(None);
+            }
+            let other = &dirs[1 - i];
+            let one_way = d.steps.iter().find(|s| {
+                matches!(s.source, StepSource::Field(_))
+                    && !other.steps.iter().any(|o| o.line == s.line)
+            });
+            match one_way {
+                Some(s) => OwnChanges::Read(Some(s.line)),
+                None => OwnChanges::LeftOut,
+            }
+        })
+        .collect()
 }
 
 fn kind(model: &Model, s: &Side) -> SystemKind {
@@ -112,6 +144,7 @@ impl Lx<'_> {
             owner_reads_target: false,
             read_all: false,
             split: None,
+            own_changes: OwnChanges::Read(None),
         };
         for clause in &self.decl.clauses {
             self.clause(&mut d, clause);

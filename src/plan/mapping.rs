@@ -1,10 +1,10 @@
 //! One mapping's plan: its passes (lowered once, `lower.rs`) and what the plan shows of them,
 //! read off those passes; the dependencies and the clauses no pass executes.
 
-use super::direction::{self, Direction};
+use super::direction::{self, Direction, OwnChanges};
 use super::{
     lower, CoupleGroup, CreateValue, Edge, FieldOverride, FieldStep, LeftOutLine, MappingPlan,
-    OptionsPlan, Policies, Schedule, SplitPlan,
+    OptionsPlan, OwnChangesPlan, Policies, Schedule, SplitPlan,
 };
 use crate::analysis::{Arrow, Dependency, DependencyKind, Mapping, MappingKind, Model, Side};
 use crate::syntax::ast::{self, Clause, Operand};
@@ -65,6 +65,7 @@ pub(super) fn compile(
         options: None,
         couple_via: None,
         split: None,
+        own_changes: Vec::new(),
         directions,
     };
     match &m.kind {
@@ -148,6 +149,22 @@ fn shown_passes(plan: &mut MappingPlan) {
     plan.steps = steps;
     plan.create_values = created;
     plan.split = split;
+    plan.own_changes = plan.directions.iter().map(|d| own_changes(d)).collect();
+}
+
+fn own_changes(d: &Direction) -> OwnChangesPlan {
+    let one_way = match d.own_changes {
+        OwnChanges::Read(Some(line)) => d.steps.iter().find(|s| s.line == line).map(|s| {
+            let s = &s.shown;
+            format!("{} -> {}", s.source, s.target)
+        }),
+        _ => None,
+    };
+    OwnChangesPlan {
+        reads: d.source_side.system.clone(),
+        left_out: d.own_changes == OwnChanges::LeftOut,
+        one_way,
+    }
 }
 
 fn split_plan(d: &Direction) -> Option<SplitPlan> {

@@ -70,10 +70,24 @@ pub struct MappingPlan {
     pub couple_via: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub split: Option<SplitPlan>,
+    /// Loop prevention per pass: whether its reads leave out what the integration user changed.
+    pub own_changes: Vec<OwnChangesPlan>,
     /// What the engine executes: one pass per direction (none for option mappings). The
     /// fields above that describe passes are read off these.
     #[serde(skip)]
     pub directions: Vec<Arc<Direction>>,
+}
+
+/// Loop prevention of one pass, as Business Central decides it.
+#[derive(Debug, Clone, Serialize)]
+pub struct OwnChangesPlan {
+    /// The system the pass reads.
+    pub reads: String,
+    /// True: incremental reads leave out what the integration user changed.
+    pub left_out: bool,
+    /// Why they are read in a bidirectional mapping: a field that flows only out of `reads`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub one_way: Option<String>,
 }
 
 /// A field line the profile's endpoint does not serve.

@@ -2,6 +2,7 @@
 //! All are deterministic: the same files give byte-identical output.
 
 use super::{MappingPlan, Plan};
+use crate::analysis::Arrow;
 use std::fmt::Write;
 
 pub fn render_text(plan: &Plan) -> String {
@@ -95,6 +96,7 @@ fn mapping_text(out: &mut String, m: &MappingPlan, plan: &Plan) {
         );
     }
     steps_text(out, m);
+    own_changes_text(out, m);
     for l in &m.left_out {
         let _ = writeln!(
             out,
@@ -221,6 +223,28 @@ fn steps_text(out: &mut String, m: &MappingPlan) {
             }
             let _ = writeln!(out, "{}", line.trim_end());
         }
+    }
+}
+
+/// Loop prevention of a bidirectional mapping's passes (one-way mappings always read them).
+fn own_changes_text(out: &mut String, m: &MappingPlan) {
+    if m.direction != Arrow::Both {
+        return;
+    }
+    for o in &m.own_changes {
+        let _ = match &o.one_way {
+            _ if o.left_out => writeln!(
+                out,
+                "  reading {}: what the integration user changed is left out (loop prevention)",
+                o.reads
+            ),
+            Some(line) => writeln!(
+                out,
+                "  reading {}: what the integration user changed is read too ({line} flows one way)",
+                o.reads
+            ),
+            None => Ok(()),
+        };
     }
 }
 

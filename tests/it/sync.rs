@@ -577,6 +577,114 @@ fn changes_written_as_the_integration_user_are_never_synchronized_back() {
     assert_eq!(p.find("bc.Customer", "No.", "C1")["Name"], "Alpha");
 }
 
+/// Business Central's `IsModifiedByFilterNeeded`: a one-way mapping has no way back that could
+/// loop, so what the integration user changed (another mapping, server logic) is read.
+#[test]
+fn a_one_way_mapping_reads_what_the_integration_user_changed() {
+    let p = Project::new(
+        r#"
+mapping CUST: bc.Customer <- sales.account {
+    on missing: create
+    on delete: ignore
+
+    fields {
+        "No." <- accountnumber
+        Name  <- name
+    }
+}
+"#,
+        json!({}),
+        json!({ "account": [{ "name": "Alpha", "accountnumber": "A1" }] }),
+    );
+    p.run_ok(&[]);
+    assert_eq!(p.find("bc.Customer", "No.", "A1")["Name"], "Alpha");
+    let account = account_id(&p, "Alpha");
+    p.put_as(
+        "sales.account",
+        json!({ "accountid": account, "name": "Renamed by another mapping" }),
+        INTEGRATION,
+    );
+    let o = p.run_ok(&[]);
+    assert_eq!(o.counts("CUST", "<-").modified, 1, "{:#}", o.report);
+    assert_eq!(
+        p.find("bc.Customer", "No.", "A1")["Name"],
+        "Renamed by another mapping"
+    );
+    let o = p.run_ok(&[]);
+    assert_eq!(o.total(), zero(), "{:#}", o.report);
+}
+
+/// A bidirectional mapping with a line that flows only out of Sales reads what the integration
+/// user changed there (a value Sales may change because of what the integration wrote); the
+/// other direction, whose fields all flow back, still leaves those changes out.
+#[test]
+fn a_bidirectional_mapping_with_a_one_way_line_reads_the_integration_users_changes_on_that_side() {
+    let p = Project::new(
+        r#"
+mapping CUST: bc.Customer <-> sales.account {
+    on missing: create
+    on conflict: log
+    on delete: ignore
+
+    fields {
+        Name        <-> name
+        "Phone No." <-  telephone1
+    }
+}
+"#,
+        bc_customers(&[("C1", "Alpha")]),
+        json!({}),
+    );
+    p.run_ok(&[]);
+    let account = account_id(&p, "Alpha");
+    p.put_as(
+        "sales.account",
+        json!({ "accountid": account, "telephone1": "555-0199" }),
+        INTEGRATION,
+    );
+    let o = p.run_ok(&[]);
+    assert_eq!(o.counts("CUST", "<-").modified, 1, "{:#}", o.report);
+    assert_eq!(p.find("bc.Customer", "No.", "C1")["Phone No."], "555-0199");
+    // Business Central's side has no one-way line: a change the integration user made there
+    // is left out, and nothing bounces.
+    p.put_as(
+        "bc.Customer",
+        json!({ "No.": "C1", "Name": "Written by the integration" }),
+        INTEGRATION,
+    );
+    let o = p.run_ok(&[]);
+    assert_eq!(o.total(), zero(), "{:#}", o.report);
+    assert_eq!(
+        p.find("sales.account", "accountid", &account)["name"],
+        "Alpha"
+    );
+}
+
+/// Business Central runs a full synchronization without the modified-by filter: a change the
+/// integration user made is read and carried over.
+#[test]
+fn a_full_run_reads_what_the_integration_user_changed() {
+    let p = Project::new(
+        &customers_both_ways("    on missing: create\n    on conflict: log"),
+        bc_customers(&[("C1", "Alpha")]),
+        json!({}),
+    );
+    p.run_ok(&[]);
+    let account = account_id(&p, "Alpha");
+    p.put_as(
+        "sales.account",
+        json!({ "accountid": account, "name": "Written by the integration" }),
+        INTEGRATION,
+    );
+    assert_eq!(p.run_ok(&[]).total(), zero());
+    let o = p.run_ok(&["--full"]);
+    assert_eq!(o.counts("CUST", "<-").modified, 1, "{:#}", o.report);
+    assert_eq!(
+        p.find("bc.Customer", "No.", "C1")["Name"],
+        "Written by the integration"
+    );
+}
+
 #[test]
 fn an_edit_arrives_on_the_other_side_on_the_next_run_and_does_not_bounce_back() {
     let p = Project::new(

@@ -2,5 +2,5 @@
 //! compiler; this module only names them for the engine's files.
 
 pub use crate::plan::direction::{
-    ConflictWinner, DeletePolicy, Direction, MissingPolicy, Split, Step, StepSource,
+    ConflictWinner, DeletePolicy, Direction, MissingPolicy, OwnChanges, Split, Step, StepSource,
 };

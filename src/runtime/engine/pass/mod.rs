@@ -13,7 +13,7 @@ mod decide;
 mod deletions;
 pub(super) mod split;
 
-use super::compile::{ConflictWinner, Direction};
+use super::compile::{ConflictWinner, Direction, OwnChanges};
 use super::compile::{DeletePolicy, MissingPolicy};
 use super::error::EngineError;
 use super::evaluate::{changed_fields, evaluate, reference, EvalError};
@@ -258,7 +258,9 @@ impl<'c, 'a> Pass<'c, 'a> {
         } else {
             ctx.state.watermark(&dir.mapping, dir.source)?
         };
-        let exclude = if self.full || dir.read_all {
+        // Loop prevention as Business Central does it: incremental reads of a bidirectional
+        // mapping whose source fields all flow back (`Direction::own_changes`); never a full run.
+        let exclude = if self.full || dir.read_all || dir.own_changes != OwnChanges::LeftOut {
             None
         } else {
             Some(self.source.integration_user().to_string())
