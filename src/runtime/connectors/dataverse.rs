@@ -545,7 +545,7 @@ impl Dataverse {
             // `If-Match`: never an upsert, so a record deleted meanwhile is not re-created; with
             // the etag read, a change made since is a 412 (a conflict), not overwritten.
             WriteOp::Update { fields, .. } => {
-                write_flags::check_update(t, set, fields)?;
+                let fields = &write_flags::check_update(t, set, fields)?;
                 let update = BatchOp {
                     method: "PATCH",
                     url: format!("{set}({id})"),
@@ -1041,8 +1041,12 @@ impl Dataverse {
                     modified_by: Some(self.user.clone()),
                     fields: Map::new(),
                 }),
-                Ok(Some(body)) => self.answered(t, op, &body),
-                Ok(None) => {
+                // An answer with a body but not the record (no key: only an etag, say) says as
+                // little as a 204: the record is read back.
+                Ok(Some(body)) if body.get(self.key(t)).is_some_and(|k| !k.is_null()) => {
+                    self.answered(t, op, &body)
+                }
+                Ok(_) => {
                     reread.push(*i);
                     Ok(Record {
                         id: op.id().to_lowercase(),

@@ -15,6 +15,11 @@ pub(super) fn unheld(t: &Table, written: &Map<String, Value>, back: &Record) -> 
             let Some(f) = t.fields.get(*name) else {
                 return false;
             };
+            // A blank create-only or update-only column is Dataverse's to fill (an invoice's
+            // base currency) or was never sent (a new record's totals).
+            if (f.create_only || f.update_only) && is_blank(v) {
+                return false;
+            }
             let have = back.get(name);
             match f.ty {
                 // Implied by the bound entity set, read from an annotation.
@@ -32,4 +37,8 @@ fn same_id(a: &Value, b: &Value) -> bool {
         (Some(x), Some(y)) => x.eq_ignore_ascii_case(y),
         _ => same(a, b),
     }
+}
+
+fn is_blank(v: &Value) -> bool {
+    v.is_null() || v.as_str().is_some_and(str::is_empty)
 }

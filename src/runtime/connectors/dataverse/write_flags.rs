@@ -28,24 +28,33 @@ pub(super) fn split_create(
     (now, after)
 }
 
-/// An update that would change a create-only column fails, naming it and the value wanted.
+/// An update's fields as sent. A changed create-only column fails the update, naming it and
+/// the value wanted; a blank one is left out: Dataverse fills such a column itself when the
+/// record is made (an invoice's currency is the base currency when none is given), so a blank
+/// wanted value is no change anybody made, and refusing it would block the record's other
+/// columns (an invoice's totals) for good.
 pub(super) fn check_update(
     t: &Table,
     set: &str,
     fields: &Map<String, Value>,
-) -> Result<(), ConnectorError> {
+) -> Result<Map<String, Value>, ConnectorError> {
+    let create_only = |name: &str| t.fields.get(name).is_some_and(|f| f.create_only);
     let fixed: Vec<String> = fields
         .iter()
-        .filter(|(name, _)| t.fields.get(*name).is_some_and(|f| f.create_only))
+        .filter(|(name, v)| create_only(name) && !is_blank(v))
         .map(|(name, v)| format!("`{name}` (now {v})"))
         .collect();
-    if fixed.is_empty() {
-        return Ok(());
+    if !fixed.is_empty() {
+        return Err(ConnectorError::new(format!(
+            "{} of {set} can be set only when the record is created (Dataverse: not valid for update), and the value changed; nothing of the record was written: change it back in the source, or `coupler uncouple` the pair and couple or create it anew",
+            fixed.join(", ")
+        )));
     }
-    Err(ConnectorError::new(format!(
-        "{} of {set} can be set only when the record is created (Dataverse: not valid for update), and the value changed; nothing of the record was written: change it back in the source, or `coupler uncouple` the pair and couple or create it anew",
-        fixed.join(", ")
-    )))
+    Ok(fields
+        .iter()
+        .filter(|(name, _)| !create_only(name))
+        .map(|(n, v)| (n.clone(), v.clone()))
+        .collect())
 }
 
 /// Whether a create's fields hold a create-only column: sent again to the record it made, the

@@ -191,6 +191,16 @@ impl Client {
                 Some(answers) => return answers,
                 None => self.batch_refused.store(true, Ordering::Relaxed),
             }
+            // A refusal with an unreadable answer may come from a proxy after the server ran the
+            // batch: a request that may be sent only once is not sent again one by one now; it
+            // stays in doubt (looked for next run) and later chunks go one by one.
+            if ops.iter().any(|o| o.once) {
+                let e = ConnectorError::of(
+                    ErrorKind::Transient,
+                    "the server refused the $batch with an unreadable answer; a create that may be sent only once was not sent again: it is looked for on the next run",
+                );
+                return ops.iter().map(|_| Err(e.clone())).collect();
+            }
         }
         futures::future::join_all(ops.iter().map(|op| self.send_single(op))).await
     }

@@ -28,6 +28,9 @@ pub enum AnswerFault {
     Delay,
     /// Not forwarded at all, and answered as if carried out: every batch part 2xx, no bodies.
     FakeSuccess,
+    /// Carried out, then answered 400 with a body no client can read (a proxy's error page):
+    /// looks like a server that does not take `$batch`. Not in [`AnswerFault::ALL`].
+    RefusedAfterwards,
 }
 
 /// How long [`AnswerFault::Delay`] holds an answer back.

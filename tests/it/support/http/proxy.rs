@@ -966,6 +966,11 @@ async fn handle(shared: &Arc<Shared>, req: Request) -> Action {
             "Internal error after the request was carried out (injected by the test proxy).",
             None,
         )),
+        AnswerFault::RefusedAfterwards => Action::Respond(Response {
+            status: 400,
+            headers: vec![("content-type".into(), "text/html".into())],
+            body: b"<html><body>Bad Request</body></html>".to_vec(),
+        }),
         other => Action::Respond(Response {
             body: answers::spoil(other, &content_type, &resp.body),
             ..resp
