@@ -6,7 +6,7 @@
 use crate::support::sync as sync_support;
 
 use serde_json::{json, Map, Value};
-use sync_support::{standard_map, Project};
+use sync_support::{standard_map, text, Project};
 
 const CUSTOMER_ID: &str = "c0000000-0000-4000-8000-000000000001";
 const ITEM_ID: &str = "c0000000-0000-4000-8000-000000000002";
@@ -253,6 +253,72 @@ fn a_submitted_sales_order_becomes_a_business_central_order() {
     let again = p.run_ok(&[]);
     assert_eq!(again.total().writes(), 0, "{:#}", again.report);
     assert_eq!(p.show("bc.Sales Header").len(), 1);
+}
+
+/// As Business Central's CRM Sales Order to Sales Order: the bill-to address and the payment
+/// discount come with the order; an order whose bill-to (or ship-to) lines are all blank leaves
+/// Business Central's own address alone, also when the order changes later.
+#[test]
+fn a_submitted_order_brings_its_bill_to_address_and_payment_discount() {
+    let p = orders_project(&with_sales_orders(), false);
+    couple_customer_and_item(&p);
+    p.put(
+        "sales.salesorder",
+        json!({ "salesorderid": SUBMITTED, "billto_line1": "1 Main Street",
+                "billto_city": "Redmond", "billto_postalcode": "98052",
+                "discountpercentage": 2.5 }),
+    );
+    let o = p.run_ok(&[]);
+    assert_eq!(
+        o.counts("SALESORDER-FROMSALES", "<-").inserted,
+        1,
+        "{:#}",
+        o.report
+    );
+    let header = p.find("bc.Sales Header", "Your Reference", "ORD-01001");
+    assert_eq!(header["Bill-to Address"], "1 Main Street");
+    assert_eq!(header["Bill-to City"], "Redmond");
+    assert_eq!(header["Bill-to Post Code"], "98052");
+    assert_eq!(header["Payment Discount %"], json!(2.5));
+    assert_eq!(header["Ship-to City"], "Seattle");
+}
+
+#[test]
+fn an_order_without_an_address_leaves_business_centrals_own() {
+    let p = orders_project(&with_sales_orders(), false);
+    couple_customer_and_item(&p);
+    // No ship-to either: only the name of the order is given.
+    p.put(
+        "sales.salesorder",
+        json!({ "salesorderid": SUBMITTED, "shipto_city": null }),
+    );
+    p.run_ok(&[]);
+    let no = text(
+        &p.find("bc.Sales Header", "Your Reference", "ORD-01001"),
+        "No.",
+    )
+    .to_string();
+    // Business Central fills the addresses from the customer.
+    p.put(
+        "bc.Sales Header",
+        json!({ "Document Type": "Order", "No.": no, "Bill-to City": "Bellevue",
+                "Ship-to City": "Tacoma" }),
+    );
+    p.put(
+        "sales.salesorder",
+        json!({ "salesorderid": SUBMITTED, "ordernumber": "ORD-01001-B" }),
+    );
+    let o = p.run_ok(&[]);
+    assert_eq!(
+        o.counts("SALESORDER-FROMSALES", "<-").modified,
+        1,
+        "{:#}",
+        o.report
+    );
+    let header = p.find("bc.Sales Header", "No.", &no);
+    assert_eq!(header["Your Reference"], "ORD-01001-B");
+    assert_eq!(header["Bill-to City"], "Bellevue");
+    assert_eq!(header["Ship-to City"], "Tacoma");
 }
 
 /// A Sales Header's key is ("Document Type", "No."): lines reach it by "No.", as Business

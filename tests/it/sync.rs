@@ -384,6 +384,48 @@ fn resources_become_products_of_type_services() {
     assert_eq!(names(&p, "bc.Item", "Description"), ["Desk Lamp"]);
 }
 
+/// Business Central writes 0 for a negative price or quantity on hand (CRM Synch. Helper
+/// UpdateCRMProductPriceIfNegative / UpdateCRMProductQuantityOnHandIfNegative): Sales refuses
+/// negative prices. Items and resources (their capacity) alike; positive values pass as they are.
+#[test]
+fn negative_prices_and_capacity_reach_sales_as_zero() {
+    let p = Project::standard(
+        json!({
+            "Item": [
+                { "No.": "1000", "Description": "Credit note item", "Unit Price": -15, "Blocked": false },
+                { "No.": "1001", "Description": "Bicycle", "Unit Price": 400, "Blocked": false }
+            ],
+            "Resource": [
+                { "No.": "R0010", "Name": "Consulting", "Unit Price": -80, "Capacity": -2,
+                  "Blocked": false },
+                { "No.": "R0020", "Name": "Training", "Unit Price": 90, "Capacity": 12,
+                  "Blocked": false }
+            ]
+        }),
+        json!({}),
+    );
+    let o = p.run_ok(&["--full"]);
+    assert_eq!(o.total().failed, 0, "{:#}", o.report);
+    let product = |no: &str| p.find("sales.product", "productnumber", no);
+    assert_eq!(product("1000")["price"], json!(0));
+    assert_eq!(product("1001")["price"], json!(400));
+    assert_eq!(
+        (
+            product("R0010")["price"].clone(),
+            product("R0010")["quantityonhand"].clone()
+        ),
+        (json!(0), json!(0))
+    );
+    assert_eq!(
+        (
+            product("R0020")["price"].clone(),
+            product("R0020")["quantityonhand"].clone()
+        ),
+        (json!(90), json!(12))
+    );
+    assert_eq!(p.run_ok(&[]).total().writes(), 0);
+}
+
 #[test]
 fn a_payment_terms_code_without_a_sales_option_leaves_the_option_blank() {
     let p = Project::standard(
