@@ -1,5 +1,6 @@
 //! Field lines: directions, targets, `via` lookups, modifiers and the typed transform pipeline.
 
+use super::option_labels;
 use super::scope::{resolve_mapping, MappingCx};
 use super::{filters, types, Cx, Dependency, DependencyKind, Side};
 use crate::diagnostic::{codes, suggest, Diagnostic};
@@ -207,6 +208,9 @@ fn check_line(
                 }
                 if line.via.is_some() {
                     continue;
+                }
+                if let Resolved::Field(_, sname, sfield) = source {
+                    option_labels::check(cx, (sname, sfield), (name, field), &line.transforms);
                 }
                 check_flow(
                     cx,

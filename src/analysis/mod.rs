@@ -17,6 +17,8 @@ mod fields;
 mod filters;
 mod mappings;
 pub mod model;
+mod option_labels;
+mod option_values;
 mod options;
 pub mod policy;
 mod scope;
@@ -58,7 +60,10 @@ pub fn analyze(files: &[ParsedFile<'_>], sources: &SourceMap) -> (Model, Diagnos
         for item in &f.ast.items {
             match item {
                 ast::Item::Mapping(m) => mappings::check_mapping(&mut cx, m),
-                ast::Item::Options(o) => options::check_options(&mut cx, o),
+                ast::Item::Options(o) => {
+                    options::check_options(&mut cx, o);
+                    option_values::check_option_values(&mut cx, o);
+                }
                 _ => {}
             }
         }

@@ -60,6 +60,8 @@ codes! {
     CONDITION_AGAINST_FLOW = "E0409", Error, "conditional field lines flow from the other system";
     SPLIT_ONE_WAY = "E0410", Error, "`split` in a bidirectional mapping";
     WATERMARK_ON_TARGET = "E0411", Error, "`watermark SYSTEM: none` on the side that is only written";
+    CREATE_OPTIONS_TARGET = "E0412", Error, "`create missing` outside a `->` option mapping into Dataverse";
+    ALSO_NOT_OPTION = "E0413", Error, "`also` names no option field of the option set's system";
     // Lookups and modifiers (E05)
     VIA_WRONG_TABLES = "E0501", Error, "`via` mapping pairs other tables";
     LOOKUP_WITHOUT_VIA = "E0502", Error, "reference field without `via`";
@@ -79,6 +81,8 @@ codes! {
     CYCLE = "E0701", Error, "dependency cycle";
     // Advice (W08)
     NO_CONFLICT_POLICY = "W0801", Warning, "bidirectional mapping without a conflict policy";
+    ALSO_WITHOUT_CREATE = "W0802", Warning, "`also` without `create missing`";
+    OPTION_LABEL_UNMATCHED = "W0803", Warning, "option-to-option line: a source label has no target label";
     // Endpoints of a profile (E09): `coupler check --profile`
     FIELD_NOT_IN_API = "E0901", Error, "field not exposed by the endpoint's API";
     LINE_LEFT_OUT = "W0903", Warning, "field line left out: the endpoint does not serve its field";

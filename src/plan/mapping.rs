@@ -79,6 +79,11 @@ pub(super) fn compile(
 }
 
 fn options_plan(m: &Mapping, o: &ast::OptionsDecl, plan: &mut MappingPlan) {
+    plan.schedule = o.schedule.as_ref().map(|s| Schedule {
+        every: s.every.raw.clone(),
+        every_seconds: s.every.seconds,
+        idle: s.idle.as_ref().map(|d| d.raw.clone()),
+    });
     let (Some(left), Some(right)) = (&m.left, &m.right) else {
         return;
     };
@@ -89,6 +94,19 @@ fn options_plan(m: &Mapping, o: &ast::OptionsDecl, plan: &mut MappingPlan) {
             .pairs
             .iter()
             .map(|p| (p.code.value.clone(), p.label.value.clone()))
+            .collect(),
+        create_missing: o.create_missing.is_some(),
+        also: o.also.iter().map(printer::field_ref).collect(),
+        also_fields: o
+            .also
+            .iter()
+            .map(|r| {
+                let side = Side {
+                    system: r.system.name.clone(),
+                    table: r.table.name.clone(),
+                };
+                (side, r.field.name.clone())
+            })
             .collect(),
         left: left.clone(),
         right: right.clone(),

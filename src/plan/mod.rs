@@ -188,6 +188,13 @@ pub struct OptionsPlan {
     pub key_field: String,
     pub option_field: String,
     pub pairs: Vec<(String, String)>,
+    /// `create missing`: a code with no label becomes a new option value.
+    pub create_missing: bool,
+    /// `also`: the option sets that get the same new values, `system.table.field`.
+    pub also: Vec<String>,
+    /// The same, resolved: (side, option field).
+    #[serde(skip)]
+    pub also_fields: Vec<(Side, String)>,
     /// The code table's side.
     #[serde(skip)]
     pub left: Side,

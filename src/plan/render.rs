@@ -90,10 +90,20 @@ fn mapping_text(out: &mut String, m: &MappingPlan, plan: &Plan) {
         for (code, label) in &o.pairs {
             let _ = writeln!(out, "    '{code}' = '{label}'");
         }
-        let _ = writeln!(
-            out,
-            "  a code without a matching label is skipped and the option stays blank"
-        );
+        if o.create_missing {
+            let _ = writeln!(
+                out,
+                "  a code without a matching label becomes a new option value (label = the code)"
+            );
+            for a in &o.also {
+                let _ = writeln!(out, "    also added to `{a}`");
+            }
+        } else {
+            let _ = writeln!(
+                out,
+                "  a code without a matching label is skipped and the option stays blank"
+            );
+        }
     }
     steps_text(out, m);
     own_changes_text(out, m);

@@ -240,4 +240,24 @@ pub trait Connector: Send + Sync {
         table: &str,
         ops: Vec<WriteOp>,
     ) -> Result<Vec<WriteResult>, ConnectorError>;
+
+    /// The option values of an option field added beyond the catalog's (by
+    /// [`Connector::insert_option_value`], in this run or an earlier one): (label, value).
+    async fn added_options(&self, _table: &str, _field: &str) -> Res<Vec<(String, i64)>> {
+        Ok(Vec::new())
+    }
+
+    /// Adds an option value to an option field's set, as Dataverse's Metadata API action
+    /// `InsertOptionValue` does; `value` None lets the endpoint choose. Answers the new value.
+    async fn insert_option_value(
+        &self,
+        _table: &str,
+        _field: &str,
+        _label: &str,
+        _value: Option<i64>,
+    ) -> Res<i64> {
+        Err(ConnectorError::configuration(
+            "this endpoint cannot add option values",
+        ))
+    }
 }

@@ -135,6 +135,12 @@ pub struct OptionsDecl {
     pub left: FieldRef,
     pub arrow: Arrow,
     pub right: FieldRef,
+    /// `create missing`: codes with no label become new option values.
+    pub create_missing: Option<Span>,
+    /// `also a.b.c, ...`: option sets that get the same new values.
+    pub also: Vec<FieldRef>,
+    /// `schedule every ...`
+    pub schedule: Option<Box<ScheduleClause>>,
     pub pairs: Vec<OptionPair>,
     pub close: Option<Span>,
     pub span: Span,

@@ -244,7 +244,26 @@ impl<'t> Lowerer<'t> {
         let right = self.lower_field_ref(it.next().expect("grammar: right field"));
         let mut pairs = Vec::new();
         let mut close = None;
-        if let Some(block) = it.next() {
+        let (mut create_missing, mut also, mut schedule) = (None, Vec::new(), None);
+        for block in it {
+            match block.as_rule() {
+                Rule::create_missing => {
+                    create_missing = Some(self.span(&block));
+                    continue;
+                }
+                Rule::also_clause => {
+                    let refs = kids(block).filter(|p| p.as_rule() == Rule::field_ref);
+                    also.extend(refs.map(|p| self.lower_field_ref(p)).collect::<Vec<_>>());
+                    continue;
+                }
+                Rule::schedule_clause => {
+                    if let Some(Clause::Schedule(s)) = self.lower_clause(block) {
+                        schedule = Some(Box::new(s));
+                    }
+                    continue;
+                }
+                _ => {}
+            }
             for p in kids(block) {
                 match p.as_rule() {
                     Rule::option_pair => {
@@ -268,6 +287,9 @@ impl<'t> Lowerer<'t> {
             left,
             arrow,
             right,
+            create_missing,
+            also,
+            schedule,
             pairs,
             close,
             span,
@@ -848,6 +870,8 @@ fn is_keyword(rule: Rule) -> bool {
             | Rule::kw_split
             | Rule::kw_into
             | Rule::kw_numbered
+            | Rule::kw_missing
+            | Rule::kw_also
             | Rule::kw_via
             | Rule::kw_and
             | Rule::kw_or

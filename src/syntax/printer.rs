@@ -183,11 +183,24 @@ impl<'a> Printer<'a> {
             o.arrow.dir.as_str(),
             field_ref(&o.right)
         );
+        let clauses = option_clauses(o);
         let Some(close) = o.close else {
             self.push_line(0, &head, trailing);
+            for c in &clauses {
+                self.push_line(1, c, None);
+            }
             return;
         };
-        self.push_line(0, &format!("{head} {{"), trailing);
+        if clauses.is_empty() {
+            self.push_line(0, &format!("{head} {{"), trailing);
+        } else {
+            self.push_line(0, &head, trailing);
+            let last = clauses.len() - 1;
+            for (i, c) in clauses.iter().enumerate() {
+                let brace = if i == last { " {" } else { "" };
+                self.push_line(1, &format!("{c}{brace}"), None);
+            }
+        }
         let spans: Vec<(Span, bool)> = o.pairs.iter().map(|p| (p.span, true)).collect();
         let start = o.right.span.end;
         let attached = self.attach(start, &spans);
@@ -498,4 +511,24 @@ pub fn expr(e: &Expr) -> String {
             format!("{} {not}in ({})", ident(&i.field), values.join(", "))
         }
     }
+}
+
+/// The clauses of an options declaration, one a line under its head: `create missing`, `also`,
+/// `schedule every`.
+fn option_clauses(o: &OptionsDecl) -> Vec<String> {
+    let mut lines = Vec::new();
+    if o.create_missing.is_some() {
+        lines.push("create missing".to_string());
+    }
+    if !o.also.is_empty() {
+        let refs: Vec<String> = o.also.iter().map(field_ref).collect();
+        lines.push(format!("also {}", refs.join(", ")));
+    }
+    if let Some(s) = &o.schedule {
+        lines.push(match &s.idle {
+            Some(idle) => format!("schedule every {} idle {}", s.every.raw, idle.raw),
+            None => format!("schedule every {}", s.every.raw),
+        });
+    }
+    lines
 }

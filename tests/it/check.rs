@@ -93,6 +93,8 @@ fixtures! {
     condition_against_flow => ["E0409"],
     split_one_way => ["E0410"],
     watermark_none_on_target => ["E0411"],
+    create_options_backward => ["E0412"],
+    also_not_option => ["E0413"],
     // E05: lookups and modifiers
     via_wrong_tables => ["E0501"],
     via_wrong_tables_contact_company => ["E0501"],
@@ -138,6 +140,8 @@ fixtures! {
     cycle_self_lookup => ["E0701"],
     // W08: advice
     no_conflict_policy => ["W0801"],
+    also_without_create => ["W0802"],
+    option_label_unmatched => ["W0803"],
 }
 
 /// Codes whose case cannot be a committed file; a test below generates the input instead.

@@ -376,3 +376,22 @@ fn conditional_blocks_splits_and_borrowed_couplings() {
 "#;
     assert_formats(ugly, expected);
 }
+
+/// `create missing`, `also` and `schedule every` of an option mapping: one a line under the head,
+/// in this order, before the pairs' brace; the layout round-trips.
+#[test]
+fn option_mapping_clauses() {
+    assert_formats(
+        "options \"PAYMENT TERMS\": bc.\"Payment Terms\".Code -> sales.account.paymenttermscode schedule every 1440m also sales.salesorder.paymenttermscode,sales.invoice.paymenttermscode create missing\n\
+         options TERMS: bc.\"Payment Terms\".Code -> sales.account.paymenttermscode create missing { 'COD' = 'Net 30' }\n",
+        "options \"PAYMENT TERMS\": bc.\"Payment Terms\".Code -> sales.account.paymenttermscode\n    \
+         create missing\n    \
+         also sales.salesorder.paymenttermscode, sales.invoice.paymenttermscode\n    \
+         schedule every 1440m\n\
+         \n\
+         options TERMS: bc.\"Payment Terms\".Code -> sales.account.paymenttermscode\n    \
+         create missing {\n    \
+         'COD' = 'Net 30',\n\
+         }\n",
+    );
+}

@@ -767,7 +767,11 @@ fn bases(path: &Path, text: &str) -> Vec<String> {
 fn table_names(item: &ast::Item) -> Vec<String> {
     match item {
         ast::Item::Mapping(m) => vec![m.left.table.name.clone(), m.right.table.name.clone()],
-        ast::Item::Options(o) => vec![o.left.table.name.clone(), o.right.table.name.clone()],
+        ast::Item::Options(o) => [&o.left, &o.right]
+            .into_iter()
+            .chain(&o.also)
+            .map(|f| f.table.name.clone())
+            .collect(),
         _ => Vec::new(),
     }
 }

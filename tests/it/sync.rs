@@ -426,21 +426,105 @@ fn negative_prices_and_capacity_reach_sales_as_zero() {
     assert_eq!(p.run_ok(&[]).total().writes(), 0);
 }
 
+/// Payment terms codes, one with a Sales option ('NET 30' is "Net 30") and one without.
+fn payment_terms_seed() -> Value {
+    json!({
+        "Payment Terms": [{ "Code": "NET 30" }, { "Code": "14 DAYS" }],
+        "Customer": [
+            { "No.": "C1", "Name": "Alpha", "Payment Terms Code": "NET 30" },
+            { "No.": "C2", "Name": "Beta", "Payment Terms Code": "14 DAYS" }
+        ]
+    })
+}
+
+/// `create missing` (the standard set, as Business Central's Int. Option Synch. Invoke does):
+/// a code with no option becomes an option value labelled with the code, in the account's set and
+/// in the order's and invoice's; the account gets it in the same run; the next run adds nothing.
 #[test]
-fn a_payment_terms_code_without_a_sales_option_leaves_the_option_blank() {
-    let p = Project::standard(
-        json!({
-            "Payment Terms": [{ "Code": "NET 30" }, { "Code": "14 DAYS" }],
-            "Customer": [
-                { "No.": "C1", "Name": "Alpha", "Payment Terms Code": "NET 30" },
-                { "No.": "C2", "Name": "Beta", "Payment Terms Code": "14 DAYS" }
-            ]
-        }),
+fn a_payment_terms_code_without_a_sales_option_becomes_a_new_option_value() {
+    let p = Project::standard(payment_terms_seed(), json!({}));
+    let o = p.run_ok(&["--full"]);
+    let terms = o.counts("PAYMENT TERMS", "->");
+    assert_eq!(
+        (terms.coupled, terms.inserted, terms.skipped, terms.failed),
+        (1, 1, 0, 0),
+        "{terms:?}"
+    );
+    let sales = p.system("sales");
+    let new = vec![("14 DAYS".to_string(), 100_000_000)];
+    assert_eq!(
+        sales.added_option_values("account", "paymenttermscode"),
+        new
+    );
+    assert_eq!(
+        sales.added_option_values("salesorder", "paymenttermscode"),
+        new
+    );
+    assert_eq!(
+        sales.added_option_values("invoice", "paymenttermscode"),
+        new
+    );
+    assert_eq!(
+        p.find("sales.account", "name", "Alpha")["paymenttermscode"],
+        "Net 30"
+    );
+    assert_eq!(
+        p.find("sales.account", "name", "Beta")["paymenttermscode"],
+        "14 DAYS"
+    );
+
+    let again = p.run_ok(&[]);
+    let terms = again.counts("PAYMENT TERMS", "->");
+    assert_eq!(
+        (terms.inserted, terms.failed, terms.coupled),
+        (0, 0, 0),
+        "{terms:?}"
+    );
+    assert_eq!(again.total().writes(), 0, "{:#}", again.report);
+    assert_eq!(
+        sales
+            .added_option_values("account", "paymenttermscode")
+            .len(),
+        1
+    );
+}
+
+/// Without `create missing` a code with no option is skipped, counted with its reason, and the
+/// option stays blank (what Business Central's option mapping does with no option to match).
+#[test]
+fn a_payment_terms_code_without_a_sales_option_leaves_the_option_blank_without_create_missing() {
+    let p = Project::new(
+        r#"
+options "PAYMENT TERMS": bc."Payment Terms".Code -> sales.account.paymenttermscode
+
+mapping CUST: bc.Customer -> sales.account {
+    on missing: create
+    fields {
+        Name                 -> name
+        "Payment Terms Code" -> paymenttermscode via "PAYMENT TERMS"
+    }
+}
+"#,
+        payment_terms_seed(),
         json!({}),
     );
     let o = p.run_ok(&["--full"]);
     let terms = o.counts("PAYMENT TERMS", "->");
-    assert_eq!((terms.coupled, terms.skipped), (1, 1), "{terms:?}");
+    assert_eq!(
+        (terms.coupled, terms.skipped, terms.inserted),
+        (1, 1, 0),
+        "{terms:?}"
+    );
+    let skip = o.actions_of_kind("skip");
+    assert!(
+        skip.iter()
+            .any(|a| a["reason"].as_str().is_some_and(|r| r.contains("14 DAYS"))),
+        "{skip:#?}"
+    );
+    assert!(p
+        .system("sales")
+        .added_option_values("account", "paymenttermscode")
+        .is_empty());
     assert_eq!(
         p.find("sales.account", "name", "Alpha")["paymenttermscode"],
         "Net 30"
@@ -448,6 +532,39 @@ fn a_payment_terms_code_without_a_sales_option_leaves_the_option_blank() {
     assert_eq!(
         p.find("sales.account", "name", "Beta")["paymenttermscode"],
         Value::Null
+    );
+}
+
+/// An `also` set that already holds the new value under another label refuses it: the failure
+/// is counted and recorded with Dataverse's reason, never silent; the account still gets its value.
+#[test]
+fn an_option_value_an_also_set_refuses_is_a_reported_failure() {
+    let p = Project::standard(payment_terms_seed(), json!({}));
+    p.load_systems();
+    p.system("sales")
+        .insert_option(
+            "salesorder",
+            "paymenttermscode",
+            "Net 90",
+            Some(100_000_000),
+        )
+        .expect("insert");
+    let o = p.run(&["--full"]);
+    let terms = o.counts("PAYMENT TERMS", "->");
+    assert_eq!((terms.inserted, terms.failed), (1, 1), "{terms:?}");
+    let errors = p.errors();
+    assert!(
+        errors.iter().any(|e| {
+            let m = e["message"].as_str().unwrap_or_default();
+            m.contains("14 DAYS")
+                && m.contains("salesorder.paymenttermscode")
+                && m.contains("value 100000000")
+        }),
+        "{errors:#?}"
+    );
+    assert_eq!(
+        p.find("sales.account", "name", "Beta")["paymenttermscode"],
+        "14 DAYS"
     );
 }
 

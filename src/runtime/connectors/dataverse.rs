@@ -29,6 +29,7 @@
 //!   change tracking ([`untracked`]), which is checked again once a day, not every run.
 
 mod local_date;
+mod option_sets;
 mod untracked;
 mod verify;
 mod write_flags;
@@ -94,6 +95,8 @@ pub struct Dataverse {
     no_type_columns: AtomicBool,
     /// The version of every record read or written, by (entity set, id), for `If-Match`.
     etags: odata::Etags,
+    /// Option values beyond the catalog's, read from or inserted through the Metadata API.
+    added_options: option_sets::Added,
 }
 
 impl Dataverse {
@@ -128,6 +131,7 @@ impl Dataverse {
             opts,
             links: Mutex::new(HashMap::new()),
             deltas: Mutex::new(HashMap::new()),
+            added_options: Default::default(),
             untracked: Mutex::new(HashMap::new()),
             no_type_columns: AtomicBool::new(false),
             etags: odata::Etags::default(),
@@ -164,16 +168,17 @@ impl Dataverse {
             .ok_or_else(|| ConnectorError::new("WhoAmI answered without a UserId"))
     }
 
-    fn table(&self, name: &str) -> Result<(&Table, &str), ConnectorError> {
+    /// A catalog table, with the option values added to its option sets, and its entity set.
+    fn table(&self, name: &str) -> Result<(Table, String), ConnectorError> {
         let t = self.catalog.table(name).ok_or_else(|| {
             ConnectorError::new(format!("Dataverse has no table `{name}` in the catalog"))
         })?;
-        let set = t.api.as_deref().ok_or_else(|| {
+        let set = t.api.clone().ok_or_else(|| {
             ConnectorError::new(format!(
                 "table `{name}` has no entity set name (`api:`) in the catalog"
             ))
         })?;
-        Ok((t, set))
+        Ok((self.added_options.merged(name, t), set))
     }
 
     fn key<'t>(&self, t: &'t Table) -> &'t str {
@@ -695,6 +700,7 @@ impl Connector for Dataverse {
         after: Option<&Cursor>,
     ) -> Result<Page, ConnectorError> {
         let (t, set) = self.table(q.table)?;
+        let (t, set) = (&t, set.as_str());
         let (pushed, rest) = self.split(q.filter);
         let prefer = format!("odata.maxpagesize={}", q.page_size.clamp(1, 5000));
         let stored = after.and_then(|a| {
@@ -765,6 +771,7 @@ impl Connector for Dataverse {
         ids: &[String],
     ) -> Result<Vec<Record>, ConnectorError> {
         let (t, set) = self.table(table)?;
+        let (t, set) = (&t, set.as_str());
         let key = self.key(t);
         let mut out = Vec::new();
         for filter in odata::id_filters(key, ids) {
@@ -781,6 +788,7 @@ impl Connector for Dataverse {
         filter: Option<&Pred>,
     ) -> Result<Vec<Record>, ConnectorError> {
         let (t, set) = self.table(table)?;
+        let (t, set) = (&t, set.as_str());
         let (pushed, rest) = self.split(filter);
         let mut parts: Vec<String> = pushed.into_iter().collect();
         for (name, v) in equals {
@@ -846,6 +854,7 @@ impl Connector for Dataverse {
             return Ok(Vec::new());
         }
         let (t, set) = self.table(table)?;
+        let (t, set) = (&t, set.as_str());
         if untracked::recent(since, chrono::Utc::now()) {
             // Found untracked less than a day ago (a previous run): not asked again yet.
             self.not_tracked(table, since.unwrap_or_default().to_string());
@@ -931,6 +940,7 @@ impl Connector for Dataverse {
 
     async fn count(&self, table: &str, filter: Option<&Pred>) -> Result<u64, ConnectorError> {
         let (t, set) = self.table(table)?;
+        let (t, set) = (&t, set.as_str());
         let (pushed, rest) = self.split(filter);
         if rest.is_some() {
             let n = self
@@ -942,12 +952,27 @@ impl Connector for Dataverse {
         self.client.count(set, pushed).await
     }
 
+    async fn added_options(&self, table: &str, field: &str) -> Res<Vec<(String, i64)>> {
+        self.read_added_options(table, field).await
+    }
+
+    async fn insert_option_value(
+        &self,
+        table: &str,
+        field: &str,
+        label: &str,
+        value: Option<i64>,
+    ) -> Res<i64> {
+        self.insert_option(table, field, label, value).await
+    }
+
     async fn write(
         &self,
         table: &str,
         ops: Vec<WriteOp>,
     ) -> Result<Vec<WriteResult>, ConnectorError> {
         let (t, set) = self.table(table)?;
+        let (t, set) = (&t, set.as_str());
         let mut results: Vec<Option<WriteResult>> = vec![None; ops.len()];
         let mut sendable: Vec<(usize, BatchOp)> = Vec::new();
         let mut afterwards: Vec<(usize, BatchOp)> = Vec::new();

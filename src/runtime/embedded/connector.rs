@@ -18,7 +18,7 @@ fn boundary(e: EmbeddedError) -> ConnectorError {
 
 impl EmbeddedSystem {
     fn changes(&self, q: &ChangeQuery<'_>, after: Option<&Cursor>) -> Res<Page> {
-        let table = self.table(q.table)?;
+        let table = &self.table(q.table)?;
         let id = quote_ident(&id_field(self.kind, table));
         let mut params = Vec::new();
         let mut conds = Vec::new();
@@ -68,7 +68,7 @@ impl EmbeddedSystem {
         ignore_case: bool,
         filter: Option<&Pred>,
     ) -> Res<Vec<Record>> {
-        let t = self.table(table)?;
+        let t = &self.table(table)?;
         let mut params = Vec::new();
         let mut conds = Vec::new();
         for (name, value) in equals {
@@ -182,5 +182,24 @@ impl Connector for EmbeddedSystem {
         let user = self.integration_user.clone();
         let results = self.apply(table, ops, &user).map_err(boundary)?;
         Ok(results.into_iter().map(|r| r.map_err(boundary)).collect())
+    }
+
+    async fn added_options(
+        &self,
+        table: &str,
+        field: &str,
+    ) -> Result<Vec<(String, i64)>, ConnectorError> {
+        Ok(self.added_option_values(table, field))
+    }
+
+    async fn insert_option_value(
+        &self,
+        table: &str,
+        field: &str,
+        label: &str,
+        value: Option<i64>,
+    ) -> Result<i64, ConnectorError> {
+        self.insert_option(table, field, label, value)
+            .map_err(boundary)
     }
 }

@@ -60,6 +60,16 @@ pub enum EmbeddedError {
     NoRecordToUpdate { id: String, table: String },
     #[error("a unit group needs `baseuomname`: Dataverse creates its base unit from it")]
     UnitGroupWithoutBase,
+    /// InsertOptionValue on a field without an option set.
+    #[error("`{entity}.{attribute}` is not an option set (choice) attribute")]
+    NotAnOptionSet { entity: String, attribute: String },
+    /// InsertOptionValue with a label or value the option set has already.
+    #[error("the option set of `{entity}.{attribute}` already has an option {what}")]
+    DuplicateOption {
+        entity: String,
+        attribute: String,
+        what: String,
+    },
 }
 
 /// A seed file or folder that cannot be loaded.

@@ -11,6 +11,7 @@ mod codec;
 mod connector;
 mod error;
 mod open;
+mod option_sets;
 mod read;
 mod rules;
 mod seed;
@@ -33,6 +34,9 @@ pub struct EmbeddedSystem {
     pub kind: SystemKind,
     pub catalog: Arc<Catalog>,
     conn: Mutex<Connection>,
+    /// Option values added to option sets (InsertOptionValue), by (table, field); kept in the
+    /// database too, so a later run sees them.
+    added_options: Mutex<option_sets::Added>,
     integration_user: String,
 }
 
@@ -50,12 +54,15 @@ impl EmbeddedSystem {
         self.conn.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    fn table(&self, name: &str) -> Res<&Table> {
-        self.catalog
+    /// A catalog table, with the option values added to its option sets.
+    fn table(&self, name: &str) -> Res<Table> {
+        let table = self
+            .catalog
             .table(name)
             .ok_or_else(|| EmbeddedError::UnknownTable {
                 system: self.name.clone(),
                 table: name.to_string(),
-            })
+            })?;
+        Ok(self.with_added_options(name, table))
     }
 }

@@ -93,9 +93,11 @@ impl EmbeddedSystem {
             kind,
             catalog,
             conn: Mutex::new(conn),
+            added_options: Mutex::new(Default::default()),
             integration_user: integration_user.into(),
         };
         system.create_tables()?;
+        system.load_added_options()?;
         Ok(system)
     }
 

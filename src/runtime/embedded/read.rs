@@ -59,7 +59,7 @@ impl EmbeddedSystem {
         params: Vec<SqlValue>,
         tail: &str,
     ) -> Res<Vec<Record>> {
-        let table = self.table(table_name)?;
+        let table = &self.table(table_name)?;
         let columns = match fields {
             None => "*".to_string(),
             Some(fields) => {
@@ -93,7 +93,7 @@ impl EmbeddedSystem {
 
     /// All records of a table, in key order (for `coupler show`).
     pub fn list(&self, table: &str) -> Res<Vec<Record>> {
-        let t = self.table(table)?;
+        let t = &self.table(table)?;
         let id = quote_ident(&id_field(self.kind, t));
         let order: Vec<String> = t.key.iter().map(|k| quote_ident(k)).chain([id]).collect();
         self.query(
@@ -106,7 +106,7 @@ impl EmbeddedSystem {
 
     /// The records with these ids (any case), in chunks SQLite's parameter limit allows.
     pub(super) fn read_ids(&self, table: &str, ids: &[String]) -> Res<Vec<Record>> {
-        let t = self.table(table)?;
+        let t = &self.table(table)?;
         let id = quote_ident(&id_field(self.kind, t));
         let mut out = Vec::new();
         for chunk in ids.chunks(500) {

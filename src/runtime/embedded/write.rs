@@ -60,7 +60,7 @@ impl EmbeddedSystem {
         user: &str,
         trusted: bool,
     ) -> Res<Record> {
-        let table = self.table(table_name)?;
+        let table = &self.table(table_name)?;
         let id_name = id_field(self.kind, table);
         let mut existing: Option<String> = fields
             .get(&id_name)

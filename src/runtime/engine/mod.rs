@@ -5,6 +5,7 @@
 pub mod compile;
 mod error;
 mod evaluate;
+mod option_values;
 mod options;
 mod pass;
 mod pending;
@@ -58,6 +59,9 @@ impl Default for RunOptions {
     }
 }
 
+/// Option values beyond the catalog by (system, table, field): (label, value).
+pub(crate) type AddedOptions = HashMap<(String, String, String), Vec<(String, i64)>>;
+
 /// What every pass shares.
 pub(crate) struct Ctx<'a> {
     pub model: &'a Model,
@@ -72,6 +76,9 @@ pub(crate) struct Ctx<'a> {
     pub in_doubt: std::sync::Mutex<HashMap<(String, String, String), String>>,
     /// Mappings a `--full` run did not finish: this run synchronizes them as full.
     pub resumed: std::collections::HashSet<String>,
+    /// Option values the endpoints have beyond the catalog (created by option mappings), by
+    /// (system, table, field): the tables passes see include them.
+    pub added_options: std::sync::Mutex<AddedOptions>,
 }
 
 impl Ctx<'_> {
@@ -88,12 +95,38 @@ impl Ctx<'_> {
     }
 
     pub fn table(&self, side: &Side) -> Result<Table, EngineError> {
-        self.model
+        let mut table = self
+            .model
             .systems
             .get(&side.system)
             .and_then(|s| s.table(&side.table))
             .cloned()
-            .ok_or_else(|| EngineError::UnknownTable(side.to_string()))
+            .ok_or_else(|| EngineError::UnknownTable(side.to_string()))?;
+        let added = self.added_options.lock().unwrap_or_else(|p| p.into_inner());
+        for ((system, t, f), values) in added.iter() {
+            if *system != side.system || *t != side.table {
+                continue;
+            }
+            if let Some(field) = table.fields.get_mut(f) {
+                let options = field.options.get_or_insert_with(Default::default);
+                for (label, value) in values {
+                    options.insert(label.clone(), *value);
+                }
+            }
+        }
+        Ok(table)
+    }
+
+    /// Records option values an endpoint has beyond the catalog.
+    pub fn add_options(&self, side: &Side, field: &str, values: &[(String, i64)]) {
+        let mut added = self.added_options.lock().unwrap_or_else(|p| p.into_inner());
+        let key = (side.system.clone(), side.table.clone(), field.to_string());
+        let known = added.entry(key).or_default();
+        for v in values {
+            if !known.contains(v) {
+                known.push(v.clone());
+            }
+        }
     }
 }
 
@@ -122,6 +155,7 @@ pub async fn run(
         observer,
         in_doubt: std::sync::Mutex::new(HashMap::new()),
         resumed,
+        added_options: std::sync::Mutex::new(HashMap::new()),
     };
     let mut reports = Vec::new();
     observer.plan(plan);

@@ -1,8 +1,10 @@
 //! Option mappings: the records of a Business Central table coupled with the values of a
 //! Dataverse option set, by label (ignoring case) or by the explicit pairs. A code with no
-//! matching option is skipped and the option field stays blank, as Business Central does.
+//! matching option is skipped and the option field stays blank, or, with `create missing`, becomes
+//! a new option value (option_values.rs), as Business Central does.
 
 use super::error::EngineError;
+use super::option_values;
 use super::report::{Action, ActionKind, Leg};
 use super::Ctx;
 use crate::analysis::Arrow;
@@ -18,9 +20,13 @@ pub(crate) async fn execute(
     o: &OptionsPlan,
     counts: &mut Counts,
 ) -> Result<(), EngineError> {
+    if o.create_missing {
+        option_values::load(ctx, o).await?;
+    }
     let option_field = ctx
-        .model
-        .field(&o.right, &o.option_field)
+        .table(&o.right)?
+        .fields
+        .get(&o.option_field)
         .cloned()
         .ok_or_else(|| EngineError::UnknownOptionField(o.option_field.clone()))?;
     let run = OptionRun {
@@ -31,9 +37,13 @@ pub(crate) async fn execute(
     };
     let records = run.read_codes().await?;
     let existing = ctx.state.couplings(&m.name)?;
+    let mut missing = Vec::new();
     let (mut wanted, creates) = match m.direction {
         Arrow::Backward => run.wanted_backward(&records)?,
-        _ => (run.wanted_forward(&records, counts), Vec::new()),
+        _ => (
+            run.wanted_forward(&records, counts, &mut missing),
+            Vec::new(),
+        ),
     };
     for w in &wanted {
         let same = existing.iter().any(|e| {
@@ -60,10 +70,15 @@ pub(crate) async fn execute(
             .action(&run.action(ActionKind::Create, id, Some(label.clone()), None));
     }
     if ctx.opts.dry_run {
-        counts.inserted += creates.len() as u64;
+        counts.inserted += (creates.len() + missing.len()) as u64;
+        for (id, code) in &missing {
+            ctx.observer
+                .action(&run.action(ActionKind::Create, id, Some(code.clone()), None));
+        }
         return Ok(());
     }
     run.create(creates, &mut wanted, counts).await?;
+    run.create_options(&missing, &mut wanted, counts).await?;
     ctx.state.transaction(|conn| {
         // Couplings of codes that no longer match are removed, so lookups stay blank.
         for e in &existing {
@@ -190,14 +205,26 @@ impl OptionRun<'_, '_> {
         Ok((wanted, creates))
     }
 
-    /// `->`: each code couples to the option of its label; a code with none is skipped.
-    fn wanted_forward(&self, records: &[Record], counts: &mut Counts) -> Vec<Coupling> {
+    /// `->`: each code couples to the option of its label; a code with none is skipped, or,
+    /// with `create missing`, joins `missing` (a blank code never: it names no option).
+    fn wanted_forward(
+        &self,
+        records: &[Record],
+        counts: &mut Counts,
+        missing: &mut Vec<option_values::Missing>,
+    ) -> Vec<Coupling> {
         let key_field = &self.o.key_field;
         let mut wanted = Vec::new();
         for r in records {
             let code = code_of(r, key_field);
             match self.label_for(&code) {
                 Some(label) => wanted.push(coupling(&self.m.name, &r.id, &code, &label)),
+                None if self.o.create_missing
+                    && !code.trim().is_empty()
+                    && !missing.iter().any(|(_, c)| c.eq_ignore_ascii_case(&code)) =>
+                {
+                    missing.push((r.id.clone(), code));
+                }
                 None => {
                     self.ctx.observer.action(&self.action(
                         ActionKind::Skip,
@@ -213,6 +240,36 @@ impl OptionRun<'_, '_> {
             }
         }
         wanted
+    }
+
+    /// Creates the option values of codes with none, coupling each created one.
+    async fn create_options(
+        &self,
+        missing: &[option_values::Missing],
+        wanted: &mut Vec<Coupling>,
+        counts: &mut Counts,
+    ) -> Result<(), EngineError> {
+        let report = |kind, id: &str, target, reason| {
+            self.ctx
+                .observer
+                .action(&self.action(kind, id, target, reason))
+        };
+        for miss in missing {
+            let outcome = option_values::create(
+                self.ctx,
+                &self.m.name,
+                self.m.direction,
+                self.o,
+                miss,
+                counts,
+                &report,
+            )
+            .await?;
+            if let option_values::Outcome::Created(label) = outcome {
+                wanted.push(coupling(&self.m.name, &miss.0, &miss.1, &label));
+            }
+        }
+        Ok(())
     }
 
     /// Creates the code records options need; each created one joins `wanted`, each failed one

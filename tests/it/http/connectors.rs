@@ -726,3 +726,65 @@ fn configuration_names_a_time_zone_it_does_not_know() {
     std::fs::write(&cfg, profile("Europe/Berlin")).unwrap();
     coupler::config::load_profile(Some(&cfg), "p").unwrap();
 }
+
+/// The Metadata API's InsertOptionValue on the CAP Dataverse: the connector sends the action, the
+/// answer's NewOptionValue (100000000, the default publisher's first) is what an account written
+/// with the new label stores; a connector of a later run learns the value from the attribute's
+/// OptionSet; a label the set has already is refused with the server's reason.
+#[tokio::test]
+async fn insert_option_value_on_cap_adds_a_value_records_use() {
+    let cap = CapServer::start();
+    let c = dv(&cap.dataverse_url(), None);
+    let value = c
+        .insert_option_value("account", "paymenttermscode", "14 DAYS", None)
+        .await
+        .expect("InsertOptionValue");
+    assert_eq!(value, 100_000_000);
+    let copied = c
+        .insert_option_value("salesorder", "paymenttermscode", "14 DAYS", Some(value))
+        .await
+        .expect("the same value in the order's set");
+    assert_eq!(copied, value);
+
+    let id = guid();
+    let written = c
+        .write(
+            "account",
+            vec![WriteOp::Create {
+                id: id.clone(),
+                fields: fields(json!({"name": "Beta", "paymenttermscode": "14 DAYS"})),
+            }],
+        )
+        .await
+        .unwrap();
+    assert!(written[0].is_ok(), "{written:?}");
+
+    // A later run: the catalog does not know the value until the option set is read.
+    let later = dv(&cap.dataverse_url(), None);
+    let raw = later
+        .read_by_ids("account", std::slice::from_ref(&id))
+        .await
+        .unwrap();
+    assert_eq!(raw[0].get("paymenttermscode"), &json!(100_000_000));
+    let added = later
+        .added_options("account", "paymenttermscode")
+        .await
+        .unwrap();
+    assert_eq!(added, vec![("14 DAYS".to_string(), 100_000_000)]);
+    let read = later
+        .read_by_ids("account", std::slice::from_ref(&id))
+        .await
+        .unwrap();
+    assert_eq!(read[0].get("paymenttermscode"), &json!("14 DAYS"));
+
+    let again = later
+        .insert_option_value("account", "paymenttermscode", "14 days", None)
+        .await
+        .expect_err("a label the set has");
+    assert!(again.message.contains("already exists"), "{again}");
+    let taken = later
+        .insert_option_value("invoice", "paymenttermscode", "Other", Some(1))
+        .await
+        .expect_err("a value the set has");
+    assert!(taken.message.contains("already used"), "{taken}");
+}

@@ -138,6 +138,34 @@ async fn standard_mapping_set_embedded_bc_to_cap_dataverse() {
     );
     assert_eq!(keep(counts(&got2)), keep(counts(&want2)), "second run");
     assert!(want1.total().inserted > 0);
+    // `create missing`: the demo's codes with no Sales option ('1M(8D)', 'EXW', 'OWN LOG.') became
+    // option values through InsertOptionValue on CAP's Dataverse, once; a later connector reads
+    // them back from the option set (the Metadata API), so the second run created none.
+    for (m, table, field, label) in [
+        ("PAYMENT TERMS", "account", "paymenttermscode", "1M(8D)"),
+        (
+            "SHIPMENT METHOD",
+            "account",
+            "address1_freighttermscode",
+            "EXW",
+        ),
+        (
+            "SHIPPING AGENT",
+            "salesorder",
+            "shippingmethodcode",
+            "OWN LOG.",
+        ),
+    ] {
+        let created = |r: &RunReport| {
+            r.mappings
+                .iter()
+                .find(|x| x.mapping == m)
+                .map(|x| x.counts.inserted)
+        };
+        assert_eq!((created(&got1), created(&got2)), (Some(1), Some(0)), "{m}");
+        let added = sales.added_options(table, field).await.unwrap();
+        assert!(added.iter().any(|(l, _)| l == label), "{m}: {added:?}");
+    }
     let requests = sales.http().request_count();
     let records = got1.total().inserted + got1.total().modified + got1.total().unchanged;
     eprintln!(

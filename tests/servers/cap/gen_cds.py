@@ -165,6 +165,10 @@ def gen_dataverse():
             for flag in ("read_only", "create_only", "update_only"):
                 if p.get(flag) and name != key:
                     meta[flag].append(name)
+            if p["type"] == "choice":
+                # The option set of a choice column (value -> label), for the Metadata API
+                # (InsertOptionValue, the attribute's OptionSet) server.js imitates.
+                meta.setdefault("choices", {})[name] = {str(v): str(l) for v, l in (p.get("values") or {}).items()}
             if p["type"] == "datetime":
                 meta["datetime"].append(name)
             elif p["type"] == "date":

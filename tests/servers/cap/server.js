@@ -524,12 +524,66 @@ async function nextNumber(bc, set) {
   }
 }
 
+// ---------------------------------------------------------------- option sets (Metadata API)
+// InsertOptionValue (MicrosoftDocs/powerapps-docs, Web API reference "InsertOptionValue Action"):
+// POST /api/data/v9.2/InsertOptionValue { EntityLogicalName, AttributeLogicalName,
+// Label: { LocalizedLabels: [{ Label, LanguageCode }] }, Value? } answers
+// InsertOptionValueResponse { NewOptionValue }. A label or value the set has already is refused
+// (400; the error code is Dataverse's generic invalid-argument one, not recorded from a real
+// answer). New values without `Value` start at the default publisher's prefix: 100000000.
+// The column's options are read back as the attribute's OptionSet (PicklistAttributeMetadata).
+const OPTION_SETS = {}
+function optionSet(logical, attribute) {
+  const set = Object.keys(info.dataverse).find((s) => info.dataverse[s].logical === logical)
+  const choices = set && (info.dataverse[set].choices || {})[attribute]
+  if (!choices) return null
+  const key = `${logical}.${attribute}`
+  if (!OPTION_SETS[key]) OPTION_SETS[key] = Object.entries(choices).map(([v, l]) => ({ value: Number(v), label: l }))
+  return OPTION_SETS[key]
+}
+function metadataError(res, message) {
+  res.status(400).json({ error: { code: '0x80040203', message } })
+}
+function insertOptionValue(req, res) {
+  const b = req.body || {}
+  const label = b.Label?.LocalizedLabels?.[0]?.Label
+  if (typeof b.EntityLogicalName !== 'string' || typeof b.AttributeLogicalName !== 'string' || typeof label !== 'string' || !label)
+    return metadataError(res, 'InsertOptionValue needs EntityLogicalName, AttributeLogicalName and a Label with a LocalizedLabel.')
+  const options = optionSet(b.EntityLogicalName, b.AttributeLogicalName)
+  if (!options)
+    return metadataError(res, `The attribute ${b.AttributeLogicalName} of entity ${b.EntityLogicalName} is not a picklist attribute.`)
+  if (options.some((o) => o.label.toLowerCase() === label.toLowerCase()))
+    return metadataError(res, `An option with the label '${label}' already exists in the option set of ${b.EntityLogicalName}.${b.AttributeLogicalName}.`)
+  let value = b.Value
+  if (value != null && (!Number.isInteger(value) || options.some((o) => o.value === value)))
+    return metadataError(res, `The value ${value} is already used by an option of ${b.EntityLogicalName}.${b.AttributeLogicalName}.`)
+  if (value == null) value = Math.max(99999999, ...options.map((o) => o.value)) + 1
+  options.push({ value, label })
+  res.status(200).json({
+    '@odata.context': `http://${req.headers.host}/api/data/v9.2/$metadata#Microsoft.Dynamics.CRM.InsertOptionValueResponse`,
+    NewOptionValue: value,
+  })
+}
+const PICKLIST = /^\/api\/data\/v9\.2\/EntityDefinitions\(LogicalName='([^']+)'\)\/Attributes\(LogicalName='([^']+)'\)\/Microsoft\.Dynamics\.CRM\.PicklistAttributeMetadata$/
+function picklistMetadata(req, res) {
+  const [, logical, attribute] = req.path.match(PICKLIST)
+  const options = optionSet(logical, attribute)
+  if (!options) return res.status(404).json({ error: { code: '0x80040217', message: `Could not find attribute ${attribute} of entity ${logical}.` } })
+  const text = (l) => ({ LocalizedLabels: [{ Label: l, LanguageCode: 1033 }], UserLocalizedLabel: { Label: l, LanguageCode: 1033 } })
+  res.status(200).json({
+    LogicalName: attribute,
+    OptionSet: { Options: options.map((o) => ({ Value: o.value, Label: text(o.label) })) },
+  })
+}
+
 // ---------------------------------------------------------------- custom server: loopback only
 // cds.server calls app.listen(port) without a host, which binds all interfaces.
 module.exports = (o) => {
   const app = express()
   const listen = app.listen.bind(app)
   app.listen = (port, ...rest) => listen(port, '127.0.0.1', ...rest)
+  app.post('/api/data/v9.2/InsertOptionValue', express.json(), insertOptionValue)
+  app.get(PICKLIST, picklistMetadata)
   app.use(dataverseAndBcResponses)
   o.app = app
   return cds.server(o)
