@@ -23,6 +23,7 @@ pub(crate) fn check_conditional(
     let from_left = matches!(side, SideOf::Left(_));
     let s = side.side().clone();
     filters::check_expr(cx, &s, &cond.expr);
+    super::value_sets::check_condition_placement(cx, &cond.expr);
     let against = if from_left {
         flows.backward
     } else {

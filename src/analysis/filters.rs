@@ -26,6 +26,7 @@ pub(crate) fn check_expr(cx: &mut Cx<'_>, side: &Side, expr: &Expr) {
                 }
             }
         }
+        Expr::InSet(t) => super::value_sets::check_in_set(cx, side, t),
     }
 }
 

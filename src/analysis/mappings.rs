@@ -51,6 +51,7 @@ pub(crate) fn check_mapping(cx: &mut Cx<'_>, m: &ast::MappingDecl) {
                 if let Some(s) = mcx.side_of(cx, &w.system) {
                     let side = s.side().clone();
                     filters::check_expr(cx, &side, &w.expr);
+                    super::value_sets::check_where_placement(cx, &w.expr);
                 }
             }
             Clause::Couple(c) => check_couple(cx, &mcx, c),

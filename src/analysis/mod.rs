@@ -23,6 +23,7 @@ mod options;
 pub mod policy;
 mod scope;
 mod types;
+mod value_sets;
 pub use types::is_guid;
 
 pub use model::*;

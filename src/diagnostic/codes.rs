@@ -77,6 +77,9 @@ codes! {
     FILTER_TYPE = "E0605", Error, "filter value does not fit the field";
     COUPLE_TYPE = "E0606", Error, "`couple by` fields of different types";
     SPLIT_LENGTH = "E0607", Error, "split length does not fit the target field";
+    UNKNOWN_VALUE_SET = "E0608", Error, "`is` names no value set";
+    VALUE_SET_TYPE = "E0609", Error, "value-set test on a field that holds no text";
+    VALUE_SET_PLACE = "E0610", Error, "value-set test not a part of the `where`'s top-level `and`";
     // Dependencies (E07)
     CYCLE = "E0701", Error, "dependency cycle";
     // Advice (W08)

@@ -59,5 +59,14 @@ pub(crate) fn describe_pred(p: &Pred) -> String {
             if *negated { "not " } else { "" },
             values.iter().map(val).collect::<Vec<_>>().join(", ")
         ),
+        Pred::InSet {
+            field,
+            negated,
+            set,
+        } => format!(
+            "{} is {}{set}",
+            name(field),
+            if *negated { "not " } else { "" }
+        ),
     }
 }

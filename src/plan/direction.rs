@@ -62,6 +62,9 @@ pub struct Direction {
     /// Every `where` of the mapping, as written; `source_filter` and `target_filter` are theirs.
     pub filters: Vec<FilterPlan>,
     pub source_filter: Option<Pred>,
+    /// The source-side `where`'s value-set tests: a record read that fails one is skipped with
+    /// the reason (counted, never silently left out).
+    pub source_guards: Vec<Pred>,
     pub target_filter: Option<Pred>,
     /// Match groups in priority order: (source field, target field) pairs, and case-insensitivity.
     pub couple_by: Vec<(Vec<(String, String)>, bool)>,

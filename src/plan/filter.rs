@@ -30,6 +30,12 @@ pub enum Pred {
         negated: bool,
         values: Vec<FValue>,
     },
+    /// `Code is iso4217`: never pushed down (no API knows the set); coupler evaluates it.
+    InSet {
+        field: Target,
+        negated: bool,
+        set: String,
+    },
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
@@ -137,6 +143,11 @@ pub fn resolve(model: &Model, side: &Side, expr: &Expr) -> Pred {
                 .iter()
                 .map(|v| value(model, side, &i.field.name, v))
                 .collect(),
+        },
+        Expr::InSet(i) => Pred::InSet {
+            field: target(model, side, &i.field.name, kind),
+            negated: i.negated,
+            set: i.set.name.clone(),
         },
     }
 }
@@ -262,7 +273,24 @@ impl Pred {
                     .collect();
                 format!("({})", parts.join(glue))
             }
+            Pred::InSet { .. } => return None,
         })
+    }
+
+    /// Splits a top-level conjunction into its value-set tests (each record they leave out is
+    /// skipped with the reason) and the rest, the filter proper.
+    pub fn split_value_sets(&self) -> (Vec<Pred>, Option<Pred>) {
+        let mut parts = Vec::new();
+        flatten_and(self, &mut parts);
+        let (sets, mut rest): (Vec<Pred>, Vec<Pred>) = parts
+            .into_iter()
+            .partition(|p| matches!(p, Pred::InSet { .. }));
+        let rest = match rest.len() {
+            0 => None,
+            1 => rest.pop(),
+            _ => Some(Pred::And { parts: rest }),
+        };
+        (sets, rest)
     }
 
     /// Splits a top-level conjunction into what the endpoint can evaluate and the rest,
@@ -330,6 +358,17 @@ impl Pred {
                     *negated,
                 )
             }
+            Pred::InSet {
+                field,
+                negated,
+                set,
+            } => {
+                let vals: Vec<String> = crate::schema::value_set::find(set)
+                    .map(|s| s.values().map(quote).collect())
+                    .unwrap_or_default();
+                let col = format!("UPPER({})", sql_ident(&field.field));
+                in_sql(&col, &vals, false, *negated)
+            }
         }
     }
 
@@ -346,8 +385,18 @@ impl Pred {
                 parts.iter().for_each(|p| p.collect_fields(out))
             }
             Pred::Not { inner } => inner.collect_fields(out),
-            Pred::Compare { field, .. } | Pred::In { field, .. } => out.push(&field.field),
+            Pred::Compare { field, .. } | Pred::In { field, .. } | Pred::InSet { field, .. } => {
+                out.push(&field.field)
+            }
         }
+    }
+}
+
+/// The parts of nested `and`s (parentheses are gone after `resolve`).
+fn flatten_and(p: &Pred, out: &mut Vec<Pred>) {
+    match p {
+        Pred::And { parts } => parts.iter().for_each(|q| flatten_and(q, out)),
+        other => out.push(other.clone()),
     }
 }
 

@@ -127,6 +127,7 @@ impl Lx<'_> {
             steps: Vec::new(),
             filters: Vec::new(),
             source_filter: None,
+            source_guards: Vec::new(),
             target_filter: None,
             couple_by: Vec::new(),
             create_values: Vec::new(),
@@ -164,7 +165,9 @@ impl Lx<'_> {
                 };
                 let f = filter_plan(self.model, side, w);
                 if on_source {
-                    d.source_filter = Some(f.predicate.clone());
+                    // Value-set tests are the engine's: what they leave out is reported.
+                    d.source_filter = f.rest.clone();
+                    d.source_guards.extend(f.guards.iter().cloned());
                 } else {
                     d.target_filter = Some(f.predicate.clone());
                 }
@@ -342,13 +345,23 @@ fn operand_text(system: &str, o: &Operand) -> String {
 fn filter_plan(model: &Model, side: &Side, w: &ast::WhereClause) -> FilterPlan {
     let kind = kind(model, side);
     let pred = filter::resolve(model, side, &w.expr);
-    let (odata, local) = pred.split_pushdown(kind);
+    let (guards, rest) = pred.split_value_sets();
+    let (odata, local) = match &rest {
+        Some(r) => r.split_pushdown(kind),
+        None => (None, None),
+    };
     FilterPlan {
         system: w.system.name.clone(),
         expression: printer::expr(&w.expr),
         odata,
         local: local.map(|p| describe_pred(&p)),
-        store: pred.to_sql(kind),
+        store: rest
+            .as_ref()
+            .map(|r| r.to_sql(kind))
+            .unwrap_or_else(|| "1".into()),
+        value_sets: guards.iter().map(describe_pred).collect(),
+        guards,
+        rest,
         predicate: pred,
     }
 }
@@ -384,6 +397,9 @@ fn source_fields(model: &Model, d: &Direction) -> Vec<String> {
     }
     if let Some(p) = &d.source_filter {
         p.fields().into_iter().for_each(&mut add);
+    }
+    for g in &d.source_guards {
+        g.fields().into_iter().for_each(&mut add);
     }
     for (pairs, _) in &d.couple_by {
         pairs.iter().for_each(|(s, _)| add(s));

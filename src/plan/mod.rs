@@ -1,7 +1,7 @@
 //! The execution plan: mappings in dependency stages, with everything a reviewer needs to know
 //! what will run — filters and their pushed-down queries, field steps, lookups, deferred patches.
 
-mod describe;
+pub(crate) mod describe;
 pub mod direction;
 pub mod filter;
 pub mod graph;
@@ -130,6 +130,15 @@ pub struct FilterPlan {
     /// The predicate of the embedded store, as SQL.
     pub store: String,
     pub predicate: Pred,
+    /// Value-set tests (`Code is iso4217`): coupler checks them on each record read, and a record
+    /// they leave out is skipped with the reason. Never part of `$filter` or `store`.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub value_sets: Vec<String>,
+    #[serde(skip)]
+    pub guards: Vec<Pred>,
+    /// The filter without its value-set tests: what the endpoint or store is given.
+    #[serde(skip)]
+    pub rest: Option<Pred>,
 }
 
 #[derive(Debug, Clone, Serialize)]

@@ -189,6 +189,9 @@ fn filters_text(out: &mut String, m: &MappingPlan) {
             Some(q) => {
                 let _ = writeln!(out, "    $filter: {q}");
             }
+            None if f.rest.is_none() => {
+                let _ = writeln!(out, "    $filter: (none: every record is read)");
+            }
             None => {
                 let _ = writeln!(
                     out,
@@ -198,6 +201,12 @@ fn filters_text(out: &mut String, m: &MappingPlan) {
         }
         if let Some(l) = &f.local {
             let _ = writeln!(out, "    checked by coupler after reading: {l}");
+        }
+        for v in &f.value_sets {
+            let _ = writeln!(
+                out,
+                "    checked by coupler, not in $filter: {v} (a record it leaves out is skipped with the reason)"
+            );
         }
         let _ = writeln!(out, "    store:   {}", f.store);
     }

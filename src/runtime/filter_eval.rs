@@ -20,7 +20,50 @@ pub fn matches(pred: &Pred, record: &Record) -> bool {
             let v = record.get(&field.field);
             values.iter().any(|x| compare(v, Cmp::Eq, x)) != *negated
         }
+        Pred::InSet {
+            field,
+            negated,
+            set,
+        } => in_set(record.get(&field.field), set) != *negated,
     }
+}
+
+/// Whether a value is a code of the named set (an unknown set holds nothing; the checker
+/// reports it).
+pub fn in_set(v: &Value, set: &str) -> bool {
+    let set = crate::schema::value_set::find(set);
+    v.as_str().zip(set).is_some_and(|(s, set)| set.contains(s))
+}
+
+/// The first value-set test `record` fails, as the reason it is skipped: "`Code` 'BTC' is not
+/// one of the ISO 4217 currency codes (`Code is iso4217`)".
+pub fn failed_value_set(guards: &[Pred], record: &Record) -> Option<String> {
+    guards
+        .iter()
+        .find(|g| !matches(g, record))
+        .map(|g| match g {
+            Pred::InSet {
+                field,
+                negated,
+                set,
+            } => {
+                let v = record.get(&field.field);
+                let shown = v
+                    .as_str()
+                    .map_or_else(|| v.to_string(), |s| format!("'{s}'"));
+                let title = crate::schema::value_set::find(set).map_or(set.as_str(), |s| s.title);
+                let (is, not) = if *negated {
+                    ("is", "not ")
+                } else {
+                    ("is not", "")
+                };
+                format!(
+                    "`{}` {shown} {is} one of the {title} (`{} is {not}{set}`)",
+                    field.field, field.field
+                )
+            }
+            other => crate::plan::describe::describe_pred(other),
+        })
 }
 
 fn is_blank(v: &Value) -> bool {

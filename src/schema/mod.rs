@@ -5,6 +5,7 @@ mod catalog;
 mod kind;
 mod nav;
 pub mod pull;
+pub mod value_set;
 
 pub use catalog::{Catalog, Field, FieldType, Table};
 pub use kind::SystemKind;

@@ -460,6 +460,8 @@ pub enum Expr {
     Paren(Box<Expr>, Span),
     Compare(Comparison),
     In(InList),
+    /// `Code is iso4217`: the value is in a named value set; evaluated by coupler, never pushed down.
+    InSet(InSet),
 }
 
 impl Expr {
@@ -468,6 +470,7 @@ impl Expr {
             Expr::Or(_, s) | Expr::And(_, s) | Expr::Not(_, s) | Expr::Paren(_, s) => *s,
             Expr::Compare(c) => c.span,
             Expr::In(i) => i.span,
+            Expr::InSet(i) => i.span,
         }
     }
 }
@@ -509,6 +512,16 @@ pub struct InList {
     pub field: Ident,
     pub negated: bool,
     pub values: Vec<Literal>,
+    pub span: Span,
+}
+
+/// `Code is iso4217`, `Code is not iso4217`
+#[derive(Clone, Debug, PartialEq)]
+pub struct InSet {
+    pub field: Ident,
+    pub negated: bool,
+    /// The value set's name (`iso4217`), as written.
+    pub set: Ident,
     pub span: Span,
 }
 

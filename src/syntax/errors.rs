@@ -48,7 +48,7 @@ fn describe(rule: Rule) -> Option<&'static str> {
         Rule::literal | Rule::number | Rule::kw_true | Rule::kw_false | Rule::kw_null => "a value",
         Rule::duration => "a duration such as `30m`",
         Rule::field_line | Rule::operand => "a field line (`Name <-> name`)",
-        Rule::cmp_op | Rule::in_list | Rule::kw_in => {
+        Rule::cmp_op | Rule::in_list | Rule::kw_in | Rule::in_set | Rule::kw_is => {
             "a comparison (`==`, `!=`, `<`, `in (...)`, ...)"
         }
         Rule::kw_and | Rule::kw_or => "`and`, `or`",

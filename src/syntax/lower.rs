@@ -816,6 +816,28 @@ impl<'t> Lowerer<'t> {
                         values,
                         span,
                     })
+                } else if next.as_rule() == Rule::in_set {
+                    let mut negated = false;
+                    let mut set = None;
+                    for p in kids(next) {
+                        match p.as_rule() {
+                            Rule::kw_not => negated = true,
+                            Rule::word => {
+                                set = Some(Ident {
+                                    name: p.as_str().to_string(),
+                                    quoted: false,
+                                    span: self.span(&p),
+                                })
+                            }
+                            _ => {}
+                        }
+                    }
+                    Expr::InSet(InSet {
+                        field,
+                        negated,
+                        set: set.expect("grammar: value set name"),
+                        span,
+                    })
                 } else {
                     let op_span = self.span(&next);
                     let op = match next.as_str() {
@@ -875,5 +897,6 @@ fn is_keyword(rule: Rule) -> bool {
             | Rule::kw_via
             | Rule::kw_and
             | Rule::kw_or
+            | Rule::kw_is
     )
 }

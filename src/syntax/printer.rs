@@ -510,6 +510,10 @@ pub fn expr(e: &Expr) -> String {
             let not = if i.negated { "not " } else { "" };
             format!("{} {not}in ({})", ident(&i.field), values.join(", "))
         }
+        Expr::InSet(i) => {
+            let not = if i.negated { "not " } else { "" };
+            format!("{} is {not}{}", ident(&i.field), i.set.name)
+        }
     }
 }
 

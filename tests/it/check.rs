@@ -132,6 +132,9 @@ fixtures! {
     couple_type => ["E0606"],
     split_length => ["E0607"],
     split_length_not_a_number => ["E0607"],
+    value_set_unknown => ["E0608"],
+    value_set_not_text => ["E0609"],
+    value_set_nested => ["E0610"],
     // E07: dependencies
     cycle_customer_contact => ["E0701"],
     cycle_three_mappings => ["E0701"],

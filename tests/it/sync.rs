@@ -252,16 +252,17 @@ fn contacts_synchronize_only_when_attached_to_a_company() {
 }
 
 #[test]
-/// Business Central has no "ISO Code" filter on currencies (CDS Setup Defaults), and the API's
-/// currencies page has no ISO Code: every currency goes, coupled by its code. A code Dataverse
-/// does not know is refused there and reported as failed.
-fn currencies_are_coupled_by_iso_code_and_all_synchronize() {
+/// The seed document's rule: only currencies with a standard ISO 4217 code are coupled and
+/// synchronized (`where bc: Code is iso4217` in CURRENCY). The others are skipped, counted and
+/// reported with the reason; nothing fails. Coupled by code ignoring case.
+fn currencies_are_coupled_by_iso_code_and_only_standard_codes_synchronize() {
     let usd = "c0000000-0000-4000-8000-0000000000c1";
     let p = Project::standard(
         json!({ "Currency": [
             { "Code": "EUR", "ISO Code": "EUR", "Description": "Euro" },
             { "Code": "USD", "ISO Code": "USD", "Description": "US Dollar" },
-            { "Code": "GOLD", "ISO Code": "", "Description": "Gold ounces" }
+            { "Code": "GOLD", "ISO Code": "", "Description": "Gold ounces" },
+            { "Code": "BTC", "ISO Code": "", "Description": "Bitcoin" }
         ]}),
         json!({ "transactioncurrency": [
             { "transactioncurrencyid": usd, "isocurrencycode": "USD", "currencyname": "Dollar" }
@@ -269,15 +270,95 @@ fn currencies_are_coupled_by_iso_code_and_all_synchronize() {
     );
     let o = p.run_ok(&["--full"]);
     let c = o.counts("CURRENCY", "->");
-    assert_eq!((c.coupled, c.inserted), (1, 2), "{c:?}");
+    assert_eq!(
+        (c.coupled, c.inserted, c.skipped, c.failed),
+        (1, 1, 2, 0),
+        "{c:?}"
+    );
     assert_eq!(
         names(&p, "sales.transactioncurrency", "isocurrencycode"),
-        ["EUR", "GOLD", "USD"]
+        ["EUR", "USD"]
+    );
+    let mut reasons: Vec<String> = o
+        .actions_of("CURRENCY")
+        .iter()
+        .filter(|a| a["kind"] == "skip")
+        .map(|a| a["reason"].as_str().unwrap_or_default().to_string())
+        .collect();
+    reasons.sort();
+    assert_eq!(
+        reasons,
+        [
+            "`Code` 'BTC' is not one of the ISO 4217 currency codes (`Code is iso4217`)",
+            "`Code` 'GOLD' is not one of the ISO 4217 currency codes (`Code is iso4217`)",
+        ]
     );
     // The existing USD was coupled, not duplicated, and now carries Business Central's name.
     let dollar = p.find("sales.transactioncurrency", "isocurrencycode", "USD");
     assert_eq!(dollar["transactioncurrencyid"], usd);
     assert_eq!(dollar["currencyname"], "US Dollar");
+    // Nothing changed since: a second run writes nothing and fails nothing.
+    let again = p.run_ok(&[]);
+    let c = again.counts("CURRENCY", "->");
+    assert_eq!((c.writes(), c.failed), (0, 0), "{c:?}");
+}
+
+/// CURRENCY without its ISO rule: Dataverse refuses a currency whose ISO code it does not know,
+/// and the currency is counted as failed with Dataverse's message.
+const CURRENCY_WITHOUT_ISO_RULE: &str = r#"
+mapping CURRENCY: bc.Currency -> sales.transactioncurrency {
+    couple by Code == isocurrencycode ignoring case
+    on missing: create
+    on delete: ignore
+
+    fields {
+        Code        -> isocurrencycode | truncate(5)
+        Description -> currencyname
+    }
+}
+"#;
+
+#[test]
+fn dataverse_refuses_a_currency_whose_iso_code_it_does_not_know() {
+    let p = Project::new(
+        CURRENCY_WITHOUT_ISO_RULE,
+        json!({ "Currency": [
+            { "Code": "EUR", "Description": "Euro" },
+            { "Code": "BTC", "Description": "Bitcoin" }
+        ]}),
+        json!({}),
+    );
+    let o = p.run(&[]);
+    let c = o.counts("CURRENCY", "->");
+    assert_eq!((c.inserted, c.failed), (1, 1), "{c:?}");
+    assert_eq!(
+        names(&p, "sales.transactioncurrency", "isocurrencycode"),
+        ["EUR"]
+    );
+    let errors = p.errors();
+    assert_eq!(errors.len(), 1, "{errors:#?}");
+    let message = errors[0]["message"].as_str().unwrap_or_default();
+    assert!(
+        message.contains("'BTC' is not a valid ISO currency code"),
+        "{message}"
+    );
+}
+
+#[test]
+/// A code written in lower case in one system is the same currency as the upper-case code in
+/// the other (`couple by Code == isocurrencycode ignoring case`): coupled, not duplicated.
+fn currencies_couple_by_code_ignoring_case() {
+    let usd = "c0000000-0000-4000-8000-0000000000c1";
+    let p = Project::standard(
+        json!({ "Currency": [{ "Code": "usd", "Description": "US Dollar" }] }),
+        json!({ "transactioncurrency": [
+            { "transactioncurrencyid": usd, "isocurrencycode": "USD", "currencyname": "Dollar" }
+        ]}),
+    );
+    let o = p.run_ok(&["--full"]);
+    let c = o.counts("CURRENCY", "->");
+    assert_eq!((c.coupled, c.inserted, c.failed), (1, 0, 0), "{c:?}");
+    assert_eq!(p.show("sales.transactioncurrency").len(), 1);
 }
 
 fn units_of_measure() -> Project {

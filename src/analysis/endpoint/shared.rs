@@ -70,5 +70,7 @@ fn labels<'e>(e: &'e Expr, out: &mut Vec<(&'e ast::Ident, &'e ast::Literal)>) {
         Expr::Not(inner, _) | Expr::Paren(inner, _) => labels(inner, out),
         Expr::Compare(c) => out.push((&c.field, &c.value)),
         Expr::In(i) => out.extend(i.values.iter().map(|v| (&i.field, v))),
+        // A value set holds codes, no option labels.
+        Expr::InSet(_) => {}
     }
 }

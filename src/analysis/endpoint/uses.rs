@@ -80,5 +80,6 @@ fn expr_fields<'e>(e: &'e Expr, out: &mut Vec<(&'e ast::Ident, bool)>) {
         Expr::Not(inner, _) | Expr::Paren(inner, _) => expr_fields(inner, out),
         Expr::Compare(c) => out.push((&c.field, false)),
         Expr::In(i) => out.push((&i.field, false)),
+        Expr::InSet(i) => out.push((&i.field, false)),
     }
 }

@@ -48,6 +48,9 @@ pub enum EmbeddedError {
     UnknownFieldOf { field: String, table: String },
     #[error("field `{0}` is read-only")]
     ReadOnly(String),
+    /// Dataverse creates a currency only for a code of its list of ISO currencies.
+    #[error("The currency code '{0}' is not a valid ISO currency code: Dataverse creates a currency only for a code of its list of ISO currencies (isocurrencycode)")]
+    UnknownCurrencyCode(String),
     #[error(transparent)]
     Value(#[from] ValueError),
     #[error("primary key field `{0}` needs a value")]

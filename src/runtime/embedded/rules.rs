@@ -38,6 +38,28 @@ impl EmbeddedSystem {
         Ok(out)
     }
 
+    /// Dataverse refuses a currency whose `isocurrencycode` is no ISO currency code (the
+    /// Currency form offers only its list; the Web API rejects others on create). The list kept
+    /// here is ISO 4217 (`schemas/value-sets/iso4217.txt`).
+    pub(super) fn check_currency_code(
+        &self,
+        b: &Batch<'_>,
+        values: &Map<String, Value>,
+    ) -> Res<()> {
+        if self.kind != SystemKind::Dataverse || b.table_name != "transactioncurrency" {
+            return Ok(());
+        }
+        let code = values
+            .get("isocurrencycode")
+            .and_then(Value::as_str)
+            .unwrap_or_default();
+        let iso = crate::schema::value_set::find("iso4217");
+        if iso.is_some_and(|s| s.contains(code)) {
+            return Ok(());
+        }
+        Err(EmbeddedError::UnknownCurrencyCode(code.to_string()))
+    }
+
     /// A number from the table's number series for a missing Business Central primary key.
     pub(super) fn next_number(
         conn: &Connection,

@@ -49,6 +49,21 @@ pub fn where_sql(pred: &Pred, kind: SystemKind, params: &mut Vec<SqlValue>) -> S
             }
             crate::plan::filter::in_sql(&col, &slots, values.contains(&FValue::Null), *negated)
         }
+        // A value set on a target-side filter (couple matching): its codes, compared in upper case.
+        Pred::InSet {
+            field,
+            negated,
+            set,
+        } => {
+            let col = format!("UPPER({})", quote_ident(&field.field));
+            let mut slots = Vec::new();
+            let codes = crate::schema::value_set::find(set).into_iter();
+            for v in codes.flat_map(|s| s.values()) {
+                params.push(SqlValue::Text(v.to_string()));
+                slots.push(format!("?{}", params.len()));
+            }
+            crate::plan::filter::in_sql(&col, &slots, false, *negated)
+        }
     }
 }
 

@@ -199,6 +199,7 @@ impl EmbeddedSystem {
         fields: &Map<String, Value>,
     ) -> Res<(String, Map<String, Value>)> {
         let mut values = self.stamped(b, fields)?;
+        self.check_currency_code(b, &values)?;
         self.defaults(b.table, &mut values);
         fill_keys(tx, b, &mut values)?;
         let (mut cols, mut params) = self.columns(b, &values);

@@ -4,6 +4,7 @@
 mod bc_fields;
 mod cap_smoke;
 mod connectors;
+mod currencies;
 mod e2e;
 mod e2e_orders;
 mod fault_matrix;

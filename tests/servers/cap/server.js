@@ -13,6 +13,14 @@ const cds = require('@sap/cds')
 const express = require('express')
 const info = require('./srv/model-info.json')
 
+// ISO 4217 currency codes, one a line (`#` comments): the codes Dataverse accepts for a currency.
+const ISO_CURRENCIES = new Set(
+  require('fs')
+    .readFileSync(path.join(__dirname, '../../../schemas/value-sets/iso4217.txt'), 'utf8')
+    .split('\n')
+    .map((l) => l.trim())
+    .filter((l) => l && !l.startsWith('#'))
+)
 const ROW_VERSION = 'systemRowVersion' // hidden etag of the line pages, never shown (gen_cds.py)
 const DEFAULT_USER = '11111111-1111-1111-1111-111111111111' // modifiedby when no user header is sent
 const BUSINESS_UNIT = '22222222-2222-2222-2222-222222222222'
@@ -255,6 +263,13 @@ cds.on('served', (services) => {
           }
           for (const c of meta.read_only) if (c in row) return refuse(c, 'is read-only: it cannot be set on create or update')
           const lookups = Object.entries(meta.lookups)
+          // Dataverse creates a currency only for an ISO currency code it knows (the embedded
+          // Dataverse gives the same answer; the list is ISO 4217, schemas/value-sets/iso4217.txt).
+          if (creating && set === 'transactioncurrencies' && !ISO_CURRENCIES.has(String(row.isocurrencycode ?? '').toUpperCase())) {
+            const message = `The currency code '${row.isocurrencycode ?? ''}' is not a valid ISO currency code: Dataverse creates a currency only for a code of its list of ISO currencies (isocurrencycode)`
+            console.warn(`[coupler] 400: ${message}`)
+            return req.reject(400, message)
+          }
           if (creating) {
             for (const c of meta.update_only) if (c in row) return refuse(c, 'cannot be set on create (update only)')
             for (const [f, l] of lookups) if (l.update_only && bound.includes(f)) return refuse(f, 'cannot be set on create (update only)')

@@ -14,6 +14,10 @@ impl Pass<'_, '_> {
         // The sides of the coupling: a borrowed mapping may pair the tables the other way.
         let (owner, source_side) = dir.couplings();
         let target_side = source_side.other();
+        // A value-set test of the source `where` (`Code is iso4217`): left out, with the reason.
+        if let Some(why) = filter_eval::failed_value_set(&dir.source_guards, record) {
+            return Ok(Decision::Skip(why));
+        }
         if let Some(c) = &coupling {
             if c.skipped {
                 return Ok(Decision::Skip("the coupling is marked skipped".into()));
