@@ -1,7 +1,7 @@
 //! Table mappings: the header, and every clause but the field lines (see `fields.rs`).
 
 use super::scope::{head_span, resolve_mapping, MappingCx};
-use super::{blocks, declarations, fields, filters, Cx, Dependency, DependencyKind, SideOf};
+use super::{blank, blocks, declarations, fields, filters, Cx, Dependency, DependencyKind, SideOf};
 use crate::diagnostic::{codes, suggest, Diagnostic};
 use crate::source::Span;
 use crate::syntax::ast::{self, Clause, ConflictPolicy, Direction, Policy};
@@ -79,6 +79,7 @@ pub(crate) fn check_mapping(cx: &mut Cx<'_>, m: &ast::MappingDecl) {
             Clause::Key(k) => check_override(cx, &mcx, k, false),
             Clause::Watermark(k) => check_override(cx, &mcx, k, true),
             Clause::When(w) => check_when(cx, w),
+            Clause::Blank(b) => blank::check_blank(cx, &mcx, b),
         }
     }
     check_flows(cx, m, flows);
@@ -119,6 +120,7 @@ fn check_duplicate_clauses(cx: &mut Cx<'_>, m: &ast::MappingDecl) {
             Clause::Watermark(k) => format!("watermark {}", k.system.name),
             Clause::CreateValues(c) => format!("on create {}", c.system.name),
             Clause::When(_) => "when".into(),
+            Clause::Blank(_) => "blank".into(),
             Clause::Couple(_) | Clause::After(_) => continue,
         };
         let span = clause.span();

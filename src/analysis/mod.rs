@@ -8,6 +8,7 @@
 //! scope (one mapping's sides), filters -> fields -> blocks -> mappings; declarations, options
 //! and cycles on cx; this file only runs them in order.
 
+mod blank;
 mod blocks;
 mod cx;
 mod cycles;

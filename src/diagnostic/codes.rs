@@ -80,6 +80,8 @@ codes! {
     UNKNOWN_VALUE_SET = "E0608", Error, "`is` names no value set";
     VALUE_SET_TYPE = "E0609", Error, "value-set test on a field that holds no text";
     VALUE_SET_PLACE = "E0610", Error, "value-set test not a part of the `where`'s top-level `and`";
+    BLANK_NOT_A_LOOKUP = "E0611", Error, "`blank is` names no lookup to the mapping's table";
+    BLANK_KEY_NOT_TEXT = "E0612", Error, "`blank is` on a mapping whose other side has no code key";
     // Dependencies (E07)
     CYCLE = "E0701", Error, "dependency cycle";
     // Advice (W08)

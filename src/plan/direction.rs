@@ -162,6 +162,8 @@ pub struct LookupTarget {
     pub left_system: String,
     /// For an option mapping: the system of its option set (labels match ignoring case).
     pub option_system: Option<String>,
+    /// `blank is ...`: the record a blank reference of the other system stands for.
+    pub blank: Option<super::BlankRef>,
 }
 
 impl LookupTarget {

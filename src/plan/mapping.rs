@@ -3,8 +3,8 @@
 
 use super::direction::{self, Direction, OwnChanges};
 use super::{
-    lower, CoupleGroup, CreateValue, Edge, FieldOverride, FieldStep, LeftOutLine, MappingPlan,
-    OptionsPlan, OwnChangesPlan, Policies, Schedule, SplitPlan,
+    lower, BlankRef, CoupleGroup, CreateValue, Edge, FieldOverride, FieldStep, LeftOutLine,
+    MappingPlan, OptionsPlan, OwnChangesPlan, Policies, Schedule, SplitPlan,
 };
 use crate::analysis::{Arrow, Dependency, DependencyKind, Mapping, MappingKind, Model, Side};
 use crate::syntax::ast::{self, Clause, Operand};
@@ -65,6 +65,7 @@ pub(super) fn compile(
         options: None,
         couple_via: None,
         split: None,
+        blank: None,
         own_changes: Vec::new(),
         directions,
     };
@@ -227,8 +228,28 @@ fn described_clauses(decl: &ast::MappingDecl, plan: &mut MappingPlan) {
                 field: k.field.name.clone(),
             }),
             Clause::CoupleVia(c) => plan.couple_via = Some(c.mapping.name.clone()),
+            Clause::Blank(b) => plan.blank = Some(blank_of(b)),
             _ => {}
         }
+    }
+}
+
+fn blank_of(b: &ast::BlankClause) -> BlankRef {
+    BlankRef {
+        system: b.target.system.name.clone(),
+        table: b.target.table.name.clone(),
+        field: b.target.field.name.clone(),
+    }
+}
+
+/// The mapping's `blank is` clause, for lookups through it.
+pub(super) fn blank_ref(m: &Mapping) -> Option<BlankRef> {
+    match &m.kind {
+        MappingKind::Table(decl) => decl.clauses.iter().find_map(|c| match c {
+            Clause::Blank(b) => Some(blank_of(b)),
+            _ => None,
+        }),
+        MappingKind::Options(_) => None,
     }
 }
 

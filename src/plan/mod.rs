@@ -70,6 +70,9 @@ pub struct MappingPlan {
     pub couple_via: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub split: Option<SplitPlan>,
+    /// `blank is S.T.F`: what a blank key of the other side stands for.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub blank: Option<BlankRef>,
     /// Loop prevention per pass: whether its reads leave out what the integration user changed.
     pub own_changes: Vec<OwnChangesPlan>,
     /// What the engine executes: one pass per direction (none for option mappings). The
@@ -88,6 +91,21 @@ pub struct OwnChangesPlan {
     /// Why they are read in a bidirectional mapping: a field that flows only out of `reads`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub one_way: Option<String>,
+}
+
+/// `blank is SYSTEM.TABLE.FIELD`: a blank key of the mapping's other side stands for the record
+/// that field of the table's (one) row names; that record stands for a blank key.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct BlankRef {
+    pub system: String,
+    pub table: String,
+    pub field: String,
+}
+
+impl std::fmt::Display for BlankRef {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}.{}.{}", self.system, self.table, self.field)
+    }
 }
 
 /// A field line the profile's endpoint does not serve.
@@ -306,6 +324,7 @@ fn lookup_targets(model: &Model) -> HashMap<String, LookupTarget> {
             let target = LookupTarget {
                 left_system: system(&m.left).unwrap_or_default(),
                 option_system: system(&m.right).filter(|_| m.is_options()),
+                blank: mapping::blank_ref(m),
             };
             (m.name.clone(), target)
         })

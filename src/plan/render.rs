@@ -81,6 +81,18 @@ fn mapping_text(out: &mut String, m: &MappingPlan, plan: &Plan) {
         let case = if g.ignore_case { ", ignoring case" } else { "" };
         let _ = writeln!(out, "  match {}: {}{case}", g.priority, pairs.join(" and "));
     }
+    if let Some(b) = &m.blank {
+        let prefix = format!("{}.", b.system);
+        let blank_side = if m.left.starts_with(&prefix) {
+            &m.right
+        } else {
+            &m.left
+        };
+        let _ = writeln!(
+            out,
+            "  a blank {blank_side} key stands for the record `{b}` names, and that record for a blank key"
+        );
+    }
     if let Some(o) = &m.options {
         let _ = writeln!(
             out,

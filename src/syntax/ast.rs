@@ -168,6 +168,7 @@ pub enum Clause {
     When(WhenClause),
     CoupleVia(CoupleVia),
     Split(SplitClause),
+    Blank(BlankClause),
 }
 
 impl Clause {
@@ -184,6 +185,7 @@ impl Clause {
             Clause::When(c) => c.span,
             Clause::CoupleVia(c) => c.span,
             Clause::Split(c) => c.span,
+            Clause::Blank(c) => c.span,
         }
     }
 
@@ -194,7 +196,7 @@ impl Clause {
             Clause::Key(_) => 1,
             Clause::Watermark(_) => 2,
             Clause::Where(_) => 3,
-            Clause::Couple(_) | Clause::CoupleVia(_) => 4,
+            Clause::Couple(_) | Clause::CoupleVia(_) | Clause::Blank(_) => 4,
             Clause::After(_) => 5,
             Clause::Policy(p) => match p.policy {
                 Policy::Missing(_) => 6,
@@ -442,6 +444,14 @@ pub struct DurationLit {
 pub struct FieldOverride {
     pub system: Ident,
     pub field: Ident,
+    pub span: Span,
+}
+
+/// `blank is sales.organization.basecurrencyid`: a blank key on the mapping's other side stands
+/// for the record this field names (Business Central's local currency, Dataverse's base currency).
+#[derive(Clone, Debug, PartialEq)]
+pub struct BlankClause {
+    pub target: FieldRef,
     pub span: Span,
 }
 

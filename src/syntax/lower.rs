@@ -336,6 +336,10 @@ impl<'t> Lowerer<'t> {
                     Clause::Watermark(o)
                 }
             }
+            Rule::blank_clause => Clause::Blank(BlankClause {
+                target: self.lower_field_ref(it.next()?),
+                span,
+            }),
             Rule::enabled_clause => Clause::When(WhenClause {
                 setting: self.lower_ident(it.next()?),
                 span,
@@ -898,5 +902,6 @@ fn is_keyword(rule: Rule) -> bool {
             | Rule::kw_and
             | Rule::kw_or
             | Rule::kw_is
+            | Rule::kw_blank
     )
 }

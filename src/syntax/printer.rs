@@ -314,6 +314,7 @@ impl<'a> Printer<'a> {
             Clause::Key(k) => format!("key {}: {}", ident(&k.system), ident(&k.field)),
             Clause::Watermark(k) => format!("watermark {}: {}", ident(&k.system), ident(&k.field)),
             Clause::When(w) => format!("when {}", ident(&w.setting)),
+            Clause::Blank(b) => format!("blank is {}", field_ref(&b.target)),
             Clause::CreateValues(c) => {
                 self.push_line(1, &format!("on create {} {{", ident(&c.system)), trailing);
                 self.assignments(2, c.system.span.end, &c.values, c.close);

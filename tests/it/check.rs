@@ -135,6 +135,8 @@ fixtures! {
     value_set_unknown => ["E0608"],
     value_set_not_text => ["E0609"],
     value_set_nested => ["E0610"],
+    blank_not_a_lookup => ["E0611"],
+    blank_key_not_text => ["E0612"],
     // E07: dependencies
     cycle_customer_contact => ["E0701"],
     cycle_three_mappings => ["E0701"],

@@ -11,6 +11,7 @@ mod first_use;
 mod fmt;
 mod http;
 mod layering;
+mod local_currency;
 mod plan;
 mod plan_is_run;
 mod plan_properties;

@@ -766,7 +766,14 @@ fn bases(path: &Path, text: &str) -> Vec<String> {
 /// The tables an item names.
 fn table_names(item: &ast::Item) -> Vec<String> {
     match item {
-        ast::Item::Mapping(m) => vec![m.left.table.name.clone(), m.right.table.name.clone()],
+        // A `blank is` clause reads its one-row table: the window keeps it whole.
+        ast::Item::Mapping(m) => [m.left.table.name.clone(), m.right.table.name.clone()]
+            .into_iter()
+            .chain(m.clauses.iter().filter_map(|c| match c {
+                ast::Clause::Blank(b) => Some(b.target.table.name.clone()),
+                _ => None,
+            }))
+            .collect(),
         ast::Item::Options(o) => [&o.left, &o.right]
             .into_iter()
             .chain(&o.also)

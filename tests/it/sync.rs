@@ -331,9 +331,10 @@ fn dataverse_refuses_a_currency_whose_iso_code_it_does_not_know() {
     let o = p.run(&[]);
     let c = o.counts("CURRENCY", "->");
     assert_eq!((c.inserted, c.failed), (1, 1), "{c:?}");
+    // USD: the organization's base currency, in Sales from the start as in every environment.
     assert_eq!(
         names(&p, "sales.transactioncurrency", "isocurrencycode"),
-        ["EUR"]
+        ["EUR", "USD"]
     );
     let errors = p.errors();
     assert_eq!(errors.len(), 1, "{errors:#?}");
@@ -2199,9 +2200,10 @@ fn select_runs_only_the_selected_mappings_and_their_dependencies() {
     );
     let o = p.run_ok(&["--select", "CURRENCY", "--full"]);
     assert_eq!(o.mapping_order(), ["CURRENCY"]);
+    // USD: the organization's base currency, in Sales from the start as in every environment.
     assert_eq!(
         names(&p, "sales.transactioncurrency", "isocurrencycode"),
-        ["EUR"]
+        ["EUR", "USD"]
     );
     assert!(p.show("sales.account").is_empty());
 
@@ -2228,9 +2230,9 @@ fn select_runs_only_the_selected_mappings_and_their_dependencies() {
 #[test]
 fn status_recommends_how_to_start_each_mapping() {
     let map = r#"
-mapping CURR: bc.Currency -> sales.transactioncurrency {
+mapping CURR: bc."Unit of Measure" -> sales.uomschedule {
     fields {
-        Code -> isocurrencycode
+        Code -> name
     }
 }
 

@@ -92,6 +92,10 @@ impl EmbeddedSystem {
         if let Some(f) = filter {
             conds.push(format!("({})", sql::where_sql(f, self.kind, &mut params)));
         }
+        // No condition at all: any record (a one-row table such as the organization).
+        if conds.is_empty() {
+            conds.push("1 = 1".into());
+        }
         self.query(table, &conds.join(" AND "), params, "LIMIT 2")
     }
 

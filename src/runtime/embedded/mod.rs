@@ -12,6 +12,7 @@ mod connector;
 mod error;
 mod open;
 mod option_sets;
+mod organization;
 mod read;
 mod rules;
 mod seed;

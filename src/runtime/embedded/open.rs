@@ -33,7 +33,9 @@ impl EmbeddedSystem {
                 Self::load_seed(path, name, kind, catalog.clone(), seed, integration_user)?;
             }
         }
-        Self::open_file(path, name, kind, catalog, integration_user)
+        let system = Self::open_file(path, name, kind, catalog, integration_user)?;
+        system.provision_organization()?;
+        Ok(system)
     }
 
     /// Loads the seed aside and renames it into place: a stopped load leaves nothing half-done.

@@ -48,6 +48,14 @@ pub enum EngineError {
         reference: String,
         via: String,
     },
+    /// A blank reference through a mapping with `blank is S.T.F`, where that record is unknown.
+    #[error("`{field}` is blank, which `{via}` says is the record `{blank}` names: {why}")]
+    BlankUnknown {
+        field: String,
+        via: String,
+        blank: String,
+        why: String,
+    },
     /// A `[parent]` lookup whose parent is not coupled yet: the record waits.
     #[error("waits for its parent: `{field}` = `{reference}` is not coupled in `{via}` yet")]
     AwaitsParent {
@@ -120,9 +128,9 @@ impl EngineError {
             | EngineError::FieldValue { .. }
             | EngineError::Transform { .. }
             | EngineError::Unnumbered { .. } => FailureKind::Value,
-            EngineError::NotCoupled { .. } | EngineError::AwaitsParent { .. } => {
-                FailureKind::Lookup
-            }
+            EngineError::NotCoupled { .. }
+            | EngineError::AwaitsParent { .. }
+            | EngineError::BlankUnknown { .. } => FailureKind::Lookup,
             EngineError::Parts { source, .. }
             | EngineError::Part { source, .. }
             | EngineError::Deferred(source) => source.failure_kind(),

@@ -22,6 +22,8 @@ pub struct Lookups<'a> {
     cache: Mutex<HashMap<(String, String, String), Option<String>>>,
     /// In a dry run: the couplings the run would have made, so later lookups see them.
     planned: Mutex<HashMap<(String, SideName, String), String>>,
+    /// What a blank key stands for, per mapping with `blank is` (read at the run's start).
+    pub blanks: super::blank::Blanks,
 }
 
 impl<'a> Lookups<'a> {
@@ -31,7 +33,12 @@ impl<'a> Lookups<'a> {
             targets,
             cache: Mutex::new(HashMap::new()),
             planned: Mutex::new(HashMap::new()),
+            blanks: Default::default(),
         }
+    }
+
+    pub fn with_blanks(self, blanks: super::blank::Blanks) -> Self {
+        Lookups { blanks, ..self }
     }
 
     /// Whether `system` holds the option set of option mapping `mapping`.
@@ -240,7 +247,20 @@ pub fn evaluate_steps(
             StepSource::Field(f) => (record.get(f).clone(), f.as_str()),
             StepSource::Const(v) => (v.clone(), "constant"),
         };
-        if let Some(via) = &step.via {
+        let blank = match &step.via {
+            Some(via) => super::blank::through(
+                &lookups.blanks,
+                via,
+                lookups.targets.get(via),
+                &dir.source_side.system,
+                &value,
+                source_name,
+            )?,
+            None => None,
+        };
+        if let Some(v) = blank {
+            value = v;
+        } else if let Some(via) = &step.via {
             // A blank option cannot name a code: it must not clear a code that simply has no
             // option (Business Central keeps such codes; Sales shows the option blank).
             if value.is_null() && lookups.is_option_side(via, &dir.source_side.system) {

@@ -2,6 +2,7 @@
 //! mapping as one pass per direction (left to right first), option mappings by label, and
 //! deferred lookups as patches once their stage finished.
 
+mod blank;
 pub mod compile;
 mod error;
 mod evaluate;
@@ -149,7 +150,8 @@ pub async fn run(
         model,
         state,
         systems,
-        lookups: Lookups::new(state, &plan.lookups),
+        lookups: Lookups::new(state, &plan.lookups)
+            .with_blanks(blank::load(&plan.lookups, systems).await),
         opts,
         run_id,
         observer,

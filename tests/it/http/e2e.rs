@@ -66,6 +66,9 @@ pub(super) async fn run_once(
         .unwrap()
 }
 
+/// The base currency of CAP's Dataverse organization (its seed).
+const CAP_BASE_CURRENCY: &str = "7d2b9c3e-0b1f-4e57-9a61-000000000001";
+
 pub(super) fn counts(r: &RunReport) -> Vec<String> {
     r.mappings
         .iter()
@@ -166,6 +169,25 @@ async fn standard_mapping_set_embedded_bc_to_cap_dataverse() {
         let added = sales.added_options(table, field).await.unwrap();
         assert!(added.iter().any(|(l, _)| l == label), "{m}: {added:?}");
     }
+    // Local currency: the demo's prices have a blank currency code; on CAP's Dataverse they
+    // carry the organization's base currency, which the connector read from `organizations`
+    // (tests/servers/cap/db/data/dv-organizations.csv).
+    let url = format!(
+        "{}/productpricelevels?$select=_transactioncurrencyid_value",
+        cap.dataverse_url()
+    );
+    let raw: serde_json::Value = reqwest::get(url).await.unwrap().json().await.unwrap();
+    let currencies: Vec<_> = raw["value"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["_transactioncurrencyid_value"].clone())
+        .collect();
+    assert!(!currencies.is_empty());
+    assert!(
+        currencies.iter().all(|c| c == CAP_BASE_CURRENCY),
+        "{currencies:?}"
+    );
     let requests = sales.http().request_count();
     let records = got1.total().inserted + got1.total().modified + got1.total().unchanged;
     eprintln!(

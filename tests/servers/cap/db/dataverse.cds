@@ -298,6 +298,19 @@ entity opportunities {
   modifiedby : Association to systemusers on modifiedby.systemuserid = _modifiedby_value;
 }
 
+// organization -> entity set organizations: MicrosoftDocs/powerapps-docs/powerapps-docs/developer/data-platform/reference/entities/organization.md@013a73dbd8777142afd1aecbb28fc27b1371caa5
+entity organizations {
+  key organizationid : UUID;
+  @cds.on.insert: $now
+  createdon : Timestamp;
+  @odata.etag @cds.on.insert: $now @cds.on.update: $now
+  modifiedon : Timestamp;
+  _basecurrencyid_value : UUID;
+  _modifiedby_value : UUID;
+  basecurrencyid : Association to transactioncurrencies on basecurrencyid.transactioncurrencyid = _basecurrencyid_value;
+  modifiedby : Association to systemusers on modifiedby.systemuserid = _modifiedby_value;
+}
+
 // pricelevel -> entity set pricelevels: MicrosoftDocs/dynamics-365-customer-engagement/ce/developer/reference/entities/pricelevel.md@b9738223cc21f3f3f2cbf06f7eacd5b1dd2dd96b
 entity pricelevels {
   key pricelevelid : UUID;

@@ -11,6 +11,7 @@ service DataverseService {
   entity invoicedetails as projection on dv.invoicedetails excluding { _ownerid_value_type };
   entity invoices as projection on dv.invoices excluding { _customerid_value_type, _ownerid_value_type };
   entity opportunities as projection on dv.opportunities excluding { _customerid_value_type, _ownerid_value_type };
+  entity organizations as projection on dv.organizations;
   entity pricelevels as projection on dv.pricelevels;
   entity productpricelevels as projection on dv.productpricelevels;
   entity products as projection on dv.products;
