@@ -2,7 +2,7 @@
 
 use super::option_labels;
 use super::scope::{resolve_mapping, MappingCx};
-use super::{filters, types, Cx, Dependency, DependencyKind, Side};
+use super::{filters, through, types, Cx, Dependency, DependencyKind, Side};
 use crate::diagnostic::{codes, suggest, Diagnostic};
 use crate::schema::Field;
 use crate::source::Span;
@@ -18,6 +18,7 @@ pub(crate) struct Flows {
 }
 
 /// One operand after resolution.
+#[derive(Clone)]
 enum Resolved {
     Field(Side, ast::Ident, Box<Field>),
     Const(ast::Literal),
@@ -160,8 +161,28 @@ fn check_line(
         Some(v) => record_via(cx, mcx, line, v),
         None => true,
     };
+    // `through`: the exchanged value (its TO) is what the `via` looks up, not the operand.
+    let exchanged = line.through.as_ref().map(|t| {
+        let fields = [&left, &right].map(|r| match r {
+            Resolved::Field(s, n, f) => Some((s, n, f.as_ref())),
+            _ => None,
+        });
+        through::check_through(cx, line, t, fields)
+    });
     if let (Some(v), true) = (&line.via, via_ok) {
-        check_via(cx, v, &left, &right);
+        let skip = |r: &Resolved| match (r, &exchanged) {
+            (_, Some(None)) => true,
+            (Resolved::Field(s, _, _), Some(Some(system))) => s.system == *system,
+            _ => false,
+        };
+        let pick = |r: &Resolved| {
+            if skip(r) {
+                Resolved::Unknown
+            } else {
+                r.clone()
+            }
+        };
+        check_via(cx, v, &pick(&left), &pick(&right));
     }
 
     let mut const_reported = false;

@@ -23,6 +23,7 @@ mod option_values;
 mod options;
 pub mod policy;
 mod scope;
+mod through;
 mod types;
 mod value_sets;
 pub use types::is_guid;

@@ -69,6 +69,9 @@ codes! {
     MODIFIER_NEEDS_VIA = "E0504", Error, "modifier needs a lookup";
     CONFLICTING_MODIFIERS = "E0505", Error, "modifiers exclude each other";
     BORROWED_COUPLINGS = "E0506", Error, "`couple via` with a clause that couples or creates";
+    THROUGH_WITHOUT_VIA = "E0520", Error, "`through` on a line without `via`";
+    THROUGH_OTHER_SYSTEM = "E0521", Error, "`through` table of a system the line's field is not in";
+    THROUGH_TYPE = "E0522", Error, "`through` column of another type than the line's field";
     // Types (E06)
     FUNCTION_TYPE = "E0601", Error, "function does not accept the value's type";
     TYPE_MISMATCH = "E0602", Error, "source and target types do not match";

@@ -17,6 +17,8 @@ pub struct Step {
     /// Compiled once by the checker; shared by both steps of a `<->` line.
     pub transforms: Pipeline,
     pub via: Option<String>,
+    /// `through T(FROM -> TO where ...)`: the value exchanged within its system around the `via`.
+    pub through: Option<std::sync::Arc<ThroughRef>>,
     pub not_null: bool,
     pub clear_on_fail: bool,
     pub deferred: bool,
@@ -28,6 +30,19 @@ pub struct Step {
     pub shown: FieldStep,
     /// Where the line was written: the plan lists the steps of both directions in this order.
     pub line: u32,
+}
+
+/// `through SYSTEM.TABLE(FROM -> TO where FILTER)`, resolved: the rows of the table the filter
+/// keeps pair a FROM value with a TO value.
+#[derive(Debug)]
+pub struct ThroughRef {
+    pub system: String,
+    pub table: String,
+    pub from: String,
+    pub to: String,
+    pub filter: Option<Pred>,
+    /// As written (`through bc."Contact Business Relation"(...)`): names the clause in messages.
+    pub shown: String,
 }
 
 /// `split`: the rest of a long source text on extra target records.

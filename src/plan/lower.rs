@@ -2,7 +2,9 @@
 //! direction (left to right first). The plan's rendered parts are read off the result.
 
 use super::describe::describe_pred;
-use super::direction::{ConflictWinner, Direction, OwnChanges, Split, Step, StepSource};
+use super::direction::{
+    ConflictWinner, Direction, OwnChanges, Split, Step, StepSource, ThroughRef,
+};
 use super::filter::{self, Pred};
 use super::{CreateValue, FieldStep, FilterPlan};
 use crate::analysis::Arrow;
@@ -288,6 +290,7 @@ impl Lx<'_> {
                 target: target.name.clone(),
                 transforms: self.pipeline(line),
                 via: line.via.as_ref().map(|v| v.name.clone()),
+                through: line.through.as_ref().map(|t| Arc::new(self.through(t))),
                 not_null: has(ModifierKind::NotNull),
                 clear_on_fail: has(ModifierKind::ClearOnFail),
                 deferred: has(ModifierKind::Deferred),
@@ -298,6 +301,24 @@ impl Lx<'_> {
             });
         }
         steps
+    }
+
+    fn through(&self, t: &ast::Through) -> ThroughRef {
+        let side = Side {
+            system: t.table.system.name.clone(),
+            table: t.table.table.name.clone(),
+        };
+        ThroughRef {
+            filter: t
+                .filter
+                .as_ref()
+                .map(|e| filter::resolve(self.model, &side, e)),
+            system: side.system,
+            table: side.table,
+            from: t.from.name.clone(),
+            to: t.to.name.clone(),
+            shown: printer::through(t).trim_start().to_string(),
+        }
     }
 
     /// The line's transforms as the checker compiled them.
@@ -324,6 +345,10 @@ impl Lx<'_> {
             transforms: line.transforms.iter().map(printer::call).collect(),
             target,
             via: line.via.as_ref().map(|v| v.name.clone()),
+            through: line
+                .through
+                .as_ref()
+                .map(|t| printer::through(t).trim_start().to_string()),
             modifiers: line
                 .modifiers
                 .iter()

@@ -123,6 +123,7 @@ fn options_plan(m: &Mapping, o: &ast::OptionsDecl, plan: &mut MappingPlan) {
         transforms: Vec::new(),
         target: printer::field_ref(target),
         via: None,
+        through: None,
         modifiers: Vec::new(),
         when: None,
     });

@@ -175,6 +175,9 @@ pub struct FieldStep {
     pub target: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub via: Option<String>,
+    /// `through T(FROM -> TO where ...)`, as written.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub through: Option<String>,
     pub modifiers: Vec<&'static str>,
     /// `fields when SYSTEM: EXPR`: the step applies to the source records that match.
     #[serde(skip_serializing_if = "Option::is_none")]

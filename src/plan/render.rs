@@ -249,6 +249,9 @@ fn steps_text(out: &mut String, m: &MappingPlan) {
             if let Some(v) = &s.via {
                 let _ = write!(line, "  via {v}");
             }
+            if let Some(t) = &s.through {
+                let _ = write!(line, " {t}");
+            }
             if !s.modifiers.is_empty() {
                 let _ = write!(line, "  [{}]", s.modifiers.join(", "));
             }
@@ -300,6 +303,9 @@ fn split_text(out: &mut String, m: &MappingPlan) {
             line.push_str(&s.target);
             if let Some(v) = &s.via {
                 let _ = write!(line, "  via {v}");
+            }
+            if let Some(t) = &s.through {
+                let _ = write!(line, " {t}");
             }
             let _ = writeln!(out, "{}", line.trim_end());
         }

@@ -297,8 +297,21 @@ pub struct FieldLine {
     pub arrow: Arrow,
     pub right: Operand,
     pub via: Option<Ident>,
+    pub through: Option<Through>,
     pub transforms: Vec<Call>,
     pub modifiers: Vec<Modifier>,
+    pub span: Span,
+}
+
+/// `through bc."Contact Business Relation"("Contact No." -> "No." where "Link to Table" ==
+/// 'Customer')`: the line's value is a `from` of `table`; the rows the filter keeps exchange it
+/// for their `to`, which the `via` looks up (and the other way back).
+#[derive(Clone, Debug, PartialEq)]
+pub struct Through {
+    pub table: TableRef,
+    pub from: Ident,
+    pub to: Ident,
+    pub filter: Option<Expr>,
     pub span: Span,
 }
 

@@ -604,6 +604,7 @@ impl<'t> Lowerer<'t> {
         let arrow = self.lower_arrow(it.next().expect("grammar: arrow"));
         let right = self.lower_operand(it.next().expect("grammar: right operand"));
         let mut via = None;
+        let mut through = None;
         let mut transforms = Vec::new();
         let mut modifiers = Vec::new();
         for p in it {
@@ -613,6 +614,7 @@ impl<'t> Lowerer<'t> {
                         .find(|q| q.as_rule() == Rule::mapping_name)
                         .map(|q| self.lower_ident(q))
                 }
+                Rule::through => through = Some(self.lower_through(p)),
                 Rule::transform => {
                     if let Some(call) = kids(p).next() {
                         transforms.push(self.lower_call(call));
@@ -631,8 +633,26 @@ impl<'t> Lowerer<'t> {
             arrow,
             right,
             via,
+            through,
             transforms,
             modifiers,
+            span,
+        }
+    }
+
+    fn lower_through(&mut self, pair: P<'_>) -> Through {
+        let span = self.span(&pair);
+        let mut it =
+            kids(pair).filter(|p| !matches!(p.as_rule(), Rule::kw_through | Rule::kw_where));
+        let table = self.lower_table_ref(it.next().expect("grammar: through table"));
+        let from = self.lower_ident(it.next().expect("grammar: through from"));
+        let to = self.lower_ident(it.next().expect("grammar: through to"));
+        let filter = it.next().map(|e| self.lower_expr(e));
+        Through {
+            table,
+            from,
+            to,
+            filter,
             span,
         }
     }
@@ -903,5 +923,6 @@ fn is_keyword(rule: Rule) -> bool {
             | Rule::kw_or
             | Rule::kw_is
             | Rule::kw_blank
+            | Rule::kw_through
     )
 }

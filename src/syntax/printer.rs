@@ -383,6 +383,9 @@ impl<'a> Printer<'a> {
                 line.push_str(" via ");
                 line.push_str(&mapping_name(v));
             }
+            if let Some(t) = &l.through {
+                line.push_str(&through(t));
+            }
             for t in &l.transforms {
                 line.push_str(" | ");
                 line.push_str(&call(t));
@@ -492,6 +495,21 @@ pub fn call(c: &Call) -> String {
     }
     let args: Vec<String> = c.args.iter().map(Literal::source_text).collect();
     format!("{}({})", ident(&c.name), args.join(", "))
+}
+
+/// ` through T(FROM -> TO where EXPR)`
+pub fn through(t: &Through) -> String {
+    let filter = t
+        .filter
+        .as_ref()
+        .map(|e| format!(" where {}", expr(e)))
+        .unwrap_or_default();
+    format!(
+        " through {}({} -> {}{filter})",
+        table_ref(&t.table),
+        ident(&t.from),
+        ident(&t.to)
+    )
 }
 
 pub fn expr(e: &Expr) -> String {

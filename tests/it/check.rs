@@ -109,6 +109,9 @@ fixtures! {
     conflicting_modifiers => ["E0505"],
     parent_modifier_conflicts => ["E0505", "E0504"],
     borrowed_couplings => ["E0506"],
+    through_without_via => ["E0502", "E0520"],
+    through_other_system => ["E0521"],
+    through_type => ["E0522"],
     couple_via_wrong_tables => ["E0501", "E0304"],
     // E06: types
     function_type => ["E0601"],

@@ -16,6 +16,9 @@ fn project() -> Project {
                 { "No.": "CT2", "Type": "Person", "Company No.": "CT1", "First Name": "Ann", "Surname": "Lee" },
                 { "No.": "CT3", "Type": "Person", "Company No.": "CT1", "First Name": "Bo", "Surname": "Kim" }
             ],
+            "Contact Business Relation": [
+                { "Contact No.": "CT1", "Business Relation Code": "CUST", "Link to Table": "Customer", "No.": "C1" }
+            ],
             "Customer": [
                 { "No.": "C1", "Name": "Alpha", "Primary Contact No.": "CT2" },
                 { "No.": "C2", "Name": "Beta", "Primary Contact No.": "CT3" },

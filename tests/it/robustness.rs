@@ -769,9 +769,17 @@ fn table_names(item: &ast::Item) -> Vec<String> {
         // A `blank is` clause reads its one-row table: the window keeps it whole.
         ast::Item::Mapping(m) => [m.left.table.name.clone(), m.right.table.name.clone()]
             .into_iter()
-            .chain(m.clauses.iter().filter_map(|c| match c {
-                ast::Clause::Blank(b) => Some(b.target.table.name.clone()),
-                _ => None,
+            .chain(m.clauses.iter().flat_map(|c| {
+                match c {
+                    ast::Clause::Blank(b) => vec![b.target.table.name.clone()],
+                    // A `through` table is read by its line: the window keeps it whole too.
+                    ast::Clause::Fields(f) => f
+                        .lines
+                        .iter()
+                        .filter_map(|l| l.through.as_ref().map(|t| t.table.table.name.clone()))
+                        .collect(),
+                    _ => Vec::new(),
+                }
             }))
             .collect(),
         ast::Item::Options(o) => [&o.left, &o.right]

@@ -225,6 +225,10 @@ fn contacts_synchronize_only_when_attached_to_a_company() {
             { "No.": "CT1", "Type": "Company", "Name": "Alpha Company" },
             { "No.": "CT2", "Type": "Person", "Company No.": "CT1", "First Name": "Ann", "Surname": "Attached" },
             { "No.": "CT3", "Type": "Person", "First Name": "Sam", "Surname": "Solo" }
+        ],
+        "Customer": [{ "No.": "C1", "Name": "Alpha Company" }],
+        "Contact Business Relation": [
+            { "Contact No.": "CT1", "Business Relation Code": "CUST", "Link to Table": "Customer", "No.": "C1" }
         ]}),
         json!({
             "account": [{ "accountid": account, "name": "Beta", "customertypecode": "Customer" }],
@@ -243,11 +247,17 @@ fn contacts_synchronize_only_when_attached_to_a_company() {
         names(&p, "sales.contact", "lastname"),
         ["Attached", "Free", "Parented"]
     );
-    // Business Central gets the contact that has a parent account, not the free one (the
-    // company contact CT1 has no surname: `<null>`).
+    // Business Central gets the contact that has a parent account, not the free one, under the
+    // company contact Business Central gave the new customer Beta (CustCont-Update). Company
+    // contacts have no surname: `<null>` (CT1, and Beta's).
     assert_eq!(
         names(&p, "bc.Contact", "Surname"),
-        ["<null>", "Attached", "Parented", "Solo"]
+        ["<null>", "<null>", "Attached", "Parented", "Solo"]
+    );
+    let beta = p.find("bc.Contact", "Name", "Beta");
+    assert_eq!(
+        p.find("bc.Contact", "Surname", "Parented")["Company No."],
+        beta["No."]
     );
 }
 
@@ -1644,6 +1654,9 @@ fn the_primary_contact_is_patched_in_after_contacts_ran() {
                 { "No.": "CT1", "Type": "Company", "Name": "Alpha Company" },
                 { "No.": "CT2", "Type": "Person", "Company No.": "CT1", "First Name": "Ann", "Surname": "Lee" }
             ],
+            "Contact Business Relation": [
+                { "Contact No.": "CT1", "Business Relation Code": "CUST", "Link to Table": "Customer", "No.": "C1" }
+            ],
             "Customer": [{ "No.": "C1", "Name": "Alpha", "Primary Contact No.": "CT2" }]
         }),
         json!({}),
@@ -1679,6 +1692,9 @@ fn a_change_of_only_the_deferred_field_is_synchronized() {
                 { "No.": "CT1", "Type": "Company", "Name": "Alpha Company" },
                 { "No.": "CT2", "Type": "Person", "Company No.": "CT1", "First Name": "Ann", "Surname": "Lee" },
                 { "No.": "CT3", "Type": "Person", "Company No.": "CT1", "First Name": "Bo", "Surname": "Kim" }
+            ],
+            "Contact Business Relation": [
+                { "Contact No.": "CT1", "Business Relation Code": "CUST", "Link to Table": "Customer", "No.": "C1" }
             ],
             "Customer": [{ "No.": "C1", "Name": "Alpha", "Primary Contact No.": "CT2" }]
         }),

@@ -139,6 +139,9 @@ pub fn serve(
             }
         }
     }
+    let (diagnostics, lines) = throughs_left_out(model, &cx, &left_out);
+    out.extend(diagnostics);
+    left_out.extend(lines);
     model.left_out.extend(left_out);
     make_one_way(model, &one_way);
     // Until nothing more: a mapping left out for its parent may be another's parent.
@@ -182,6 +185,21 @@ impl Cx<'_> {
             "Business Central API v2.0 has no entity set for this table. If the endpoint publishes one (a custom API page), declare it in the profile: `publishes: {{ \"{}\": {{ entity_set: <name>, fields: {{ ... }} }} }}`; otherwise nothing to do: `coupler plan --profile {}` lists what this profile leaves out",
             table.name, self.profile
         ))
+    }
+
+    /// A `through` table the API does not serve: the line is left out.
+    fn through_left_out(&self, t: &ast::Through) -> Diagnostic {
+        Diagnostic::new(
+            codes::LINE_LEFT_OUT,
+            t.table.span,
+            format!(
+                "`{}` is not in the Business Central API, so this line is left out: {}",
+                t.table.table.name,
+                self.binds()
+            ),
+        )
+        .label("goes through a table the API has no entity set for")
+        .help("the records are synchronized without this field; a custom API page that publishes the table would bring it back")
     }
 
     fn line_left_out(
@@ -369,6 +387,53 @@ fn lookups_through_left_out(model: &mut Model) -> Vec<Diagnostic> {
     }
     model.left_out.extend(more);
     out
+}
+
+/// Lines that go `through` a table the endpoint does not serve are left out (W0903), except in
+/// mappings left out whole already.
+fn throughs_left_out(
+    model: &Model,
+    cx: &Cx<'_>,
+    already: &[LeftOut],
+) -> (Vec<Diagnostic>, Vec<LeftOut>) {
+    let system = cx.system;
+    let mut out: Vec<Diagnostic> = Vec::new();
+    let mut left_out: Vec<LeftOut> = Vec::new();
+    for m in model.mappings.values().filter(|m| model.enabled(m)) {
+        let whole = already
+            .iter()
+            .any(|l| l.mapping == m.name && l.line.is_none());
+        let MappingKind::Table(decl) = &m.kind else {
+            continue;
+        };
+        for line in all_lines(decl).filter(|_| !whole) {
+            let Some(t) = line
+                .through
+                .as_ref()
+                .filter(|t| t.table.system.name == system)
+            else {
+                continue;
+            };
+            let served = model
+                .systems
+                .get(system)
+                .and_then(|s| s.table(&t.table.table.name));
+            if served.is_none_or(|table| table.api.is_some()) {
+                continue;
+            }
+            out.push(cx.through_left_out(t));
+            left_out.push(LeftOut {
+                mapping: m.name.clone(),
+                line: Some(line.span),
+                what: t.table.table.name.clone(),
+                reason: format!(
+                    "`{system}` serves no `{}` (no API entity set), which the line goes through",
+                    t.table.table.name
+                ),
+            });
+        }
+    }
+    (out, left_out)
 }
 
 fn all_lines(decl: &ast::MappingDecl) -> impl Iterator<Item = &ast::FieldLine> {

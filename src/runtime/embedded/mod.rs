@@ -9,6 +9,7 @@
 
 mod codec;
 mod connector;
+mod contact_company;
 mod error;
 mod open;
 mod option_sets;

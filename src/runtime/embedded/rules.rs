@@ -147,6 +147,7 @@ impl EmbeddedSystem {
         id: &str,
         values: &Map<String, Value>,
     ) -> Res<()> {
+        self.add_company_contact(tx, b, values)?;
         if self.kind != SystemKind::Dataverse || b.table_name != "uomschedule" {
             return Ok(());
         }

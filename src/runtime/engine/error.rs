@@ -56,6 +56,15 @@ pub enum EngineError {
         blank: String,
         why: String,
     },
+    /// `through`: the value has no row (or several rows) to exchange it, or the table could not
+    /// be read.
+    #[error("`{field}` = `{value}` goes {through}: {why}")]
+    ThroughFailed {
+        field: String,
+        value: String,
+        through: String,
+        why: String,
+    },
     /// A `[parent]` lookup whose parent is not coupled yet: the record waits.
     #[error("waits for its parent: `{field}` = `{reference}` is not coupled in `{via}` yet")]
     AwaitsParent {
@@ -130,7 +139,8 @@ impl EngineError {
             | EngineError::Unnumbered { .. } => FailureKind::Value,
             EngineError::NotCoupled { .. }
             | EngineError::AwaitsParent { .. }
-            | EngineError::BlankUnknown { .. } => FailureKind::Lookup,
+            | EngineError::BlankUnknown { .. }
+            | EngineError::ThroughFailed { .. } => FailureKind::Lookup,
             EngineError::Parts { source, .. }
             | EngineError::Part { source, .. }
             | EngineError::Deferred(source) => source.failure_kind(),

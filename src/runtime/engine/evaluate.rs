@@ -24,6 +24,8 @@ pub struct Lookups<'a> {
     planned: Mutex<HashMap<(String, SideName, String), String>>,
     /// What a blank key stands for, per mapping with `blank is` (read at the run's start).
     pub blanks: super::blank::Blanks,
+    /// The rows each `through` clause exchanges values through (read at the run's start).
+    throughs: Mutex<super::through::Throughs>,
 }
 
 impl<'a> Lookups<'a> {
@@ -34,11 +36,31 @@ impl<'a> Lookups<'a> {
             cache: Mutex::new(HashMap::new()),
             planned: Mutex::new(HashMap::new()),
             blanks: Default::default(),
+            throughs: Default::default(),
         }
     }
 
     pub fn with_blanks(self, blanks: super::blank::Blanks) -> Self {
         Lookups { blanks, ..self }
+    }
+
+    /// The rows of `through` clauses a pass read at its start (replacing older reads).
+    pub fn set_throughs(&self, fresh: super::through::Throughs) {
+        self.throughs
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .extend(fresh);
+    }
+
+    fn exchange(
+        &self,
+        t: &crate::plan::direction::ThroughRef,
+        value: &Value,
+        forward: bool,
+        field: &str,
+    ) -> Res<Value> {
+        let throughs = self.throughs.lock().unwrap_or_else(|p| p.into_inner());
+        super::through::exchange(&throughs, t, value, forward, field)
     }
 
     /// Whether `system` holds the option set of option mapping `mapping`.
@@ -65,6 +87,16 @@ impl<'a> Lookups<'a> {
             (mapping.to_string(), side.other(), other.to_string()),
             reference.to_string(),
         );
+    }
+
+    /// Whether `reference` on `system`'s side of `via` is a coupling only a dry run made (its
+    /// record does not exist yet, so nothing can be read about it).
+    fn is_planned(&self, via: &str, system: &str, reference: &str) -> bool {
+        let Some(m) = self.targets.get(via) else {
+            return false;
+        };
+        let planned = self.planned.lock().unwrap_or_else(|p| p.into_inner());
+        planned.contains_key(&(via.to_string(), m.side_of(system), reference.to_string()))
     }
 
     /// Forgets cached lookups of a mapping whose couplings changed.
@@ -247,6 +279,13 @@ pub fn evaluate_steps(
             StepSource::Field(f) => (record.get(f).clone(), f.as_str()),
             StepSource::Const(v) => (v.clone(), "constant"),
         };
+        // `through`, read side: the value is exchanged before it is looked up.
+        let through = step.through.as_deref();
+        if let Some(t) = through.filter(|t| t.system == dir.source_side.system) {
+            value = lookups
+                .exchange(t, &value, true, source_name)
+                .map_err(EvalError::Fail)?;
+        }
         let blank = match &step.via {
             Some(via) => super::blank::through(
                 &lookups.blanks,
@@ -268,7 +307,19 @@ pub fn evaluate_steps(
             }
             if let Some(reference) = ref_text(&value) {
                 match lookups.resolve(via, &dir.source_side.system, &reference)? {
-                    Some(r) => value = Value::String(r),
+                    // `through`, written side: what the lookup gave is exchanged back.
+                    Some(r) => match through.filter(|t| t.system == dir.target_side.system) {
+                        // A dry run's predicted record: it has no row to exchange it through yet.
+                        Some(_) if lookups.is_planned(via, &dir.target_side.system, &r) => {
+                            value = Value::String(r)
+                        }
+                        Some(t) => {
+                            value = lookups
+                                .exchange(t, &Value::String(r), false, source_name)
+                                .map_err(EvalError::Fail)?
+                        }
+                        None => value = Value::String(r),
+                    },
                     None if step.clear_on_fail => value = Value::Null,
                     // A code with no matching option leaves the option blank (Business Central's rule).
                     None if lookups.is_options(via) => value = Value::Null,

@@ -12,6 +12,7 @@ mod pass;
 mod pending;
 pub mod report;
 mod text;
+mod through;
 
 pub use error::EngineError;
 pub use evaluate::reference;

@@ -217,6 +217,8 @@ impl<'c, 'a> Pass<'c, 'a> {
         let dir = self.dir;
         self.target
             .writable(&dir.target_side.table, &written_fields(dir))?;
+        ctx.lookups
+            .set_throughs(super::through::load(dir, ctx.systems).await);
         // Records that failed last time come first, whether or not they changed since; so do
         // split records whose extra records a stopped run left unconfirmed.
         let mut failed = ctx.state.failed_ids(&dir.mapping, dir.arrow)?;
