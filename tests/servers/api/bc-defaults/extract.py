@@ -223,8 +223,35 @@ FIELD = re.compile(r"field\(\s*\d+\s*;\s*(\"[^\"]+\"|\w+)\s*;")
 EXTERNAL = re.compile(r"ExternalName\s*=\s*'([^']*)'")
 
 
+MEMBERS = re.compile(r"OptionMembers\s*=\s*([^;]*);")
+CAPTIONS = re.compile(r"OptionCaption\s*=\s*'((?:[^']|'')*)'")
+ORDINALS = re.compile(r"OptionOrdinalValues\s*=\s*([^;]*);")
+
+
+class Column:
+    """A proxy table field: its column name and, for an Option, members -> (caption, value)."""
+
+    def __init__(self, name, body):
+        self.name = name
+        self.options = {}
+        members = MEMBERS.search(body)
+        if not members:
+            return
+        names = [unquote(t) for t in tokens(members.group(1)) if t != ","]
+        captions = CAPTIONS.search(body)
+        captions = unquote(f"'{captions.group(1)}'").split(",") if captions else names
+        ordinals = ORDINALS.search(body)
+        values = (
+            [int(v) for v in ordinals.group(1).replace(" ", "").split(",")]
+            if ordinals
+            else list(range(len(names)))
+        )
+        for member, caption, value in zip(names, captions, values):
+            self.options[member] = (caption, value)
+
+
 def proxy_tables(git_dir, commit):
-    """table name -> (entity, {field identifier -> column}, path)"""
+    """table name -> (entity, {field identifier -> Column}, path)"""
     out = {}
     for d in TABLE_DIRS:
         for path in git(git_dir, "ls-tree", "--name-only", f"{commit}:{d}").split():
@@ -245,7 +272,7 @@ def proxy_tables(git_dir, commit):
                 end = found[n + 1].start() if n + 1 < len(found) else len(text)
                 col = EXTERNAL.search(text, m.end(), end)
                 if col:
-                    fields[unquote(m.group(1))] = col.group(1)
+                    fields[unquote(m.group(1))] = Column(col.group(1), text[m.end() : end])
             out[unquote(head.group(1))] = (ext.group(1), fields, full)
     return out
 
@@ -273,6 +300,13 @@ class Extractor:
             return proc.records[toks[0]], unquote(toks[4])
         raise SystemExit(f"{proc.name}: field not understood: {' '.join(toks)}")
 
+    def option_of(self, proc, toks):
+        """`Format(Var.Field::Member)` of a proxy table: the member's caption and value."""
+        if toks[:2] == ["Format", "("] and "::" in toks and toks[3] == ".":
+            table = proc.records.get(toks[2])
+            return self.option(table, unquote(toks[4]), unquote(toks[toks.index("::") + 1]))
+        return None
+
     def constant(self, toks):
         if len(toks) == 1 and toks[0].startswith("'"):
             value = unquote(toks[0])
@@ -287,7 +321,14 @@ class Extractor:
         entity, fields, _ = self.tables[table]
         if ident not in fields:
             raise SystemExit(f'no column for "{table}".{ident}')
-        return fields[ident]
+        return fields[ident].name
+
+    def option(self, table, ident, member):
+        """(caption, value) of an Option member of a proxy table field, when known."""
+        if table not in self.tables:
+            return None
+        column = self.tables[table][1].get(ident)
+        return column.options.get(member) if column else None
 
     def mapping(self, proc, name, when, codeunit, default_direction):
         m = None
@@ -329,6 +370,9 @@ class Extractor:
                 constant = self.constant(a[4])
                 if constant is not None:
                     field["constant"] = constant
+                    option = self.option_of(proc, a[4])
+                    if option:
+                        field["constant_caption"], field["constant_value"] = option
                 field["validate_field"] = a[5] == ["true"]
                 field["validate_integration_field"] = a[6] == ["true"]
                 m["fields"].append(entry(field, conds))
@@ -441,7 +485,9 @@ HEADER = """\
 # Table Mapping's / Integration Field Mapping's Direction; `arrow` is the same in coupler's
 # notation (-> to Dataverse, <- from Dataverse, <-> both). A field with bc_field null is a
 # constant written to Dataverse; dataverse_field null, a constant written to Business Central.
-# `constant` is the Constant Value as the code writes it (for `Format(X::Member)`, the member).
+# `constant` is the Constant Value as the code writes it (for `Format(X::Member)`, the member);
+# for an Option of a proxy table, constant_caption / constant_value are the member's OptionCaption
+# and OptionOrdinalValues entry (the Dataverse choice's label and value).
 # not_null / clear_value_on_failed_sync are written only where the code sets them.
 """
 
