@@ -4,6 +4,7 @@
 mod check;
 mod cli;
 mod crash_points;
+mod defaults;
 mod demo;
 mod docs;
 mod examples;
