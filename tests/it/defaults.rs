@@ -3,7 +3,8 @@
 //! `tests/servers/api/bc-defaults/default-mappings.yaml` is generated from Microsoft's AL (CDS
 //! and CRM Setup Defaults, microsoft/BCApps; its README says how). For every default table
 //! mapping the standard set must have a mapping of that name (or the alias below) on the same
-//! tables in the same direction, and for every default field mapping a field line with the same
+//! tables in the same direction, with `on missing: skip` where Business Central synchronizes only
+//! coupled records (`create` where it does not), and for every default field mapping a field line with the same
 //! pair (a field or a constant on each side), the same direction and the same Not Null / Clear
 //! Value on Failed Sync. What differs on purpose is listed in `KNOWN`, each with its reason; the
 //! test fails on a difference not listed and on a listed one that no longer exists.
@@ -108,6 +109,8 @@ enum Kind {
     NoMapping,
     /// The mapping is on other tables or in another direction (the line says what is here).
     Mapping,
+    /// "Synch. Only Coupled Records" is not `on missing: skip` (false: not `create`).
+    Coupling,
     /// No field line with that pair.
     Missing,
     /// A field line with that pair, in another direction.
@@ -147,6 +150,7 @@ struct BcMapping {
     bc_table: String,
     dataverse_entity: String,
     arrow: String,
+    synch_only_coupled_records: bool,
     fields: Vec<BcField>,
 }
 
@@ -246,6 +250,8 @@ struct Line {
 /// A mapping or options declaration of the standard set.
 struct Here {
     tables: String,
+    /// `on missing: skip` (Some(true)) / `create` (Some(false)); options have none.
+    only_coupled: Option<bool>,
     lines: Vec<Line>,
 }
 
@@ -283,7 +289,18 @@ fn mapping_here(m: &ast::MappingDecl) -> Here {
         m.arrow.dir.as_str(),
         m.right.table.name
     );
-    Here { tables, lines }
+    let only_coupled = m.clauses.iter().find_map(|c| match c {
+        ast::Clause::Policy(ast::PolicyClause {
+            policy: ast::Policy::Missing(missing),
+            ..
+        }) => Some(matches!(missing, ast::MissingPolicy::Skip)),
+        _ => None,
+    });
+    Here {
+        tables,
+        only_coupled,
+        lines,
+    }
 }
 
 /// An options declaration is Business Central's option table mapping with its one field.
@@ -303,6 +320,7 @@ fn options_here(o: &ast::OptionsDecl) -> Here {
     );
     Here {
         tables,
+        only_coupled: None,
         lines: vec![line],
     }
 }
@@ -383,6 +401,16 @@ fn compare(recorded: &Recorded, standard: &BTreeMap<String, Here>) -> Outcome {
         if tables != here.tables {
             let line = format!("{tables} (here: {})", here.tables);
             out.differences.insert(difference(line, Kind::Mapping));
+        }
+        if here
+            .only_coupled
+            .is_some_and(|skip| skip != bc.synch_only_coupled_records)
+        {
+            let line = format!(
+                "synch only coupled records: {}",
+                bc.synch_only_coupled_records
+            );
+            out.differences.insert(difference(line, Kind::Coupling));
         }
         for field in &bc.fields {
             match compare_field(field, here) {
