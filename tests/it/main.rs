@@ -5,6 +5,7 @@ mod check;
 mod cli;
 mod contact_company;
 mod crash_points;
+mod defaults;
 mod demo;
 mod docs;
 mod examples;
