@@ -92,14 +92,6 @@ const KNOWN: &[Known] = &[
         kind: Kind::Missing,
         reason: PRODUCT_NUMBER,
     },
-    Known {
-        mapping: "OPPORTUNITY",
-        line: "\"Contact Company No.\" -> parentaccountid",
-        kind: Kind::Missing,
-        reason: "issue 13: contact <-> company parent account in progress (Business Central \
-            names the company contact, reached through Contact Business Relation, not a coupled \
-            customer)",
-    },
 ];
 
 /// What differs. `Direction` and `Mapping` carry what the standard set has instead.
