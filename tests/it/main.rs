@@ -3,6 +3,7 @@
 
 mod check;
 mod cli;
+mod companies;
 mod crash_points;
 mod demo;
 mod docs;
