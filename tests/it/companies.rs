@@ -292,3 +292,98 @@ fn a_scoped_system_needs_the_company_in_the_profile() {
     assert_ne!(code(&out), 0);
     assert!(stderr(&out).contains("`company_id`"), "{}", stderr(&out));
 }
+
+/// The demo variant (docs/demo.md, "Two companies"): both companies run with no failure, share
+/// the currencies, keep their customers apart, and a second run of each writes nothing.
+#[test]
+fn the_two_company_demo_runs_clean_and_then_writes_nothing() {
+    use crate::support::common::{copy_dir, repo};
+    let dir = tempfile::Builder::new()
+        .prefix("coupler-two-companies-")
+        .tempdir()
+        .expect("temp dir");
+    let root = dir.path();
+    for d in ["examples", "schemas"] {
+        copy_dir(&repo().join(d), &root.join(d));
+    }
+    std::fs::copy(repo().join("coupler.yaml"), root.join("coupler.yaml")).expect("coupler.yaml");
+    let run = |profile: &str| -> Value {
+        let out = coupler([
+            "run",
+            "--profile",
+            profile,
+            "examples/two-companies.map",
+            "--full",
+            "--format",
+            "json",
+        ])
+        .current_dir(root)
+        .output();
+        assert_eq!(code(&out), 0, "run {profile}: {}", stderr(&out));
+        let doc: Value = serde_json::from_slice(&out.stdout).expect("JSON");
+        doc["report"]["mappings"].clone()
+    };
+    let sum = |report: &Value, what: &str| -> u64 {
+        report
+            .as_array()
+            .expect("mappings")
+            .iter()
+            .map(|m| m["counts"][what].as_u64().unwrap_or(0))
+            .sum()
+    };
+    for p in ["demo-us", "demo-ca"] {
+        let first = run(p);
+        assert_eq!(sum(&first, "failed"), 0, "{p}: {first:#}");
+        assert!(sum(&first, "inserted") > 0, "{p}: {first:#}");
+    }
+    for p in ["demo-us", "demo-ca"] {
+        let again = run(p);
+        assert_eq!(
+            sum(&again, "inserted") + sum(&again, "modified") + sum(&again, "failed"),
+            0,
+            "{p}: {again:#}"
+        );
+    }
+    let out = coupler([
+        "show",
+        "--profile",
+        "demo-us",
+        "sales.account",
+        "--mappings",
+        "examples/two-companies.map",
+        "--format",
+        "json",
+    ])
+    .current_dir(root)
+    .output();
+    let accounts: Value = serde_json::from_slice(&out.stdout).expect("JSON");
+    let trey: Vec<&Value> = accounts
+        .as_array()
+        .expect("records")
+        .iter()
+        .filter(|r| r["name"] == "Trey Research")
+        .collect();
+    assert_eq!(trey.len(), 2, "one Trey Research per company: {accounts:#}");
+    assert_ne!(trey[0]["bcbi_companyid"], trey[1]["bcbi_companyid"]);
+}
+
+/// The plan shows the company filter pushed down and the stamp.
+#[test]
+fn the_plan_shows_the_company_filter() {
+    let dir = project(true);
+    let out = coupler(["plan", "sync.map"])
+        .current_dir(dir.path())
+        .output();
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains(
+            "$filter: _bcbi_companyid_value eq <company> or _bcbi_companyid_value eq null"
+        ),
+        "{text}"
+    );
+    assert!(
+        text.contains("writes:  bcbi_companyid = <company>"),
+        "{text}"
+    );
+}
