@@ -84,8 +84,17 @@ impl Connector for CompanyScoped {
 
     async fn read_changes(&self, q: &ChangeQuery<'_>, after: Option<&Cursor>) -> Res<Page> {
         let scoped = self.with_scope(q.table, q.filter);
+        // The column is read too: `claim` stamps only the records that have no company.
+        let fields = q.fields.map(|f| {
+            let mut f = f.to_vec();
+            if self.scoped(q.table) && !f.contains(&self.column) {
+                f.push(self.column.clone());
+            }
+            f
+        });
         let q = ChangeQuery {
             filter: scoped.as_ref(),
+            fields: fields.as_deref(),
             ..q.clone()
         };
         self.inner.read_changes(&q, after).await
