@@ -274,6 +274,7 @@ pub fn open_with(
                 )
                 .map_err(|e| fail(format!("system `{name}`: {e}")))?;
                 let sys = Arc::new(sys);
+                company_row_exists(system, endpoint, sys.as_ref())?;
                 embedded.insert(name.clone(), sys.clone());
                 systems.insert(name.clone(), scoped(system, endpoint, &profile, sys)?);
             }
@@ -335,6 +336,40 @@ fn scoped(
         id,
         tables,
     )))
+}
+
+/// An embedded Dataverse holds the row of the profile's company in the company entity (the
+/// column's lookup target), as Business Central finds its `bcbi_company` row before it
+/// synchronizes (CDS Integration Impl. `InitializeCompanyCache`: "Company has not been found").
+/// Over HTTP the row is not looked up before the run.
+fn company_row_exists(
+    system: &crate::analysis::System,
+    endpoint: &Endpoint,
+    sys: &dyn Connector,
+) -> Result<(), Stop> {
+    let (Some(scope), Some(id), Some(catalog)) =
+        (&system.company, endpoint.company_id(), &system.catalog)
+    else {
+        return Ok(());
+    };
+    let entity = catalog
+        .tables
+        .values()
+        .filter_map(|t| t.fields.get(&scope.column))
+        .find_map(|f| f.lookup.first().cloned());
+    let Some(entity) = entity else {
+        return Ok(());
+    };
+    let id = id.trim_matches(|c| c == '{' || c == '}').to_lowercase();
+    let found = block_on(sys.read_by_ids(&entity, std::slice::from_ref(&id)))?
+        .map_err(|e| fail(format!("system `{}`: {e}", system.name)))?;
+    if found.is_empty() {
+        return Err(fail(format!(
+            "system `{}`: `company_id` {id} is no row of `{entity}`; name the row of this Business Central company",
+            system.name
+        )));
+    }
+    Ok(())
 }
 
 /// A Dataverse or Business Central endpoint as a connector. Dataverse's integration user is

@@ -387,3 +387,23 @@ fn the_plan_shows_the_company_filter() {
         "{text}"
     );
 }
+
+#[test]
+fn a_company_id_that_is_no_company_row_stops_the_run() {
+    let dir = project(true);
+    let root = dir.path();
+    let yaml = std::fs::read_to_string(root.join("coupler.yaml")).expect("yaml");
+    write(
+        &root.join("coupler.yaml"),
+        &yaml.replace(COMPANY_A, "99999999-0000-4000-8000-000000000009"),
+    );
+    let out = coupler(["run", "--profile", "a", "sync.map"])
+        .current_dir(root)
+        .output();
+    assert_ne!(code(&out), 0);
+    assert!(
+        stderr(&out).contains("is no row of `bcbi_company`"),
+        "{}",
+        stderr(&out)
+    );
+}
