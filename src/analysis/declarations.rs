@@ -161,6 +161,7 @@ fn declare_system(cx: &mut Cx<'_>, s: &ast::SystemDecl, dir: &Path) {
         return;
     }
     let catalog = load_schema(cx, s, &path, kind);
+    let company = super::company::declare(cx, s, kind, catalog.as_deref());
     cx.model.systems.insert(
         s.name.name.clone(),
         System {
@@ -168,6 +169,7 @@ fn declare_system(cx: &mut Cx<'_>, s: &ast::SystemDecl, dir: &Path) {
             kind,
             schema_path: path,
             catalog,
+            company,
             span: s.span,
         },
     );

@@ -6,10 +6,11 @@
 //!
 //! The files import one way: policy, types -> model -> cx (what every check shares) ->
 //! scope (one mapping's sides), filters -> fields -> blocks -> mappings; declarations, options
-//! and cycles on cx; this file only runs them in order.
+//! company and cycles on cx; this file only runs them in order.
 
 mod blank;
 mod blocks;
+mod company;
 mod cx;
 mod cycles;
 mod declarations;
@@ -71,6 +72,7 @@ pub fn analyze(files: &[ParsedFile<'_>], sources: &SourceMap) -> (Model, Diagnos
             }
         }
     }
+    company::check_company(&mut cx);
     cycles::check_cycles(&mut cx);
     (cx.model, cx.diags)
 }

@@ -19,6 +19,8 @@ pub struct System {
     pub schema_path: PathBuf,
     /// None when the catalog could not be loaded (already reported).
     pub catalog: Option<Arc<Catalog>>,
+    /// `company COLUMN except ...`: which Business Central company each record belongs to.
+    pub company: Option<CompanyScope>,
     pub span: Span,
 }
 
@@ -26,6 +28,27 @@ impl System {
     pub fn table(&self, name: &str) -> Option<&Table> {
         self.catalog.as_ref()?.table(name)
     }
+
+    /// The company column of `table` when the system is company-scoped and the table is not
+    /// one every company shares.
+    pub fn company_column(&self, table: &str) -> Option<&str> {
+        let c = self.company.as_ref()?;
+        (!c.except.iter().any(|e| e == table)).then_some(c.column.as_str())
+    }
+}
+
+/// A system's company scope, as Business Central keeps one Dataverse environment apart for
+/// several companies (CDS Integration Impl. `SetCompanyId`, CDS Setup Defaults'
+/// `CompanyId = <this company>|<empty>` filters; microsoft/BCApps
+/// src/Layers/W1/BaseApp/Integration/Dataverse/, c3414ede3ec7bab5a928f312c1208dbd0f8e39a7).
+#[derive(Debug, Clone)]
+pub struct CompanyScope {
+    /// The lookup column (`bcbi_companyid`).
+    pub column: String,
+    /// The entities every company shares (`except`).
+    pub except: Vec<String>,
+    /// The column's name where it was written.
+    pub span: Span,
 }
 
 /// Which side of a mapping (the left system of the header, or the right).

@@ -258,8 +258,12 @@ pub fn open_with(
             Endpoint::Embedded {
                 seed,
                 integration_user,
+                database,
+                ..
             } => {
-                let db = profile.state_dir().join(format!("{name}.db"));
+                let db = database
+                    .clone()
+                    .unwrap_or_else(|| profile.state_dir().join(format!("{name}.db")));
                 let sys = EmbeddedSystem::open(
                     &db,
                     name,
@@ -270,12 +274,13 @@ pub fn open_with(
                 )
                 .map_err(|e| fail(format!("system `{name}`: {e}")))?;
                 let sys = Arc::new(sys);
+                company_row_exists(system, endpoint, sys.as_ref())?;
                 embedded.insert(name.clone(), sys.clone());
-                systems.insert(name.clone(), sys);
+                systems.insert(name.clone(), scoped(system, endpoint, &profile, sys)?);
             }
             Endpoint::BusinessCentral { .. } | Endpoint::Dataverse { .. } => {
                 let sys = http_connector(name, endpoint, catalog)?;
-                systems.insert(name.clone(), sys);
+                systems.insert(name.clone(), scoped(system, endpoint, &profile, sys)?);
             }
         }
     }
@@ -285,6 +290,86 @@ pub fn open_with(
         systems,
         embedded,
     })
+}
+
+/// The connector of a company-scoped system, reading and writing for the profile's company
+/// only (`company COLUMN` in the mapping set, `company_id` in the profile); others as they are.
+fn scoped(
+    system: &crate::analysis::System,
+    endpoint: &Endpoint,
+    profile: &ResolvedProfile,
+    sys: Arc<dyn Connector>,
+) -> Result<Arc<dyn Connector>, Stop> {
+    let name = &system.name;
+    let (scope, id): (&crate::analysis::CompanyScope, &str) = match (&system.company, endpoint.company_id()) {
+        (None, None) => return Ok(sys),
+        (Some(scope), Some(id)) => (scope, id),
+        (Some(scope), None) => {
+            return Err(fail(format!(
+                "system `{name}` is company-scoped (`company {}`): profile `{}` must name the company with `company_id` under `profiles.{}.systems.{name}`",
+                scope.column, profile.name, profile.name
+            )))
+        }
+        (None, Some(_)) => {
+            return Err(fail(format!(
+                "profile `{}` names a `company_id` for system `{name}`, but the mapping set declares no company scope on it (`company COLUMN` after its `system` line)",
+                profile.name
+            )))
+        }
+    };
+    let tables = system
+        .catalog
+        .as_ref()
+        .map(|c| {
+            c.tables
+                .iter()
+                .filter(|(t, table)| {
+                    table.fields.contains_key(&scope.column) && system.company_column(t).is_some()
+                })
+                .map(|(t, _)| t.clone())
+                .collect()
+        })
+        .unwrap_or_default();
+    Ok(Arc::new(crate::runtime::company::CompanyScoped::new(
+        sys,
+        &scope.column,
+        id,
+        tables,
+    )))
+}
+
+/// An embedded Dataverse holds the row of the profile's company in the company entity (the
+/// column's lookup target), as Business Central finds its `bcbi_company` row before it
+/// synchronizes (CDS Integration Impl. `InitializeCompanyCache`: "Company has not been found").
+/// Over HTTP the row is not looked up before the run.
+fn company_row_exists(
+    system: &crate::analysis::System,
+    endpoint: &Endpoint,
+    sys: &dyn Connector,
+) -> Result<(), Stop> {
+    let (Some(scope), Some(id), Some(catalog)) =
+        (&system.company, endpoint.company_id(), &system.catalog)
+    else {
+        return Ok(());
+    };
+    let entity = catalog
+        .tables
+        .values()
+        .filter_map(|t| t.fields.get(&scope.column))
+        .find_map(|f| f.lookup.first().cloned());
+    let Some(entity) = entity else {
+        return Ok(());
+    };
+    let id = id.trim_matches(|c| c == '{' || c == '}').to_lowercase();
+    let found = block_on(sys.read_by_ids(&entity, std::slice::from_ref(&id)))?
+        .map_err(|e| fail(format!("system `{}`: {e}", system.name)))?;
+    if found.is_empty() {
+        return Err(fail(format!(
+            "system `{}`: `company_id` {id} is no row of `{entity}`; name the row of this Business Central company",
+            system.name
+        )));
+    }
+    Ok(())
 }
 
 /// A Dataverse or Business Central endpoint as a connector. Dataverse's integration user is
@@ -305,6 +390,7 @@ fn http_connector(
             integration_user,
             limits,
             time_zone,
+            ..
         } => {
             // Checked when the profile was loaded (config::validate_endpoint).
             let zone = match time_zone {

@@ -43,6 +43,15 @@ pub enum Endpoint {
         /// Who the integration writes as; changes by this user are never synchronized back.
         #[serde(default = "default_integration_user")]
         integration_user: String,
+        /// The database file, relative to `coupler.yaml`; default `<state folder>/<system>.db`.
+        /// Profiles that name the same file share one embedded system (several Business
+        /// Central companies, one Dataverse).
+        #[serde(default)]
+        database: Option<PathBuf>,
+        /// For a company-scoped Dataverse system (`company COLUMN` in the mapping set): the id
+        /// of this Business Central company's row in the company entity (`bcbi_company`).
+        #[serde(default)]
+        company_id: Option<String>,
     },
     /// Business Central API v2.0: `url` is the API root (`…/api/v2.0`), `company` the company
     /// name (optional when the environment has one company).
@@ -79,7 +88,25 @@ pub enum Endpoint {
         /// with the UserLocal behaviour hold midnight of that zone. Default: UTC.
         #[serde(default)]
         time_zone: Option<String>,
+        /// For a company-scoped system (`company COLUMN` in the mapping set): the id of this
+        /// Business Central company's row in the company entity (`bcbi_company`), as Business
+        /// Central finds it by the company's external id (CDS Integration Impl.
+        /// `InitializeCompanyCache`).
+        #[serde(default)]
+        company_id: Option<String>,
     },
+}
+
+impl Endpoint {
+    /// The company id of a company-scoped Dataverse endpoint (`company_id`).
+    pub fn company_id(&self) -> Option<&str> {
+        match self {
+            Endpoint::Embedded { company_id, .. } | Endpoint::Dataverse { company_id, .. } => {
+                company_id.as_deref()
+            }
+            Endpoint::BusinessCentral { .. } => None,
+        }
+    }
 }
 
 /// A table a Business Central endpoint publishes beyond API v2.0.
@@ -246,9 +273,20 @@ pub fn load_profile_for(
     };
     for (sys, ep) in systems.iter_mut() {
         match ep {
-            Endpoint::Embedded { seed, .. } => {
+            Endpoint::Embedded {
+                seed,
+                database,
+                company_id,
+                ..
+            } => {
                 if let Some(seed) = seed {
                     *seed = root.join(&*seed);
+                }
+                if let Some(db) = database {
+                    *db = root.join(&*db);
+                }
+                if let Some(c) = company_id {
+                    env(c, sys)?;
                 }
             }
             Endpoint::BusinessCentral {
@@ -273,9 +311,13 @@ pub fn load_profile_for(
                 url,
                 auth,
                 integration_user,
+                company_id,
                 ..
             } => {
                 env(url, sys)?;
+                if let Some(c) = company_id {
+                    env(c, sys)?;
+                }
                 if let Some(u) = integration_user {
                     env(u, sys)?;
                 }
@@ -318,6 +360,13 @@ fn env_auth(
 /// loopback address only), a GUID integration user, complete credentials. Messages never
 /// contain the client secret.
 pub fn validate_endpoint(ep: &Endpoint) -> Result<(), String> {
+    if let Some(id) = ep.company_id() {
+        if uuid::Uuid::try_parse(id).is_err() {
+            return Err(format!(
+                "`company_id` must be the GUID of the company's row in Dataverse, got `{id}`"
+            ));
+        }
+    }
     let (url, auth, user, limits) = match ep {
         Endpoint::Embedded { .. } => return Ok(()),
         Endpoint::BusinessCentral {
@@ -405,6 +454,17 @@ fn placeholders_filled(ep: &Endpoint) -> Endpoint {
                 fill(t, "https://placeholder.invalid/");
             }
         }
+    }
+    if let Endpoint::Embedded {
+        company_id: Some(c),
+        ..
+    }
+    | Endpoint::Dataverse {
+        company_id: Some(c),
+        ..
+    } = &mut ep
+    {
+        fill(c, nil);
     }
     ep
 }

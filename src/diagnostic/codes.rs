@@ -38,6 +38,11 @@ codes! {
     SCHEMA_INVALID = "E0205", Error, "schema catalog is invalid";
     DUPLICATE_CLAUSE = "E0206", Error, "clause given twice";
     DUPLICATE_SETTING = "E0207", Error, "setting given twice";
+    COMPANY_NOT_DATAVERSE = "E0208", Error, "`company` on a system that is not `dataverse`";
+    COMPANY_COLUMN_MISSING = "E0209", Error, "company-scoped entity without the company column";
+    COMPANY_COLUMN_TYPE = "E0210", Error, "company column is not a lookup to one company entity";
+    COMPANY_FILTERED = "E0211", Error, "`where` on the company column of a company-scoped entity";
+    COMPANY_WRITTEN = "E0212", Error, "mapping writes the company column of a company-scoped entity";
     // Names (E03)
     UNKNOWN_FIELD = "E0301", Error, "unknown field";
     UNKNOWN_TABLE = "E0302", Error, "unknown table or entity";

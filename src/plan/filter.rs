@@ -152,6 +152,38 @@ pub fn resolve(model: &Model, side: &Side, expr: &Expr) -> Pred {
     }
 }
 
+/// Business Central's company filter on a Dataverse lookup column: the records of this company
+/// and those of no company (CDS Setup Defaults: `CompanyId = <this company>|<empty>`).
+pub fn company(column: &str, id: &str) -> Pred {
+    let field = Target {
+        field: column.to_string(),
+        api: Some(format!("_{column}_value")),
+    };
+    let eq = |value| Pred::Compare {
+        field: field.clone(),
+        cmp: Cmp::Eq,
+        value,
+    };
+    Pred::Or {
+        parts: vec![eq(FValue::Guid(id.to_lowercase())), eq(FValue::Null)],
+    }
+}
+
+/// `filter` and `also`, both holding.
+pub fn both(filter: Option<&Pred>, also: Pred) -> Pred {
+    match filter {
+        None => also,
+        Some(Pred::And { parts }) => {
+            let mut parts = parts.clone();
+            parts.push(also);
+            Pred::And { parts }
+        }
+        Some(f) => Pred::And {
+            parts: vec![f.clone(), also],
+        },
+    }
+}
+
 fn target(model: &Model, side: &Side, field: &str, kind: Option<SystemKind>) -> Target {
     let f = model.field(side, field);
     let api = match kind {
@@ -503,6 +535,22 @@ mod tests {
         assert_eq!(
             p.to_odata(SystemKind::BusinessCentral).unwrap(),
             "statecode eq 'Active'"
+        );
+    }
+
+    #[test]
+    fn the_company_filter_takes_this_company_and_none() {
+        let p = both(
+            Some(&cmp("name", "name", FValue::Text("A".into()))),
+            company("bcbi_companyid", "ABC"),
+        );
+        assert_eq!(
+            p.to_odata(SystemKind::Dataverse).unwrap(),
+            "name eq 'A' and (_bcbi_companyid_value eq abc or _bcbi_companyid_value eq null)"
+        );
+        assert_eq!(
+            p.to_sql(SystemKind::Dataverse),
+            "\"name\" = 'A' AND (\"bcbi_companyid\" = 'abc' OR \"bcbi_companyid\" IS NULL)"
         );
     }
 

@@ -3,8 +3,8 @@
 
 use super::direction::{self, Direction, OwnChanges};
 use super::{
-    lower, BlankRef, CoupleGroup, CreateValue, Edge, FieldOverride, FieldStep, LeftOutLine,
-    MappingPlan, OptionsPlan, OwnChangesPlan, Policies, Schedule, SplitPlan,
+    lower, BlankRef, CompanyPlan, CoupleGroup, CreateValue, Edge, FieldOverride, FieldStep,
+    LeftOutLine, MappingPlan, OptionsPlan, OwnChangesPlan, Policies, Schedule, SplitPlan,
 };
 use crate::analysis::{Arrow, Dependency, DependencyKind, Mapping, MappingKind, Model, Side};
 use crate::syntax::ast::{self, Clause, Operand};
@@ -51,6 +51,7 @@ pub(super) fn compile(
             .collect(),
         depends_on: depends_on(model, m, deps),
         filters: Vec::new(),
+        company: company_plans(model, m),
         couple_by: Vec::new(),
         steps: Vec::new(),
         create_values: Vec::new(),
@@ -77,6 +78,29 @@ pub(super) fn compile(
         }
     }
     plan
+}
+
+/// The company scope of each side of a table mapping whose system has one.
+fn company_plans(model: &Model, m: &Mapping) -> Vec<CompanyPlan> {
+    if m.is_options() {
+        return Vec::new();
+    }
+    [&m.left, &m.right]
+        .into_iter()
+        .flatten()
+        .filter_map(|side| {
+            let sys = model.systems.get(&side.system)?;
+            let column = sys.company_column(&side.table)?;
+            let pred = super::filter::company(column, "<company>");
+            Some(CompanyPlan {
+                system: side.system.clone(),
+                table: side.table.clone(),
+                column: column.to_string(),
+                odata: pred.to_odata(sys.kind)?,
+                store: pred.to_sql(sys.kind),
+            })
+        })
+        .collect()
 }
 
 fn options_plan(m: &Mapping, o: &ast::OptionsDecl, plan: &mut MappingPlan) {

@@ -55,6 +55,9 @@ pub struct MappingPlan {
     pub left_out: Vec<LeftOutLine>,
     pub depends_on: Vec<Edge>,
     pub filters: Vec<FilterPlan>,
+    /// The company scope of each scoped side (`company COLUMN` on its system).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub company: Vec<CompanyPlan>,
     pub couple_by: Vec<CoupleGroup>,
     pub steps: Vec<FieldStep>,
     pub create_values: Vec<CreateValue>,
@@ -134,6 +137,19 @@ pub struct Edge {
     pub kind: &'static str,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub field: Option<String>,
+}
+
+/// A side's company scope: every read takes this company's records and those of no company,
+/// every write stamps the company. The company is the profile's (`company_id`).
+#[derive(Debug, Clone, Serialize)]
+pub struct CompanyPlan {
+    pub system: String,
+    pub table: String,
+    pub column: String,
+    /// The `$filter` part, with `<company>` for the profile's company id.
+    pub odata: String,
+    /// The embedded store's predicate, likewise.
+    pub store: String,
 }
 
 #[derive(Debug, Clone, Serialize)]

@@ -76,6 +76,7 @@ fn mapping_text(out: &mut String, m: &MappingPlan, plan: &Plan) {
     }
     depends_text(out, m);
     filters_text(out, m);
+    company_text(out, m);
     for g in &m.couple_by {
         let pairs: Vec<String> = g.pairs.iter().map(|(a, b)| format!("{a} == {b}")).collect();
         let case = if g.ignore_case { ", ignoring case" } else { "" };
@@ -221,6 +222,24 @@ fn filters_text(out: &mut String, m: &MappingPlan) {
             );
         }
         let _ = writeln!(out, "    store:   {}", f.store);
+    }
+}
+
+/// Each scoped side's company filter, pushed down like a `where`, and the stamp on writes.
+fn company_text(out: &mut String, m: &MappingPlan) {
+    for c in &m.company {
+        let _ = writeln!(
+            out,
+            "  company {}.{}: {} is the profile's company or empty (added to every read)",
+            c.system, c.table, c.column
+        );
+        let _ = writeln!(out, "    $filter: {}", c.odata);
+        let _ = writeln!(out, "    store:   {}", c.store);
+        let _ = writeln!(
+            out,
+            "    writes:  {} = <company> on every record written",
+            c.column
+        );
     }
 }
 

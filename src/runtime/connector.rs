@@ -224,6 +224,13 @@ pub trait Connector: Send + Sync {
         true
     }
 
+    /// Records of `table` a record of the other system was just created from: an endpoint that
+    /// keeps several companies apart stamps those of no company with its own (Business
+    /// Central's `SetCompanyIdOnCRMAccount`). Others do nothing.
+    async fn claim(&self, _table: &str, _records: &[&Record]) -> Res<()> {
+        Ok(())
+    }
+
     /// Records deleted since a point in time (or a position from `deletion_position`).
     async fn read_deleted(
         &self,

@@ -1,5 +1,6 @@
 //! The synchronization runtime: connectors, the state store, and the engine that executes a plan.
 
+pub mod company;
 pub mod connector;
 pub mod connectors;
 pub mod crash;

@@ -50,6 +50,17 @@ pub struct SystemDecl {
     pub name: Ident,
     pub kind: Ident,
     pub schema: StrLit,
+    /// `company bcbi_companyid except systemuser, uom`
+    pub company: Option<CompanyScope>,
+    pub span: Span,
+}
+
+/// `company bcbi_companyid except systemuser, uom`: the lookup column that says which Business
+/// Central company a record belongs to, and the entities every company shares.
+#[derive(Clone, Debug, PartialEq)]
+pub struct CompanyScope {
+    pub column: Ident,
+    pub except: Vec<Ident>,
     pub span: Span,
 }
 

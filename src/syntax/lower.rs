@@ -135,10 +135,25 @@ impl<'t> Lowerer<'t> {
         } else {
             self.lower_strlit(inner)
         };
+        let company = it.next().map(|c| self.lower_company(c));
         SystemDecl {
             name,
             kind,
             schema,
+            company,
+            span,
+        }
+    }
+
+    fn lower_company(&self, pair: P<'_>) -> CompanyScope {
+        let span = self.span(&pair);
+        let mut names = kids(pair)
+            .filter(|p| p.as_rule() == Rule::ident)
+            .map(|p| self.lower_ident(p));
+        let column = names.next().expect("grammar: company column");
+        CompanyScope {
+            column,
+            except: names.collect(),
             span,
         }
     }

@@ -131,7 +131,18 @@ impl<'a> Printer<'a> {
                         nw = system_widths.0,
                         kw = system_widths.1
                     );
-                    self.push_line(0, line.trim_end(), a.trailing.as_deref());
+                    match &s.company {
+                        None => self.push_line(0, line.trim_end(), a.trailing.as_deref()),
+                        Some(c) => {
+                            self.push_line(0, line.trim_end(), None);
+                            let lines = company_lines(c);
+                            let last = lines.len() - 1;
+                            for (i, l) in lines.iter().enumerate() {
+                                let trailing = (i == last).then_some(a.trailing.as_deref());
+                                self.push_line(1, l, trailing.flatten());
+                            }
+                        }
+                    }
                 }
                 Item::Settings(s) => self.settings(s, a.trailing.as_deref()),
                 Item::Mapping(m) => self.mapping(m, a.trailing.as_deref()),
@@ -401,6 +412,26 @@ impl<'a> Printer<'a> {
             self.push_line(2, &c, None);
         }
     }
+}
+
+/// `company COLUMN` and, on its own lines, `except A, B, ...` wrapped before 100 columns.
+fn company_lines(c: &CompanyScope) -> Vec<String> {
+    let mut lines = vec![format!("company {}", ident(&c.column))];
+    let mut line = String::from("except");
+    for (i, name) in c.except.iter().enumerate() {
+        let word = ident(name);
+        let comma = if i + 1 < c.except.len() { "," } else { "" };
+        if i > 0 && INDENT.len() + line.len() + 1 + word.len() + comma.len() > 100 {
+            lines.push(std::mem::replace(&mut line, " ".repeat("except".len())));
+        }
+        line.push(' ');
+        line.push_str(&word);
+        line.push_str(comma);
+    }
+    if !c.except.is_empty() {
+        lines.push(line);
+    }
+    lines
 }
 
 fn system_widths(items: &[Item]) -> (usize, usize) {

@@ -58,6 +58,11 @@ fixtures! {
     duplicate_clause => ["E0206"],
     duplicate_clause_policy => ["E0206"],
     duplicate_setting => ["E0207"],
+    company_not_dataverse => ["E0208"],
+    company_column_missing => ["E0209"],
+    company_column_type => ["E0210"],
+    company_filtered => ["E0211"],
+    company_written => ["E0212"],
     // E03: names
     unknown_field => ["E0301"],
     unknown_field_no_suggestion => ["E0301"],

@@ -3,6 +3,7 @@
 
 mod check;
 mod cli;
+mod companies;
 mod contact_company;
 mod crash_points;
 mod defaults;

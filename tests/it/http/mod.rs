@@ -3,6 +3,7 @@
 
 mod bc_fields;
 mod cap_smoke;
+mod companies;
 mod connectors;
 mod currencies;
 mod e2e;

@@ -55,7 +55,32 @@ impl Pass<'_, '_> {
         for (d, ok) in decisions.iter().zip(&outcome) {
             self.count(d, *ok);
         }
+        self.claim_sources(records, &decisions, &outcome).await?;
         self.parts_after(records, &decisions, &outcome).await
+    }
+
+    /// The source records a target was created from, for the source endpoint to claim (a
+    /// company-scoped Dataverse stamps those of no company with its own).
+    async fn claim_sources(
+        &self,
+        records: &[Record],
+        decisions: &[Decision],
+        ok: &[bool],
+    ) -> Result<(), EngineError> {
+        let created: Vec<&Record> = records
+            .iter()
+            .zip(decisions)
+            .zip(ok)
+            .filter(|((_, d), ok)| **ok && matches!(d, Decision::Create { .. }))
+            .map(|((r, _), _)| r)
+            .collect();
+        if created.is_empty() {
+            return Ok(());
+        }
+        self.source
+            .claim(&self.dir.source_side.table, &created)
+            .await?;
+        Ok(())
     }
 
     /// Reports every decision to the observer and collects the writes they need.
